@@ -1,0 +1,168 @@
+package registry
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Secret holds a credential. It prints, marshals and logs as "<secret>" so
+// that a config or an error that embeds it cannot leak it.
+type Secret string
+
+func (Secret) String() string                 { return "<secret>" }
+func (Secret) GoString() string               { return "<secret>" }
+func (Secret) MarshalText() ([]byte, error)   { return []byte("<secret>"), nil }
+func (Secret) LogValue() slog.Value           { return slog.StringValue("<secret>") }
+func (s Secret) reveal() string               { return string(s) }
+func (Secret) Format(f fmt.State, _ rune)     { _, _ = f.Write([]byte("<secret>")) }
+func (s Secret) empty() bool                  { return strings.TrimSpace(string(s)) == "" }
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// ReadSecretFile reads a credential from a file, trimming the surrounding
+// white space editors and `echo` leave. Errors name the file, never its
+// content.
+func ReadSecretFile(path string) (Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading secret file: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("secret file %s is empty", path)
+	}
+	if strings.ContainsAny(s, "\r\n") {
+		return "", fmt.Errorf("secret file %s holds more than one line", path)
+	}
+	return Secret(s), nil
+}
+
+// Auth is how the client authenticates: a legacy static application token,
+// or an access key with its secret key, traded for a short-lived JWT.
+type Auth struct {
+	Token     Secret
+	AccessKey string
+	SecretKey Secret
+}
+
+// StaticTokenFile reads a static token from a file.
+func StaticTokenFile(path string) (Auth, error) {
+	t, err := ReadSecretFile(path)
+	if err != nil {
+		return Auth{}, err
+	}
+	return Auth{Token: t}, nil
+}
+
+// KeyPairFile pairs an access key with a secret key read from a file.
+func KeyPairFile(accessKey, secretKeyFile string) (Auth, error) {
+	if strings.TrimSpace(accessKey) == "" {
+		return Auth{}, errors.New("access key is empty")
+	}
+	s, err := ReadSecretFile(secretKeyFile)
+	if err != nil {
+		return Auth{}, err
+	}
+	return Auth{AccessKey: strings.TrimSpace(accessKey), SecretKey: s}, nil
+}
+
+func (a Auth) validate() error {
+	switch {
+	case !a.Token.empty() && a.AccessKey != "":
+		return errors.New("auth: set either a token or an access key pair, not both")
+	case !a.Token.empty():
+		return nil
+	case a.AccessKey != "" && !a.SecretKey.empty():
+		return nil
+	case a.AccessKey != "":
+		return errors.New("auth: access key without a secret key")
+	}
+	return nil // no credentials: only /health works, the registry answers 403 elsewhere
+}
+
+// defaultJWTLifetime is the registry's documented JWT validity, used when a
+// token carries no readable exp claim.
+const defaultJWTLifetime = 5 * time.Minute
+
+// tokenSource hands out the bearer token. For a key pair it caches the JWT
+// and renews it shortly before it expires: the token route allows 5 requests
+// a minute, so it must never be asked per request.
+type tokenSource struct {
+	auth        Auth
+	renewBefore time.Duration
+	now         func() time.Time
+	exchange    func(ctx context.Context) (string, error)
+
+	mu      sync.Mutex
+	current string
+	renewAt time.Time
+}
+
+func (ts *tokenSource) renewable() bool { return ts.auth.AccessKey != "" }
+
+// token returns a valid bearer token, or "" when there are no credentials.
+func (ts *tokenSource) token(ctx context.Context) (string, error) {
+	if !ts.renewable() {
+		return ts.auth.Token.reveal(), nil
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.current != "" && ts.now().Before(ts.renewAt) {
+		return ts.current, nil
+	}
+	tok, err := ts.exchange(ctx)
+	if err != nil {
+		return "", err
+	}
+	issued := ts.now()
+	exp := jwtExpiry(tok)
+	if exp.IsZero() || !exp.After(issued) {
+		exp = issued.Add(defaultJWTLifetime)
+	}
+	// Renew a margin before expiry, but never so early that a short-lived
+	// token is renewed on every call.
+	margin := min(ts.renewBefore, exp.Sub(issued)/5)
+	ts.current, ts.renewAt = tok, exp.Add(-margin)
+	return tok, nil
+}
+
+// invalidate drops tok after the registry refused it, so that the next call
+// renews; a token renewed meanwhile by another call is kept.
+func (ts *tokenSource) invalidate(tok string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.current == tok {
+		ts.current = ""
+	}
+}
+
+// jwtExpiry reads the exp claim without verifying the signature: the client
+// only needs to know when to renew, the registry does the verifying.
+func jwtExpiry(tok string) time.Time {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return time.Time{}
+	}
+	secs, err := claims.Exp.Float64()
+	if err != nil || secs <= 0 || secs > 1e11 {
+		return time.Time{}
+	}
+	return time.Unix(int64(secs), 0)
+}

@@ -1,0 +1,210 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Endpoint names, as Observation.Endpoint and Error.Endpoint give them.
+const (
+	EndpointJourneyStatus   = "journey_status"
+	EndpointJourneyStatusV2 = "journey_status_v2"
+	EndpointJourneyList     = "journey_list"
+	EndpointCertificate     = "certificate"
+	EndpointHealth          = "health"
+	EndpointAccessToken     = "access_token"
+)
+
+// Endpoints lists every endpoint name, for callers that pre-declare series.
+var Endpoints = []string{
+	EndpointJourneyStatus, EndpointJourneyStatusV2, EndpointJourneyList,
+	EndpointCertificate, EndpointHealth, EndpointAccessToken, EndpointSubmit,
+}
+
+func (c *Client) versioned(segments ...string) string {
+	p := "/v" + c.version
+	for _, s := range segments {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+func badRequest(endpoint, msg string) error {
+	return &Error{Kind: KindBadRequest, Endpoint: endpoint, Message: msg}
+}
+
+// JourneyStatus fetches the status of a journey by the operator's id.
+func (c *Client) JourneyStatus(ctx context.Context, operatorJourneyID string) (JourneyStatus, error) {
+	if operatorJourneyID == "" {
+		return JourneyStatus{}, badRequest(EndpointJourneyStatus, "empty operator_journey_id")
+	}
+	var js JourneyStatus
+	err := c.do(ctx, call{
+		endpoint: EndpointJourneyStatus, group: groupStatus, method: http.MethodGet,
+		path: c.versioned("journeys", operatorJourneyID), auth: true, retries: true,
+		decode: func(b []byte) (err error) { js, err = DecodeJourneyStatus(b); return err },
+	})
+	return js, err
+}
+
+// JourneyStatusV2 fetches a status on the v2 API, by the registry's own
+// journey_id (seed 000).
+func (c *Client) JourneyStatusV2(ctx context.Context, journeyID string) (JourneyStatusV2, error) {
+	if journeyID == "" {
+		return JourneyStatusV2{}, badRequest(EndpointJourneyStatusV2, "empty journey_id")
+	}
+	var js JourneyStatusV2
+	err := c.do(ctx, call{
+		endpoint: EndpointJourneyStatusV2, group: groupStatus, method: http.MethodGet,
+		path: "/v2/journeys/" + url.PathEscape(journeyID), auth: true, retries: true,
+		decode: func(b []byte) (err error) { js, err = DecodeJourneyStatusV2(b); return err },
+	})
+	return js, err
+}
+
+// ListQuery selects one page of GET /journeys. The registry filters on the
+// journey's start time; zero Start and End leave its defaults (now−7 d to
+// now), zero Limit its default (50).
+type ListQuery struct {
+	Status string
+	Start  time.Time
+	End    time.Time
+	Limit  int
+	Offset int
+}
+
+// Statuses the list endpoint refuses with a 400.
+var unlistable = map[string]bool{"terms_violation_error": true, "unknown": true}
+
+// Listable tells whether the list endpoint accepts status as a filter.
+func Listable(status string) bool { return status != "" && !unlistable[status] }
+
+// ListJourneys fetches one page of operator_journey_ids.
+func (c *Client) ListJourneys(ctx context.Context, q ListQuery) ([]string, error) {
+	if !Listable(q.Status) {
+		return nil, badRequest(EndpointJourneyList, fmt.Sprintf("status %q cannot be listed", q.Status))
+	}
+	if q.Limit < 0 || q.Offset < 0 {
+		return nil, badRequest(EndpointJourneyList, "negative limit or offset")
+	}
+	v := url.Values{"status": {q.Status}}
+	if !q.Start.IsZero() {
+		v.Set("start", q.Start.UTC().Format(time.RFC3339))
+	}
+	if !q.End.IsZero() {
+		v.Set("end", q.End.UTC().Format(time.RFC3339))
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Offset > 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	var ids []string
+	err := c.do(ctx, call{
+		endpoint: EndpointJourneyList, group: groupStatus, method: http.MethodGet,
+		path: c.versioned("journeys"), query: v, auth: true, retries: true,
+		decode: func(b []byte) (err error) { ids, err = DecodeJourneyList(b); return err },
+	})
+	return ids, err
+}
+
+// DefaultListLimit is the page size the registry uses when none is given.
+const DefaultListLimit = 50
+
+// maxListPages stops a list walk that never ends (a registry that ignores
+// offset would otherwise be paged forever).
+const maxListPages = 10_000
+
+// ListAllJourneys walks every page of a query, q.Offset onwards. Pages are
+// offsets into an unordered result that can shift between requests, so ids
+// are de-duplicated, and the walk stops at the first short or all-known
+// page; a caller that must not miss a journey lists again later.
+func (c *Client) ListAllJourneys(ctx context.Context, q ListQuery) ([]string, error) {
+	if q.Limit <= 0 {
+		q.Limit = DefaultListLimit
+	}
+	seen := map[string]bool{}
+	var all []string
+	for range maxListPages {
+		page, err := c.ListJourneys(ctx, q)
+		if err != nil {
+			return all, err
+		}
+		fresh := 0
+		for _, id := range page {
+			if !seen[id] {
+				seen[id] = true
+				all = append(all, id)
+				fresh++
+			}
+		}
+		if len(page) < q.Limit || fresh == 0 {
+			return all, nil
+		}
+		q.Offset += len(page)
+	}
+	return all, nil
+}
+
+// Certificate fetches and checks an attestation (seed 001). The route is
+// gone from the specs since 3.2 but still served.
+func (c *Client) Certificate(ctx context.Context, uuid string) (Certificate, error) {
+	if !ValidCertificateUUID(uuid) {
+		return Certificate{}, badRequest(EndpointCertificate, fmt.Sprintf("certificate id %q is not a UUID", truncate(uuid, 64)))
+	}
+	var cert Certificate
+	err := c.do(ctx, call{
+		endpoint: EndpointCertificate, group: groupOther, method: http.MethodGet,
+		path: c.versioned("certificates", uuid), auth: true, retries: true,
+		decode: func(b []byte) (err error) { cert, err = DecodeCertificate(b); return err },
+	})
+	return cert, err
+}
+
+// Health asks the registry's /health. It is a probe: no retries, so the
+// answer says how the registry is now. A 503 is ErrUnavailable.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var h Health
+	err := c.do(ctx, call{
+		endpoint: EndpointHealth, group: groupOther, method: http.MethodGet,
+		path:   "/health",
+		decode: func(b []byte) (err error) { h, err = DecodeHealth(b); return err },
+	})
+	return h, err
+}
+
+// exchangeKeys trades the key pair for a JWT at POST /auth/access_token.
+func (c *Client) exchangeKeys(ctx context.Context) (string, error) {
+	body, err := json.Marshal(map[string]string{
+		"access_key": c.cfg.Auth.AccessKey,
+		"secret_key": c.cfg.Auth.SecretKey.reveal(),
+	})
+	if err != nil {
+		return "", err
+	}
+	var tok string
+	err = c.do(ctx, call{
+		endpoint: EndpointAccessToken, group: groupToken, method: http.MethodPost,
+		path: c.versioned("auth", "access_token"), body: body, retries: true,
+		decode: func(b []byte) error {
+			var r struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(b, &r); err != nil {
+				return fmt.Errorf("access token body: %w", err)
+			}
+			if r.AccessToken == "" {
+				return fmt.Errorf("access token body: no access_token")
+			}
+			tok = r.AccessToken
+			return nil
+		},
+	})
+	return tok, err
+}

@@ -1,0 +1,752 @@
+package registry_test
+
+// These tests run the client against the project's simulated registry over
+// real HTTP: every error row of REGISTRY.md, both authentication schemes,
+// rate limiting, v2, v3.x, certificates and both status body variants.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+)
+
+const (
+	staticToken = "static-application-token"
+	accessKey   = "access-key-1"
+	secretKey   = "secret-key-1"
+	operatorID  = 7
+)
+
+var simStart = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	sim   *simulator.Simulator
+	srv   *httptest.Server
+	clock *clock.Accelerated
+}
+
+func newFixture(t *testing.T, mod func(*simulator.Config)) *fixture {
+	t.Helper()
+	clk := clock.NewAccelerated(simStart, 0)
+	cfg := simulator.Config{
+		Tokens: []simulator.Token{{Value: staticToken, OperatorID: operatorID}},
+		Keys:   []simulator.KeyPair{{AccessKey: accessKey, SecretKey: secretKey, OperatorID: operatorID}},
+		Clock:  clk,
+		Seed:   1,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	sim, err := simulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	return &fixture{sim: sim, srv: srv, clock: clk}
+}
+
+// writeSecret puts a credential in a file, as an operator would.
+func writeSecret(t *testing.T, value string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(value+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func staticAuth(t *testing.T) registry.Auth {
+	a, err := registry.StaticTokenFile(writeSecret(t, staticToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func keyAuth(t *testing.T, secret string) registry.Auth {
+	a, err := registry.KeyPairFile(accessKey, writeSecret(t, secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// observations collects what the client reports.
+type observations struct {
+	mu  sync.Mutex
+	obs []registry.Observation
+}
+
+func (o *observations) add(ob registry.Observation) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.obs = append(o.obs, ob)
+}
+
+func (o *observations) byEndpoint(endpoint string) []registry.Observation {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []registry.Observation
+	for _, ob := range o.obs {
+		if ob.Endpoint == endpoint {
+			out = append(out, ob)
+		}
+	}
+	return out
+}
+
+func (f *fixture) client(t *testing.T, auth registry.Auth, mod func(*registry.Config)) (*registry.Client, *observations) {
+	t.Helper()
+	obs := &observations{}
+	cfg := registry.Config{
+		BaseURL:     f.srv.URL,
+		Version:     "3.3",
+		Auth:        auth,
+		Rate:        rate.Inf,
+		Burst:       1,
+		TokenRate:   rate.Inf,
+		BackoffBase: 10 * time.Millisecond,
+		BackoffMax:  50 * time.Millisecond,
+		Observer:    obs.add,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := registry.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, obs
+}
+
+// requests counts the simulator's answers to path prefixes, by status.
+func (f *fixture) answers(method, pathSuffix string) []simulator.RequestRecord {
+	var out []simulator.RequestRecord
+	for _, r := range f.sim.Requests() {
+		if r.Method == method && (pathSuffix == "" || hasSuffix(r.Path, pathSuffix)) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// A journey in every known state, plus values the registry might invent.
+func sampleJourneys() []simulator.Journey {
+	start := simStart.Add(-60 * time.Hour)
+	j := func(id, status string) simulator.Journey {
+		return simulator.Journey{OperatorID: operatorID, OperatorJourneyID: id, Status: status,
+			CreatedAt: start.Add(time.Hour), StartAt: start, EndAt: start.Add(30 * time.Minute), DistanceMeters: 12000}
+	}
+	var out []simulator.Journey
+	for i, s := range registry.Statuses {
+		out = append(out, j("status"+itoaN(i+1), s))
+	}
+	fraud := j("fraudall", "fraud_error")
+	fraud.FraudLabels = registry.FraudLabels
+	anomaly := j("anomalyall", "anomaly_error")
+	anomaly.Anomalies = []simulator.Anomaly{
+		{Label: "temporal_overlap_anomaly", ConflictingOperatorJourneyID: "other1", OverlapRatio: 0.85},
+		{Label: "distance_duration_anomaly"},
+	}
+	terms := j("termsall", "terms_violation_error")
+	terms.TermsViolations = registry.TermsReasons
+	invented := j("invented", "brand_new_status")
+	invented.FraudLabels = []string{"interoperator_new_rule"}
+	invented.TermsViolations = []string{"new_reason"}
+	return append(out, fraud, anomaly, terms, invented)
+}
+
+func TestJourneyStatusEveryVersionAndVariant(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	for _, j := range sampleJourneys() {
+		f.sim.Put(j)
+	}
+	for _, version := range []string{"3.1", "3.2", "3.3", "3.4", "3"} {
+		for _, variant := range []string{"code", "spec"} {
+			t.Run(version+"/"+variant, func(t *testing.T) {
+				f.sim.SetFaults(simulator.Faults{StatusVariant: variant})
+				c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.Version = version })
+				for _, want := range sampleJourneys() {
+					got, err := c.JourneyStatus(ctxT(t), want.OperatorJourneyID)
+					if err != nil {
+						t.Fatalf("%s: %v", want.OperatorJourneyID, err)
+					}
+					if got.Status != want.Status || got.OperatorJourneyID != want.OperatorJourneyID ||
+						!got.CreatedAt.Equal(want.CreatedAt) || got.JourneyID == "" {
+						t.Errorf("%s: got %+v", want.OperatorJourneyID, got)
+					}
+					if !sameStrings(got.FraudLabels, want.FraudLabels) || !sameStrings(got.TermsViolations, want.TermsViolations) {
+						t.Errorf("%s: labels %v %v, want %v %v", want.OperatorJourneyID, got.FraudLabels, got.TermsViolations, want.FraudLabels, want.TermsViolations)
+					}
+					if len(got.Anomalies) != len(want.Anomalies) {
+						t.Fatalf("%s: anomalies %+v", want.OperatorJourneyID, got.Anomalies)
+					}
+					for i, a := range want.Anomalies {
+						g := got.Anomalies[i]
+						if g.Label != a.Label || g.ConflictingJourneyID != a.ConflictingOperatorJourneyID || g.OverlapRatio != a.OverlapRatio {
+							t.Errorf("%s: anomaly %+v, want %+v", want.OperatorJourneyID, g, a)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func sameStrings(a, b []string) bool {
+	return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
+}
+
+// The v2 API (seed 000): by the registry's journey_id, JSON-RPC envelope,
+// its own status names.
+func TestJourneyStatusV2(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	start := simStart.Add(-30 * time.Hour)
+	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "late1", JourneyID: 4242, Status: "terms_violation_error",
+		TermsViolations: []string{"expired"}, CreatedAt: start.Add(26 * time.Hour), StartAt: start, EndAt: start.Add(time.Hour), DistanceMeters: 9000})
+	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "fraud1", JourneyID: 4243, Status: "fraud_error",
+		FraudLabels: []string{"interoperator_overlap"}, CreatedAt: start, StartAt: start, EndAt: start.Add(time.Hour), DistanceMeters: 9000})
+	c, _ := f.client(t, staticAuth(t), nil)
+	for id, want := range map[string]string{"4242": "expired", "4243": "fraudcheck_error"} {
+		got, err := c.JourneyStatusV2(ctxT(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != want || got.JourneyID != id || got.CreatedAt.IsZero() {
+			t.Errorf("v2 %s: got %+v, want status %s", id, got, want)
+		}
+	}
+	if _, err := c.JourneyStatusV2(ctxT(t), "999999"); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("unknown v2 journey: %v", err)
+	}
+}
+
+func TestCertificate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	okID, expiredID := "8a9d2da9-39e3-4db7-be8e-12b4d2179fda", "9415300a-7a51-4296-96d1-68636e46485d"
+	f.sim.AddCertificate(simulator.Certificate{UUID: okID, OperatorID: operatorID, Type: "ok",
+		StartAt: simStart.AddDate(0, -1, 0), EndAt: simStart, CreatedAt: simStart})
+	f.sim.AddCertificate(simulator.Certificate{UUID: expiredID, OperatorID: operatorID, Type: "expired",
+		StartAt: simStart.AddDate(-1, 0, 0), EndAt: simStart.AddDate(0, -6, 0), CreatedAt: simStart.AddDate(0, -6, 0)})
+	c, obs := f.client(t, staticAuth(t), nil)
+	for id, want := range map[string]string{okID: "ok", expiredID: "expired"} {
+		got, err := c.Certificate(ctxT(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Type != want || got.UUID != id || got.EndAt.IsZero() {
+			t.Errorf("certificate %s: %+v", id, got)
+		}
+	}
+	if _, err := c.Certificate(ctxT(t), "0b2b7c5e-0000-4000-8000-000000000000"); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("unknown certificate: %v", err)
+	}
+	before := len(obs.byEndpoint(registry.EndpointCertificate))
+	if _, err := c.Certificate(ctxT(t), "../journeys"); !errors.Is(err, registry.ErrBadRequest) {
+		t.Errorf("malformed uuid: %v", err)
+	}
+	if after := len(obs.byEndpoint(registry.EndpointCertificate)); after != before {
+		t.Errorf("a malformed uuid was sent to the registry")
+	}
+}
+
+func TestHealth(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	c, _ := f.client(t, registry.Auth{}, nil)
+	h, err := c.Health(ctxT(t))
+	if err != nil || h.Status != "ok" {
+		t.Fatalf("health: %+v %v", h, err)
+	}
+	f.sim.SetFaults(simulator.Faults{Maintenance: true})
+	if _, err := c.Health(ctxT(t)); !errors.Is(err, registry.ErrUnavailable) {
+		t.Errorf("health in maintenance: %v", err)
+	}
+	if n := len(f.answers(http.MethodGet, "/health")); n != 2 {
+		t.Errorf("health probes are not retried: %d requests, want 2", n)
+	}
+}
+
+// Every row of REGISTRY.md's error table, from the simulator, as a typed
+// error a caller can act on.
+func TestErrorTable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		faults    simulator.Faults
+		simConfig func(*simulator.Config)
+		auth      func(t *testing.T) registry.Auth
+		version   string
+		call      func(ctx context.Context, c *registry.Client) error
+		want      error
+		code      int
+		attempts  int // HTTP attempts the client makes
+	}{
+		{name: "400 list start before now-90d", want: registry.ErrBadRequest, code: -32602, attempts: 1,
+			call: func(ctx context.Context, c *registry.Client) error {
+				_, err := c.ListJourneys(ctx, registry.ListQuery{Status: "ok", Start: simStart.AddDate(0, 0, -100)})
+				return err
+			}},
+		{name: "401 wrong static token", want: registry.ErrUnauthorized, code: -32501, attempts: 1,
+			auth: func(t *testing.T) registry.Auth { return registry.Auth{Token: "not-a-token"} }},
+		{name: "401 wrong secret key", want: registry.ErrUnauthorized, code: -32501, attempts: 0,
+			auth: func(t *testing.T) registry.Auth { return keyAuth(t, "wrong-secret") }},
+		{name: "403 no credentials", want: registry.ErrForbidden, code: -32503, attempts: 1,
+			auth: func(t *testing.T) registry.Auth { return registry.Auth{} }},
+		{name: "403 missing permission", want: registry.ErrForbidden, code: -32503, attempts: 1,
+			simConfig: func(c *simulator.Config) {
+				c.Tokens = []simulator.Token{{Value: staticToken, OperatorID: operatorID, Permissions: []string{simulator.PermCreate}}}
+			}},
+		{name: "404 unknown journey", want: registry.ErrNotFound, code: -32504, attempts: 1,
+			call: func(ctx context.Context, c *registry.Client) error {
+				_, err := c.JourneyStatus(ctx, "nosuchjourney")
+				return err
+			}},
+		{name: "404 unsupported version", want: registry.ErrUnsupportedVersion, attempts: 1, version: "3.1",
+			simConfig: func(c *simulator.Config) { c.Versions = []string{"3.2", "3.3"} }},
+		{name: "429 storm", want: registry.ErrRateLimited, code: 429, attempts: 1,
+			faults: simulator.Faults{RateLimitStorm: time.Minute}},
+		{name: "500 server error", want: registry.ErrServerError, code: -32603, attempts: 3,
+			faults: simulator.Faults{ServerErrorRatio: 1}},
+		{name: "500 badly signed JWT", want: registry.ErrServerError, code: -32603, attempts: 3,
+			auth: func(t *testing.T) registry.Auth {
+				return registry.Auth{Token: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjQxMDI0NDQ4MDB9.c2lnbmF0dXJl"}
+			}},
+		{name: "503 maintenance", want: registry.ErrUnavailable, code: 503, attempts: 3,
+			faults: simulator.Faults{Maintenance: true}},
+		{name: "malformed body", want: registry.ErrDecode, attempts: 3,
+			faults: simulator.Faults{MalformedRatio: 1}},
+		{name: "truncated body", want: registry.ErrDecode, attempts: 3,
+			faults: simulator.Faults{TruncatedRatio: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, tt.simConfig)
+			f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "known1", Status: "pending",
+				CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+			f.sim.SetFaults(tt.faults)
+			auth := staticAuth(t)
+			if tt.auth != nil {
+				auth = tt.auth(t)
+			}
+			c, obs := f.client(t, auth, func(c *registry.Config) {
+				c.MaxAttempts = 3
+				if tt.version != "" {
+					c.Version = tt.version
+				}
+			})
+			call := tt.call
+			if call == nil {
+				call = func(ctx context.Context, c *registry.Client) error {
+					_, err := c.JourneyStatus(ctx, "known1")
+					return err
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := call(ctx, c)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			var e *registry.Error
+			if !errors.As(err, &e) || e.Code != tt.code {
+				t.Errorf("registry code = %d, want %d (%v)", e.Code, tt.code, err)
+			}
+			if containsSecret(err.Error()) {
+				t.Errorf("error leaks a credential: %v", err)
+			}
+			var statusAttempts int
+			for _, ob := range obs.obs {
+				if ob.Endpoint != registry.EndpointAccessToken {
+					statusAttempts++
+				}
+			}
+			if statusAttempts != tt.attempts {
+				t.Errorf("%d attempts, want %d", statusAttempts, tt.attempts)
+			}
+		})
+	}
+}
+
+func containsSecret(s string) bool {
+	for _, secret := range []string{staticToken, secretKey, "wrong-secret", "not-a-token"} {
+		if len(s) >= len(secret) && contains(s, secret) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// 409 and 422 only answer submissions: SubmitJourney and DecodeSubmission
+// turn them into typed errors, with the terms labels.
+func TestSubmissionAnswers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	c, _ := f.client(t, staticAuth(t), nil)
+	start := simStart.Add(-2 * time.Hour)
+	body := journeyBody("sub1", start, 8000)
+	got, err := c.SubmitJourney(ctxT(t), body)
+	if err != nil || got.OperatorJourneyID != "sub1" || got.CreatedAt.IsZero() {
+		t.Fatalf("first submission: %+v %v", got, err)
+	}
+	_, err = c.SubmitJourney(ctxT(t), body)
+	if !errors.Is(err, registry.ErrConflict) || registry.KindOf(err) != registry.KindConflict {
+		t.Errorf("duplicate: %v", err)
+	}
+	_, err = c.SubmitJourney(ctxT(t), journeyBody("late1", simStart.Add(-30*time.Hour), 8000))
+	var e *registry.Error
+	if !errors.As(err, &e) || e.Kind != registry.KindTermsViolation || !slices.Contains(e.TermsLabels, "expired") {
+		t.Fatalf("late submission: %v", err)
+	}
+	st, err := c.JourneyStatus(ctxT(t), "late1")
+	if err != nil || st.Status != "terms_violation_error" || !slices.Contains(st.TermsViolations, "expired") {
+		t.Errorf("a 422 journey is stored as terms_violation_error: %+v %v", st, err)
+	}
+	_, err = c.SubmitJourney(ctxT(t), []byte(`{"operator_journey_id":"x"}`))
+	if !errors.Is(err, registry.ErrBadRequest) {
+		t.Errorf("schema error: %v", err)
+	}
+}
+
+func journeyBody(id string, start time.Time, distance int) []byte {
+	key := func(c byte) string {
+		b := make([]byte, 64)
+		for i := range b {
+			b[i] = c
+		}
+		return string(b)
+	}
+	end := start.Add(40 * time.Minute)
+	return []byte(`{"operator_journey_id":"` + id + `","operator_trip_id":"trip-` + id + `","operator_class":"C","incentives":[],
+	"start":{"datetime":"` + start.UTC().Format(time.RFC3339) + `","lat":48.85,"lon":2.35},
+	"end":{"datetime":"` + end.UTC().Format(time.RFC3339) + `","lat":48.95,"lon":2.45},
+	"distance":` + itoaN(distance) + `,
+	"driver":{"identity":{"identity_key":"` + key('a') + `","operator_user_id":"d-` + id + `","phone_trunc":"+336010203"},"revenue":200},
+	"passenger":{"identity":{"identity_key":"` + key('b') + `","operator_user_id":"p-` + id + `","phone_trunc":"+336010204"},"contribution":200,"seats":1}}`)
+}
+
+func itoaN(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+// The key pair is traded for a JWT once, reused, renewed before it expires,
+// and renewed once (not in a loop) when the registry refuses it mid-run.
+func TestKeyPairJWTLifecycle(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *simulator.Config) { c.JWTTTL = 3 * time.Second })
+	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "j1", Status: "pending",
+		CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+	c, obs := f.client(t, keyAuth(t, secretKey), nil)
+	for range 5 {
+		if _, err := c.JourneyStatus(ctxT(t), "j1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(obs.byEndpoint(registry.EndpointAccessToken)); n != 1 {
+		t.Fatalf("%d token exchanges for 5 calls, want 1", n)
+	}
+
+	// Mid-run, every issued JWT is refused: one 401, one renewal, success.
+	f.sim.ExpireTokens()
+	if _, err := c.JourneyStatus(ctxT(t), "j1"); err != nil {
+		t.Fatalf("after the registry expired the token: %v", err)
+	}
+	if n := len(obs.byEndpoint(registry.EndpointAccessToken)); n != 2 {
+		t.Errorf("%d token exchanges after one refusal, want 2", n)
+	}
+	refused := 0
+	for _, ob := range obs.byEndpoint(registry.EndpointJourneyStatus) {
+		if ob.StatusCode == http.StatusUnauthorized {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d refused status calls, want 1", refused)
+	}
+
+	// Running past the JWT's lifetime renews it before it expires: no
+	// further call is refused.
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := c.JourneyStatus(ctxT(t), "j1"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := len(obs.byEndpoint(registry.EndpointAccessToken)); n < 3 {
+		t.Errorf("%d token exchanges over a run longer than the JWT lifetime, want at least 3", n)
+	}
+	for _, ob := range obs.byEndpoint(registry.EndpointJourneyStatus) {
+		if ob.StatusCode == http.StatusUnauthorized {
+			refused--
+		}
+	}
+	if refused != 0 {
+		t.Errorf("a token was used after its expiry (%d extra 401s)", -refused)
+	}
+	for _, r := range f.sim.Requests() {
+		if r.Group == "token" && r.Status != http.StatusCreated {
+			t.Errorf("token route answered %d", r.Status)
+		}
+	}
+}
+
+// A JWT the registry refuses again right after renewal is not renewed in a
+// loop.
+func TestRefusedJWTRenewedOnlyOnce(t *testing.T) {
+	t.Parallel()
+	// Issued JWTs live 1 ns: every one is expired on arrival.
+	f := newFixture(t, func(c *simulator.Config) { c.JWTTTL = time.Nanosecond })
+	c, obs := f.client(t, keyAuth(t, secretKey), nil)
+	_, err := c.JourneyStatus(ctxT(t), "j1")
+	if !errors.Is(err, registry.ErrAuthExpired) {
+		t.Fatalf("got %v, want ErrAuthExpired", err)
+	}
+	if n := len(obs.byEndpoint(registry.EndpointAccessToken)); n != 2 {
+		t.Errorf("%d token exchanges, want 2 (the first and one renewal)", n)
+	}
+	if n := len(obs.byEndpoint(registry.EndpointJourneyStatus)); n != 2 {
+		t.Errorf("%d status calls, want 2", n)
+	}
+}
+
+// After a 429, nothing reaches the registry before Retry-After has passed.
+func TestNoRequestBeforeRetryAfter(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "j1", Status: "ok",
+		CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+	f.sim.SetFaults(simulator.Faults{RateLimitStorm: 2 * time.Second})
+	c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.MaxAttempts = 1 })
+	_, err := c.JourneyStatus(ctxT(t), "j1")
+	if !errors.Is(err, registry.ErrRateLimited) || registry.RetryAfterOf(err) <= 0 {
+		t.Fatalf("storm: %v", err)
+	}
+	limitedAt := time.Now()
+	retryAfter := registry.RetryAfterOf(err)
+	if b := c.BlockedFor(); b <= 0 || b > retryAfter {
+		t.Errorf("BlockedFor = %v, want (0, %v]", b, retryAfter)
+	}
+
+	// A caller that cannot wait that long is told so at once, without a
+	// request.
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := c.JourneyStatus(short, "j1"); !errors.Is(err, registry.ErrRateLimited) {
+		t.Errorf("short deadline during Retry-After: %v", err)
+	}
+	if _, err := c.Health(short); !errors.Is(err, registry.ErrRateLimited) {
+		t.Errorf("health during Retry-After: %v", err)
+	}
+
+	// One that can wait gets its answer once the storm is over.
+	f.sim.SetFaults(simulator.Faults{})
+	if _, err := c.JourneyStatus(ctxT(t), "j1"); err != nil {
+		t.Fatal(err)
+	}
+	var limited time.Time
+	for _, r := range f.sim.Requests() {
+		switch {
+		case r.Status == http.StatusTooManyRequests:
+			limited = r.Time
+		case !limited.IsZero() && r.Time.Before(limited.Add(retryAfter)):
+			t.Errorf("request %s %s at %v, %v after the 429, before Retry-After %v",
+				r.Method, r.Path, r.Time, r.Time.Sub(limited), retryAfter)
+		}
+	}
+	if limited.IsZero() || time.Since(limitedAt) < retryAfter-50*time.Millisecond {
+		t.Errorf("the call after the storm did not wait for Retry-After")
+	}
+}
+
+// A sustained run against the registry's own limit stays within it: the
+// client reads X-RateLimit-Remaining/Reset and spreads its last requests
+// instead of running into 429s.
+func TestSustainedRunStaysWithinRegistryLimit(t *testing.T) {
+	t.Parallel()
+	const limit, window = 30, 2 * time.Second
+	f := newFixture(t, func(c *simulator.Config) {
+		c.Limits.Status = simulator.Limit{Requests: limit, Window: window}
+	})
+	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "j1", Status: "pending",
+		CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+	c, obs := f.client(t, staticAuth(t), nil) // no budget of its own: rate.Inf
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if _, err := c.JourneyStatus(ctxT(t), "j1"); err != nil {
+					failed.Add(1)
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		return
+	}
+	for _, ob := range obs.byEndpoint(registry.EndpointJourneyStatus) {
+		if ob.StatusCode == http.StatusTooManyRequests {
+			t.Errorf("a request ran into a 429 although the headers announced the limit")
+		}
+	}
+	if n := len(obs.byEndpoint(registry.EndpointJourneyStatus)); n != 80 {
+		t.Errorf("%d attempts for 80 calls", n)
+	}
+}
+
+// The configured budget holds even when the registry would allow more: in
+// any second, at most burst + rate requests.
+func TestConfiguredBudgetHolds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "j1", Status: "pending",
+		CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+	const r, burst = 20, 2
+	c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.Rate, c.Burst = r, burst })
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 15 {
+				if _, err := c.JourneyStatus(ctxT(t), "j1"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	times := []time.Time{}
+	for _, rec := range f.answers(http.MethodGet, "/journeys/j1") {
+		times = append(times, rec.Time)
+	}
+	if len(times) != 45 {
+		t.Fatalf("%d requests, want 45", len(times))
+	}
+	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	// Allow a little scheduling slack on the server side timestamps.
+	for i := range times {
+		j := i
+		for j < len(times) && times[j].Sub(times[i]) < time.Second-20*time.Millisecond {
+			j++
+		}
+		if n := j - i; n > r+burst {
+			t.Fatalf("%d requests within one second starting at request %d, budget allows %d", n, i, r+burst)
+		}
+	}
+}
+
+// The list walks every page, de-duplicates shifting pages, and finds what
+// the per-status lists hold.
+func TestListAllJourneys(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	var want []string
+	for i := range 130 {
+		id := "list" + itoaN(i+1)
+		start := simStart.Add(-time.Duration(i+1) * time.Hour)
+		f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: id, Status: "ok",
+			CreatedAt: start.Add(time.Hour), StartAt: start, EndAt: start.Add(30 * time.Minute), DistanceMeters: 5000})
+		want = append(want, id)
+	}
+	c, obs := f.client(t, staticAuth(t), nil)
+	got, err := c.ListAllJourneys(ctxT(t), registry.ListQuery{Status: "ok", Start: simStart.Add(-7 * 24 * time.Hour), End: simStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("listed %d ids, want %d", len(got), len(want))
+	}
+	if n := len(obs.byEndpoint(registry.EndpointJourneyList)); n != 3 {
+		t.Errorf("%d list pages for 130 journeys at 50 a page, want 3", n)
+	}
+
+	// With shifting pages, no id is returned twice.
+	f.sim.SetFaults(simulator.Faults{ShiftPages: true})
+	got, err = c.ListAllJourneys(ctxT(t), registry.ListQuery{Status: "ok", Start: simStart.Add(-7 * 24 * time.Hour), End: simStart, Limit: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, id := range got {
+		if seen[id] {
+			t.Errorf("id %s listed twice", id)
+		}
+		seen[id] = true
+	}
+	if _, err := c.ListJourneys(ctxT(t), registry.ListQuery{Status: "terms_violation_error"}); !errors.Is(err, registry.ErrBadRequest) {
+		t.Errorf("unlistable status: %v", err)
+	}
+}
+
+// Secrets stay in files and headers: no error, observation or log of the
+// client shows them, even when the registry refuses them.
+func TestSecretsNeverInErrors(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	c, obs := f.client(t, keyAuth(t, "wrong-secret"), nil)
+	_, err := c.JourneyStatus(ctxT(t), "j1")
+	if err == nil || containsSecret(err.Error()) {
+		t.Fatalf("error: %v", err)
+	}
+	for _, ob := range obs.obs {
+		if ob.Err != nil && containsSecret(ob.Err.Error()) {
+			t.Errorf("observation leaks a secret: %v", ob.Err)
+		}
+	}
+}

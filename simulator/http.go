@@ -1,0 +1,223 @@
+package simulator
+
+import (
+	"context"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// maxBodyBytes bounds request bodies; the registry's body parser refuses
+// larger payloads with 413.
+const maxBodyBytes = 1 << 20
+
+// apiRequest is what a route handler sees.
+type apiRequest struct {
+	r        *http.Request
+	version  string
+	segments []string
+	who      principal
+	now      time.Time
+}
+
+type route struct {
+	group   string
+	auth    bool
+	perm    string
+	handler func(*Simulator, *apiRequest) answer
+}
+
+// Handler returns the whole API, /health, /metrics and the /_simulator/
+// admin routes.
+func (s *Simulator) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.registerAdmin(mux)
+	mux.HandleFunc("/", s.serveAPI)
+	return mux
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for seg := range strings.SplitSeq(strings.Trim(p, "/"), "/") {
+		if v, err := url.PathUnescape(seg); err == nil {
+			seg = v
+		}
+		out = append(out, seg)
+	}
+	return out
+}
+
+// resolveVersion maps the first path segment to a served version, or ""
+// when the version is not served.
+func (s *Simulator) resolveVersion(seg string) string {
+	v, ok := strings.CutPrefix(seg, "v")
+	if !ok {
+		return ""
+	}
+	if v == "3" {
+		return s.newest3
+	}
+	for _, served := range s.versions {
+		if served == v {
+			return v
+		}
+	}
+	return ""
+}
+
+func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
+	rec := RequestRecord{Method: r.Method, Path: r.URL.Path, ClientIP: clientIP(r), HasAuthorization: r.Header.Get("Authorization") != ""}
+	a := s.answerAPI(r, &rec)
+	for k, vs := range a.header {
+		w.Header()[k] = vs
+	}
+	if len(a.body) > 0 {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	}
+	w.WriteHeader(a.status)
+	_, _ = w.Write(a.body)
+	rec.Time = time.Now()
+	rec.Status = a.status
+	s.requests.add(rec)
+}
+
+func (s *Simulator) answerAPI(r *http.Request, rec *RequestRecord) answer {
+	f := s.Faults()
+	if f.Maintenance {
+		return rawAnswer(http.StatusServiceUnavailable, bodyMaintenance)
+	}
+	if err := sleep(r.Context(), f.Latency+s.jitter(f.LatencyJitter)); err != nil {
+		return rawAnswer(http.StatusServiceUnavailable, bodyMaintenance)
+	}
+	req := &apiRequest{r: r, now: s.clock.Now()}
+	segs := splitPath(r.URL.EscapedPath())
+	var rt route
+	switch {
+	case len(segs) == 1 && segs[0] == "health":
+		rt = route{group: groupOther, handler: func(*Simulator, *apiRequest) answer { return rawAnswer(200, `{"status":"ok"}`) }}
+	case len(segs) == 1 && segs[0] == "metrics":
+		rt = route{group: groupOther, handler: func(*Simulator, *apiRequest) answer { return answer{status: 200} }}
+	default:
+		req.version = s.resolveVersion(segs[0])
+		if req.version == "" {
+			return answer{status: http.StatusNotFound}
+		}
+		req.segments = segs[1:]
+		var ok bool
+		if rt, ok = lookupRoute(req.version, r.Method, req.segments); !ok {
+			rt = route{group: groupOther, handler: func(*Simulator, *apiRequest) answer { return rawAnswer(404, bodyNotFoundOld) }}
+		}
+	}
+	rec.Group = rt.group
+
+	wall := time.Now()
+	ip := clientIP(r)
+	if left := s.stormRemaining(wall); left > 0 {
+		return tooManyRequests(left, s.limiter.limit(rt.group).Requests, 0, wall.Add(left))
+	}
+	d := s.limiter.take(ip, rt.group, wall)
+	if !d.allowed {
+		return tooManyRequests(d.reset.Sub(wall), d.limit, 0, d.reset)
+	}
+	a := s.authorizedAnswer(req, rt, f)
+	if a.status == http.StatusUnauthorized || a.status == http.StatusForbidden {
+		s.limiter.refund(ip, rt.group, wall)
+		d.remaining++
+	}
+	setRateHeaders(&a, d.limit, d.remaining, d.reset)
+	return a
+}
+
+func (s *Simulator) authorizedAnswer(req *apiRequest, rt route, f Faults) answer {
+	if req.version != "" && s.chance(f.ServerErrorRatio) {
+		return internalError()
+	}
+	if rt.auth {
+		who, outcome := s.auth.authenticate(req.r)
+		v2 := req.version == "2"
+		switch {
+		case outcome == authMissing:
+			return forbidden(v2)
+		case outcome == authUnknown:
+			if v2 {
+				return rawAnswer(http.StatusUnauthorized, bodyV2Unauthorize)
+			}
+			return rawAnswer(http.StatusUnauthorized, bodyUnauthorized)
+		case outcome == authExpired:
+			return rawAnswer(http.StatusUnauthorized, bodyExpired)
+		case outcome == authBadSignature:
+			return internalError()
+		case rt.perm != "" && !who.can(rt.perm):
+			return forbidden(v2)
+		}
+		req.who = who
+	}
+	a := rt.handler(s, req)
+	return s.corrupt(a, f)
+}
+
+func forbidden(v2 bool) answer {
+	if v2 {
+		return rawAnswer(http.StatusForbidden, bodyV2Forbidden)
+	}
+	return rawAnswer(http.StatusForbidden, bodyForbidden)
+}
+
+func tooManyRequests(wait time.Duration, limit, remaining int, reset time.Time) answer {
+	a := rawAnswer(http.StatusTooManyRequests, bodyTooMany)
+	setRateHeaders(&a, limit, remaining, reset)
+	a.header.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	return a
+}
+
+func setRateHeaders(a *answer, limit, remaining int, reset time.Time) {
+	if a.header == nil {
+		a.header = http.Header{}
+	}
+	a.header.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+	a.header.Set("X-RateLimit-Remaining", strconv.Itoa(max(0, remaining)))
+	// A reset that is not a whole second away is rounded up so clients
+	// waiting until it never arrive early.
+	a.header.Set("X-RateLimit-Reset", strconv.FormatInt(int64(math.Ceil(float64(reset.UnixNano())/1e9)), 10))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// readBody reads a bounded body; the answer is set when reading failed.
+func readBody(r *http.Request) ([]byte, *answer) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		a := invalidParams("unreadable body")
+		return nil, &a
+	}
+	if len(b) > maxBodyBytes {
+		a := rawAnswer(http.StatusRequestEntityTooLarge, bodyTooLarge)
+		return nil, &a
+	}
+	return b, nil
+}

@@ -1,0 +1,138 @@
+package simulator
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	start := epoch.Add(-time.Hour)
+	brief := clean("brief", start)
+	brief.dur = 30 * time.Second
+	nowhere := clean("nowhere", start)
+	nowhere.lat, nowhere.lon = 0, 0
+	first := clean("first", start)
+	twin := clean("twin", start.Add(2*time.Minute))
+	twin.trip, twin.driver, twin.passenger = first.trip, first.driver, first.passenger
+	fraud := clean("fraud", start)
+	for _, b := range []journeyBody{clean("fine", start), brief, nowhere, first, twin, fraud, clean("gone", start)} {
+		if r := f.do(t, "POST", "/v3.3/journeys", token, b.String()); r.status != 201 {
+			t.Fatalf("submit %s = %d %s", b.id, r.status, r.body)
+		}
+	}
+	f.sim.mu.Lock()
+	f.sim.st.addInterop(interopTrip{identityKey: fraud.passenger, operatorID: 9, start: start.Add(5 * time.Minute), end: start.Add(40 * time.Minute)})
+	f.sim.mu.Unlock()
+	if r := f.do(t, "POST", "/v3.3/journeys/gone/cancel", token, `{"code":"ABC"}`); r.status != 200 {
+		t.Fatalf("cancel = %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "POST", "/v3.3/journeys/gone/cancel", token, `{}`); r.status != 400 {
+		t.Fatalf("cancel without code = %d", r.status)
+	}
+
+	if got := f.status(t, "nowhere")["status"]; got != StatusPending {
+		t.Fatalf("nowhere before normalisation = %v", got)
+	}
+	f.advance(6 * time.Minute)
+	if got := f.status(t, "nowhere")["status"]; got != StatusAcquisitionError {
+		t.Fatalf("nowhere after normalisation = %v", got)
+	}
+	f.advance(46 * time.Hour)
+	if got := f.status(t, "fine")["status"]; got != StatusPending {
+		t.Fatalf("fine at 47h = %v", got)
+	}
+	f.advance(2 * time.Hour)
+	want := map[string]string{"fine": StatusOK, "brief": StatusAnomalyError, "first": StatusOK, "twin": StatusAnomalyError,
+		"fraud": StatusFraudError, "gone": StatusCanceled, "nowhere": StatusAcquisitionError}
+	for id, st := range want {
+		if got := f.status(t, id)["status"]; got != st {
+			t.Errorf("%s = %v, want %s", id, got, st)
+		}
+	}
+	twinStatus := f.status(t, "twin")
+	details, _ := json.Marshal(twinStatus["anomaly_error_details"])
+	if string(details) != `[{"label":"temporal_overlap_anomaly","metas":{"conflicting_operator_journey_id":"first","overlap_duration_ratio":0.9}}]` {
+		t.Fatalf("twin details = %s", details)
+	}
+	fraudLabels, _ := json.Marshal(f.status(t, "fraud")["fraud_error_labels"])
+	if string(fraudLabels) != `["interoperator_overlap"]` {
+		t.Fatalf("fraud labels = %s", fraudLabels)
+	}
+
+	// PATCH sends the journey back through the checks.
+	if r := f.do(t, "PATCH", "/v3.3/journeys/brief", token, `{"distance":5000}`); r.status != 200 {
+		t.Fatalf("PATCH = %d %s", r.status, r.body)
+	}
+	if got := f.status(t, "brief")["status"]; got != StatusPending {
+		t.Fatalf("brief after PATCH = %v", got)
+	}
+	if r := f.do(t, "PATCH", "/v3.3/journeys/unknown", token, ""); r.status != 404 {
+		t.Fatalf("PATCH unknown = %d", r.status)
+	}
+	f.advance(time.Hour)
+	// Still within the check window, so the next batch finds it again.
+	if got := f.status(t, "brief")["status"]; got != StatusAnomalyError {
+		t.Fatalf("brief after next batch = %v", got)
+	}
+	// Past the window, a journey PATCHed back to pending is simply passed.
+	f.do(t, "PATCH", "/v3.3/journeys/twin", token, "")
+	f.advance(6 * time.Hour)
+	if got := f.status(t, "twin")["status"]; got != StatusOK {
+		t.Fatalf("twin after window = %v", got)
+	}
+}
+
+func TestTermsViolations(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	late := clean("late", epoch.Add(-25*time.Hour))
+	base := epoch.Add(-6 * time.Hour)
+	var bodies []journeyBody
+	for i := range 5 {
+		b := clean("many"+string(rune('a'+i)), base.Add(time.Duration(i)*time.Hour))
+		b.driver = key("busy")
+		bodies = append(bodies, b)
+	}
+	closeA := clean("closea", epoch.Add(-3*time.Hour))
+	closeB := clean("closeb", epoch.Add(-3*time.Hour+30*time.Minute))
+	closeB.passenger = closeA.passenger
+	for _, tc := range []struct {
+		body   journeyBody
+		status int
+		labels []string
+	}{
+		{late, 422, []string{TermsExpired}},
+		{bodies[0], 201, nil}, {bodies[1], 201, nil}, {bodies[2], 201, nil}, {bodies[3], 201, nil},
+		{bodies[4], 422, []string{TermsTooManyTrips}},
+		{closeA, 201, nil},
+		{closeB, 422, []string{TermsTooCloseTrips}},
+	} {
+		r := f.do(t, "POST", "/v3.3/journeys", token, tc.body.String())
+		if r.status != tc.status {
+			t.Fatalf("%s = %d %s", tc.body.id, r.status, r.body)
+		}
+		if tc.status != 422 {
+			continue
+		}
+		var got struct {
+			Error struct {
+				Data struct {
+					Labels []string `json:"terms_violation_labels"`
+				} `json:"data"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(r.body, &got)
+		if !slices.Equal(got.Error.Data.Labels, tc.labels) {
+			t.Fatalf("%s labels = %v, want %v", tc.body.id, got.Error.Data.Labels, tc.labels)
+		}
+		st := f.status(t, tc.body.id)
+		terms, _ := json.Marshal(st["terms_violation_details"])
+		if st["status"] != StatusTermsViolationError || string(terms) != `["`+tc.labels[0]+`"]` {
+			t.Fatalf("%s stored as %v %s", tc.body.id, st["status"], terms)
+		}
+	}
+}

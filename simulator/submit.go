@@ -1,0 +1,256 @@
+package simulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"time"
+)
+
+var operatorJourneyIDPattern = regexp.MustCompile(`^[a-z0-9]{1,256}$`)
+
+// Terms thresholds of the registry's synchronous checks.
+const (
+	expiryDelay          = 24 * time.Hour
+	minDistance          = 2000
+	minDistanceV34       = 1000
+	maxTripsPerDay       = 4
+	minGapBetweenTrips   = 30 * time.Minute
+	maxDistance          = 1000000
+	identityKeyLength    = 64
+	maxOperatorTripIDLen = 256
+)
+
+// The submission body, strictly typed: the spec forbids additional
+// properties and the decoder refuses them. Pointers tell missing from zero.
+type submission struct {
+	OperatorJourneyID *string        `json:"operator_journey_id"`
+	OperatorTripID    *string        `json:"operator_trip_id"`
+	OperatorClass     *string        `json:"operator_class"`
+	Incentives        *[]incentive   `json:"incentives"`
+	LicencePlate      *string        `json:"licence_plate"`
+	Start             *timeGeopoint  `json:"start"`
+	End               *timeGeopoint  `json:"end"`
+	Distance          *float64       `json:"distance"`
+	Driver            *driverPart    `json:"driver"`
+	Passenger         *passengerPart `json:"passenger"`
+}
+
+type incentive struct {
+	Index  *float64 `json:"index"`
+	Amount *float64 `json:"amount"`
+	Siret  *string  `json:"siret"`
+}
+
+type timeGeopoint struct {
+	Datetime *string  `json:"datetime"`
+	Lat      *float64 `json:"lat"`
+	Lon      *float64 `json:"lon"`
+}
+
+type identity struct {
+	IdentityKey          *string         `json:"identity_key"`
+	TravelPass           json.RawMessage `json:"travel_pass"`
+	Phone                *string         `json:"phone"`
+	PhoneTrunc           *string         `json:"phone_trunc"`
+	ApplicationTimestamp json.RawMessage `json:"application_timestamp"`
+	DrivingLicense       json.RawMessage `json:"driving_license"`
+	OperatorUserID       *string         `json:"operator_user_id"`
+	Over18               json.RawMessage `json:"over_18"`
+}
+
+type driverPart struct {
+	Identity *identity `json:"identity"`
+	Revenue  *float64  `json:"revenue"`
+}
+
+type passengerPart struct {
+	Identity     *identity       `json:"identity"`
+	Payments     json.RawMessage `json:"payments"`
+	Contribution *float64        `json:"contribution"`
+	Seats        *float64        `json:"seats"`
+}
+
+var phoneTruncPattern = regexp.MustCompile(`^\+[0-9]{8,12}$`)
+
+// parseSubmission validates a body against the v3.3 schema and returns the
+// journey it describes.
+func parseSubmission(body []byte) (*record, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var in submission
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("invalid body: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid body: trailing data")
+	}
+	switch {
+	case in.OperatorJourneyID == nil:
+		return nil, errors.New("operator_journey_id is required")
+	case !operatorJourneyIDPattern.MatchString(*in.OperatorJourneyID):
+		return nil, errors.New("operator_journey_id must match ^[a-z0-9]{1,256}$")
+	case in.OperatorTripID == nil || *in.OperatorTripID == "" || len(*in.OperatorTripID) > maxOperatorTripIDLen:
+		return nil, errors.New("operator_trip_id is required")
+	case in.OperatorClass == nil || (*in.OperatorClass != "A" && *in.OperatorClass != "B" && *in.OperatorClass != "C"):
+		return nil, errors.New("operator_class must be A, B or C")
+	case in.Incentives == nil:
+		return nil, errors.New("incentives is required")
+	case in.Distance == nil || !wholeIn(*in.Distance, 0, maxDistance):
+		return nil, errors.New("distance must be a whole number of meters between 0 and 1000000")
+	case in.Driver == nil || in.Driver.Revenue == nil || !wholeIn(*in.Driver.Revenue, 0, math.MaxInt32):
+		return nil, errors.New("driver.revenue is required")
+	case in.Passenger == nil || in.Passenger.Contribution == nil || !wholeIn(*in.Passenger.Contribution, 0, math.MaxInt32):
+		return nil, errors.New("passenger.contribution is required")
+	case in.Passenger.Seats != nil && !wholeIn(*in.Passenger.Seats, 1, 8):
+		return nil, errors.New("passenger.seats must be between 1 and 8")
+	}
+	for _, inc := range *in.Incentives {
+		if inc.Index == nil || inc.Amount == nil || inc.Siret == nil ||
+			!wholeIn(*inc.Index, 0, math.MaxInt32) || !wholeIn(*inc.Amount, 0, math.MaxInt32) {
+			return nil, errors.New("incentives items need index, amount and siret")
+		}
+	}
+	start, err := in.Start.parse("start")
+	if err != nil {
+		return nil, err
+	}
+	end, err := in.End.parse("end")
+	if err != nil {
+		return nil, err
+	}
+	if end.at.Before(start.at) {
+		return nil, errors.New("end.datetime is before start.datetime")
+	}
+	driverKey, err := in.Driver.Identity.key("driver")
+	if err != nil {
+		return nil, err
+	}
+	passengerKey, err := in.Passenger.Identity.key("passenger")
+	if err != nil {
+		return nil, err
+	}
+	return &record{
+		Journey: Journey{
+			OperatorJourneyID: *in.OperatorJourneyID,
+			StartAt:           start.at,
+			EndAt:             end.at,
+			DistanceMeters:    int(*in.Distance),
+			DriverKey:         driverKey,
+			PassengerKey:      passengerKey,
+			TripID:            *in.OperatorTripID,
+		},
+		startLat: start.lat, startLon: start.lon,
+		endLat: end.lat, endLon: end.lon,
+	}, nil
+}
+
+func wholeIn(v, lo, hi float64) bool { return v >= lo && v <= hi && v == math.Trunc(v) }
+
+type point struct {
+	at       time.Time
+	lat, lon float64
+}
+
+func (p *timeGeopoint) parse(name string) (point, error) {
+	if p == nil || p.Datetime == nil || p.Lat == nil || p.Lon == nil {
+		return point{}, fmt.Errorf("%s needs datetime, lat and lon", name)
+	}
+	at, err := time.Parse(time.RFC3339, *p.Datetime)
+	if err != nil {
+		return point{}, fmt.Errorf("%s.datetime is not an ISO 8601 date-time", name)
+	}
+	if *p.Lat < -90 || *p.Lat > 90 || *p.Lon < -180 || *p.Lon > 180 {
+		return point{}, fmt.Errorf("%s position is out of range", name)
+	}
+	return point{at: at.UTC(), lat: *p.Lat, lon: *p.Lon}, nil
+}
+
+func (id *identity) key(name string) (string, error) {
+	switch {
+	case id == nil:
+		return "", fmt.Errorf("%s.identity is required", name)
+	case id.IdentityKey == nil || len(*id.IdentityKey) != identityKeyLength:
+		return "", fmt.Errorf("%s.identity.identity_key must be 64 characters", name)
+	case id.OperatorUserID == nil:
+		return "", fmt.Errorf("%s.identity.operator_user_id is required", name)
+	case id.Phone == nil && id.PhoneTrunc == nil:
+		return "", fmt.Errorf("%s.identity needs phone or phone_trunc", name)
+	case id.PhoneTrunc != nil && !phoneTruncPattern.MatchString(*id.PhoneTrunc):
+		return "", fmt.Errorf("%s.identity.phone_trunc is malformed", name)
+	}
+	return *id.IdentityKey, nil
+}
+
+// submitAt is POST /journeys at simulated time now. The caller holds s.mu.
+func (s *Simulator) submitAt(operatorID int, body []byte, version string, now time.Time) answer {
+	r, err := parseSubmission(body)
+	if err != nil {
+		return invalidParams(err.Error())
+	}
+	r.OperatorID = operatorID
+	if _, dup := s.st.get(operatorID, r.OperatorJourneyID); dup {
+		return rpcFailure(http.StatusConflict, -32509, "Conflict", "Journey "+r.OperatorJourneyID+" already registered")
+	}
+	r.CreatedAt = now
+	r.Status = StatusPending
+	r.TermsViolations = s.termsViolations(r.Journey, version, now)
+	if len(r.TermsViolations) > 0 {
+		// The registry keeps the journey so its status can be read back.
+		r.Status = StatusTermsViolationError
+		r.normalised = true
+		s.st.add(r)
+		return rpcFailure(http.StatusUnprocessableEntity, -32422, "Unprocessable Request",
+			map[string][]string{"terms_violation_labels": r.TermsViolations})
+	}
+	s.st.add(r)
+	return rpcData(http.StatusCreated, map[string]string{
+		"operator_journey_id": r.OperatorJourneyID,
+		"created_at":          formatTime(r.CreatedAt),
+	})
+}
+
+// termsViolations applies the terms of use checks, in the registry's order.
+func (s *Simulator) termsViolations(j Journey, version string, now time.Time) []string {
+	var labels []string
+	limit := minDistance
+	if version >= "3.4" {
+		limit = minDistanceV34
+	}
+	if j.DistanceMeters < limit {
+		labels = append(labels, TermsDistanceTooShort)
+	}
+	others := s.st.sameIdentity(j)
+	for _, k := range j.keys() {
+		trips := map[string]bool{j.TripID: true}
+		for _, o := range others {
+			if counts(o) && sameDay(o.StartAt, j.StartAt) && (o.DriverKey == k || o.PassengerKey == k) {
+				trips[o.TripID] = true
+			}
+		}
+		if len(trips) > maxTripsPerDay {
+			labels = append(labels, TermsTooManyTrips)
+			break
+		}
+	}
+	for _, o := range others {
+		if counts(o) && o.TripID != j.TripID && tooClose(j.StartAt, j.EndAt, o.StartAt, o.EndAt, minGapBetweenTrips) {
+			labels = append(labels, TermsTooCloseTrips)
+			break
+		}
+	}
+	if now.Sub(j.StartAt) > expiryDelay {
+		labels = append(labels, TermsExpired)
+	}
+	return labels
+}
+
+// counts tells whether a stored journey takes part in the terms checks:
+// canceled and refused journeys do not.
+func counts(r *record) bool {
+	return r.Status != StatusCanceled && r.Status != StatusTermsViolationError
+}

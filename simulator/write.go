@@ -1,0 +1,121 @@
+package simulator
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// submit is POST /journeys.
+func (s *Simulator) submit(req *apiRequest) answer {
+	body, failed := readBody(req.r)
+	if failed != nil {
+		return *failed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.submitAt(req.who.operatorID, body, req.version, req.now)
+}
+
+// patch is PATCH /journeys/{id}: the registry stores the update and sends
+// the journey through the fraud and anomaly checks again.
+func (s *Simulator) patch(req *apiRequest) answer {
+	id := req.segments[1]
+	if !operatorJourneyIDPattern.MatchString(id) {
+		return invalidParams("operator_journey_id must match ^[a-z0-9]{1,256}$")
+	}
+	body, failed := readBody(req.r)
+	if failed != nil {
+		return *failed
+	}
+	if len(body) > 0 {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil {
+			return invalidParams("body must be a JSON object")
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.st.get(req.who.operatorID, id)
+	if !ok {
+		return s.journeyNotFound()
+	}
+	switch r.Status {
+	case StatusOK, StatusFraudError, StatusAnomalyError:
+		r.Status = StatusPending
+		r.FraudLabels, r.Anomalies = nil, nil
+		r.checked = false
+		s.st.unchecked[r] = struct{}{}
+	}
+	return rpcData(http.StatusOK, map[string]string{
+		"operator_journey_id": r.OperatorJourneyID,
+		"status":              r.Status,
+	})
+}
+
+// cancel is POST /journeys/{id}/cancel with a {code, message} body.
+func (s *Simulator) cancel(req *apiRequest) answer {
+	id := req.segments[1]
+	if !operatorJourneyIDPattern.MatchString(id) {
+		return invalidParams("operator_journey_id must match ^[a-z0-9]{1,256}$")
+	}
+	body, failed := readBody(req.r)
+	if failed != nil {
+		return *failed
+	}
+	var in struct {
+		Code    *string `json:"code"`
+		Message *string `json:"message"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || in.Code == nil || *in.Code == "" || len(*in.Code) > 32 {
+		return invalidParams("code is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.cancelLocked(req.who.operatorID, id) {
+		return s.journeyNotFound()
+	}
+	return rpcData(http.StatusOK, map[string]string{"operator_journey_id": id, "status": StatusCanceled})
+}
+
+// cancelLocked marks a journey canceled. The caller holds s.mu.
+func (s *Simulator) cancelLocked(operatorID int, id string) bool {
+	r, ok := s.st.get(operatorID, id)
+	if !ok {
+		return false
+	}
+	r.Status = StatusCanceled
+	r.FraudLabels, r.Anomalies = nil, nil
+	return true
+}
+
+// accessToken is POST /auth/access_token.
+func (s *Simulator) accessToken(req *apiRequest) answer {
+	body, failed := readBody(req.r)
+	if failed != nil {
+		return *failed
+	}
+	var in struct {
+		AccessKey *string `json:"access_key"`
+		SecretKey *string `json:"secret_key"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || in.AccessKey == nil || in.SecretKey == nil {
+		return invalidParams("access_key and secret_key are required")
+	}
+	token, ok := s.auth.issue(*in.AccessKey, *in.SecretKey)
+	if !ok {
+		return rawAnswer(http.StatusUnauthorized, bodyUnauthorized)
+	}
+	return jsonAnswer(http.StatusCreated, map[string]string{"access_token": token})
+}
+
+// certificate is GET /certificates/{uuid}, still routed though dropped
+// from the specs since 3.2.
+func (s *Simulator) certificate(req *apiRequest) answer {
+	s.mu.Lock()
+	c, ok := s.certificates[req.segments[1]]
+	s.mu.Unlock()
+	if !ok || c.OperatorID != req.who.operatorID {
+		return rawAnswer(http.StatusNotFound, bodyNotFoundOld)
+	}
+	return jsonAnswer(http.StatusOK, certificateBody(c))
+}
