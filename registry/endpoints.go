@@ -117,20 +117,25 @@ func (c *Client) ListJourneys(ctx context.Context, q ListQuery) ([]string, error
 // DefaultListLimit is the page size the registry uses when none is given.
 const DefaultListLimit = 50
 
-// maxListPages stops a list walk that never ends (a registry that ignores
-// offset would otherwise be paged forever).
-const maxListPages = 10_000
+// maxListPages stops a list walk that never ends; maxStalePages stops one
+// that keeps returning ids it already gave (a registry ignoring offset).
+const (
+	maxListPages  = 10_000
+	maxStalePages = 3
+)
 
-// ListAllJourneys walks every page of a query, q.Offset onwards. Pages are
-// offsets into an unordered result that can shift between requests, so ids
-// are de-duplicated, and the walk stops at the first short or all-known
-// page; a caller that must not miss a journey lists again later.
+// ListAllJourneys walks every page of a query, q.Offset onwards, until a
+// short page. Pages are offsets into an unordered result that can shift
+// between requests, so ids are de-duplicated; an id that shifted across a
+// page boundary can still be missed, so a caller that must not miss one
+// lists again later.
 func (c *Client) ListAllJourneys(ctx context.Context, q ListQuery) ([]string, error) {
 	if q.Limit <= 0 {
 		q.Limit = DefaultListLimit
 	}
 	seen := map[string]bool{}
 	var all []string
+	stale := 0
 	for range maxListPages {
 		page, err := c.ListJourneys(ctx, q)
 		if err != nil {
@@ -144,7 +149,12 @@ func (c *Client) ListAllJourneys(ctx context.Context, q ListQuery) ([]string, er
 				fresh++
 			}
 		}
-		if len(page) < q.Limit || fresh == 0 {
+		if fresh == 0 {
+			stale++
+		} else {
+			stale = 0
+		}
+		if len(page) < q.Limit || stale >= maxStalePages {
 			return all, nil
 		}
 		q.Offset += len(page)
