@@ -2,6 +2,7 @@
 # what the README tells a newcomer to run.
 GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOTESTSUM   ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 FUZZTIME    ?= 5s
 
 .PHONY: all build test setup lint unit fuzz bench
@@ -22,13 +23,14 @@ lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
+# gotestsum runs `go test` and closes with the count of tests that ran.
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GOTESTSUM) --format pkgname -- -race -count=1 ./...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
-test: setup lint unit fuzz
+test: setup lint fuzz unit
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./...

@@ -143,11 +143,14 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	cfg.applyDefaults()
 	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("registry base URL %q: want an absolute http(s) URL", cfg.BaseURL)
-	}
-	if u.User != nil {
+	switch {
+	case err != nil:
+		// url.Parse's error repeats the URL, which may hold a password.
+		return nil, errors.New("registry base URL: not a valid URL")
+	case u.User != nil:
 		return nil, errors.New("registry base URL: credentials in the URL are not supported, use the token or key files")
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, fmt.Errorf("registry base URL %q: want an absolute http(s) URL", u.String())
 	}
 	version := strings.TrimPrefix(cfg.Version, "v")
 	if !versionPattern.MatchString(version) {

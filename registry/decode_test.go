@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -177,7 +179,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	t.Parallel()
 	a := Auth{Token: "s3cr3t-token", AccessKey: "ak", SecretKey: "s3cr3t-key"}
 	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
-		if s := sprintf(f, a); containsAny(s, "s3cr3t") {
+		if s := fmt.Sprintf(f, a); strings.Contains(s, "s3cr3t") {
 			t.Errorf("%s leaks: %s", f, s)
 		}
 	}

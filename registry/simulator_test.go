@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,6 +61,12 @@ func newFixture(t *testing.T, mod func(*simulator.Config)) *fixture {
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{sim: sim, srv: srv, clock: clk}
+}
+
+// put stores a journey that started an hour before the simulated now.
+func (f *fixture) put(id, status string) {
+	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: id, Status: status,
+		CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
 }
 
 // writeSecret puts a credential in a file, as an operator would.
@@ -139,15 +147,11 @@ func (f *fixture) client(t *testing.T, auth registry.Auth, mod func(*registry.Co
 func (f *fixture) answers(method, pathSuffix string) []simulator.RequestRecord {
 	var out []simulator.RequestRecord
 	for _, r := range f.sim.Requests() {
-		if r.Method == method && (pathSuffix == "" || hasSuffix(r.Path, pathSuffix)) {
+		if r.Method == method && (pathSuffix == "" || strings.HasSuffix(r.Path, pathSuffix)) {
 			out = append(out, r)
 		}
 	}
 	return out
-}
-
-func hasSuffix(s, suffix string) bool {
-	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -165,7 +169,7 @@ func sampleJourneys() []simulator.Journey {
 	}
 	var out []simulator.Journey
 	for i, s := range registry.Statuses {
-		out = append(out, j("status"+itoaN(i+1), s))
+		out = append(out, j("status"+strconv.Itoa(i+1), s))
 	}
 	fraud := j("fraudall", "fraud_error")
 	fraud.FraudLabels = registry.FraudLabels
@@ -352,8 +356,7 @@ func TestErrorTable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, tt.simConfig)
-			f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "known1", Status: "pending",
-				CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+			f.put("known1", "pending")
 			f.sim.SetFaults(tt.faults)
 			auth := staticAuth(t)
 			if tt.auth != nil {
@@ -400,16 +403,7 @@ func TestErrorTable(t *testing.T) {
 
 func containsSecret(s string) bool {
 	for _, secret := range []string{staticToken, secretKey, "wrong-secret", "not-a-token"} {
-		if len(s) >= len(secret) && contains(s, secret) {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
+		if strings.Contains(s, secret) {
 			return true
 		}
 	}
@@ -459,20 +453,9 @@ func journeyBody(id string, start time.Time, distance int) []byte {
 	return []byte(`{"operator_journey_id":"` + id + `","operator_trip_id":"trip-` + id + `","operator_class":"C","incentives":[],
 	"start":{"datetime":"` + start.UTC().Format(time.RFC3339) + `","lat":48.85,"lon":2.35},
 	"end":{"datetime":"` + end.UTC().Format(time.RFC3339) + `","lat":48.95,"lon":2.45},
-	"distance":` + itoaN(distance) + `,
+	"distance":` + strconv.Itoa(distance) + `,
 	"driver":{"identity":{"identity_key":"` + key('a') + `","operator_user_id":"d-` + id + `","phone_trunc":"+336010203"},"revenue":200},
 	"passenger":{"identity":{"identity_key":"` + key('b') + `","operator_user_id":"p-` + id + `","phone_trunc":"+336010204"},"contribution":200,"seats":1}}`)
-}
-
-func itoaN(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 // The key pair is traded for a JWT once, reused, renewed before it expires,
@@ -480,8 +463,7 @@ func itoaN(n int) string {
 func TestKeyPairJWTLifecycle(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(c *simulator.Config) { c.JWTTTL = 3 * time.Second })
-	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "j1", Status: "pending",
-		CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+	f.put("j1", "pending")
 	c, obs := f.client(t, keyAuth(t, secretKey), nil)
 	for range 5 {
 		if _, err := c.JourneyStatus(ctxT(t), "j1"); err != nil {
@@ -560,8 +542,7 @@ func TestRefusedJWTRenewedOnlyOnce(t *testing.T) {
 func TestNoRequestBeforeRetryAfter(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "j1", Status: "ok",
-		CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+	f.put("j1", "ok")
 	f.sim.SetFaults(simulator.Faults{RateLimitStorm: 2 * time.Second})
 	c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.MaxAttempts = 1 })
 	_, err := c.JourneyStatus(ctxT(t), "j1")
@@ -614,8 +595,7 @@ func TestSustainedRunStaysWithinRegistryLimit(t *testing.T) {
 	f := newFixture(t, func(c *simulator.Config) {
 		c.Limits.Status = simulator.Limit{Requests: limit, Window: window}
 	})
-	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "j1", Status: "pending",
-		CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+	f.put("j1", "pending")
 	c, obs := f.client(t, staticAuth(t), nil) // no budget of its own: rate.Inf
 	var wg sync.WaitGroup
 	var failed atomic.Int32
@@ -651,8 +631,7 @@ func TestSustainedRunStaysWithinRegistryLimit(t *testing.T) {
 func TestConfiguredBudgetHolds(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "j1", Status: "pending",
-		CreatedAt: simStart, StartAt: simStart.Add(-time.Hour), EndAt: simStart, DistanceMeters: 5000})
+	f.put("j1", "pending")
 	const r, burst = 20, 2
 	c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.Rate, c.Burst = r, burst })
 	var wg sync.WaitGroup
@@ -696,7 +675,7 @@ func TestListAllJourneys(t *testing.T) {
 	f := newFixture(t, nil)
 	var want []string
 	for i := range 130 {
-		id := "list" + itoaN(i+1)
+		id := "list" + strconv.Itoa(i+1)
 		start := simStart.Add(-time.Duration(i+1) * time.Hour)
 		f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: id, Status: "ok",
 			CreatedAt: start.Add(time.Hour), StartAt: start, EndAt: start.Add(30 * time.Minute), DistanceMeters: 5000})
@@ -748,5 +727,134 @@ func TestSecretsNeverInErrors(t *testing.T) {
 		if ob.Err != nil && containsSecret(ob.Err.Error()) {
 			t.Errorf("observation leaks a secret: %v", ob.Err)
 		}
+	}
+}
+
+// Against an operator's generated history (mixed body variants), the list
+// finds journeys in every listable status and the per-journey GETs show
+// every status, fraud label, anomaly label and terms reason.
+func TestGeneratedTrafficThroughTheClient(t *testing.T) {
+	t.Parallel()
+	traffic := simulator.DefaultTraffic()
+	traffic.OperatorID = operatorID
+	traffic.PerHour = 40
+	f := newFixture(t, func(c *simulator.Config) {
+		c.Traffic = &traffic
+		c.Limits.Status = simulator.Limit{Requests: 1 << 20, Window: time.Minute}
+	})
+	f.sim.SetFaults(simulator.Faults{StatusVariant: "mixed"})
+	c, _ := f.client(t, staticAuth(t), nil)
+	ctx := ctxT(t)
+	seen := map[string]bool{}
+	ids := map[string]bool{}
+	for _, status := range []string{"ok", "pending", "canceled", "fraud_error", "anomaly_error", "acquisition_error"} {
+		got, err := c.ListAllJourneys(ctx, registry.ListQuery{Status: status, Limit: 100,
+			Start: simStart.Add(-5 * 24 * time.Hour), End: simStart})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 {
+			t.Errorf("no %s journey listed", status)
+		}
+		for _, id := range got {
+			ids[id] = true
+		}
+	}
+	for id := range ids {
+		st, err := c.JourneyStatus(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		seen["status:"+st.Status] = true
+		for _, l := range st.FraudLabels {
+			seen["fraud:"+l] = true
+		}
+		for _, a := range st.Anomalies {
+			seen["anomaly:"+a.Label] = true
+		}
+		for _, r := range st.TermsViolations {
+			seen["terms:"+r] = true
+		}
+	}
+	want := []string{"status:ok", "status:pending", "status:canceled", "status:fraud_error", "status:anomaly_error",
+		"status:acquisition_error", "status:terms_violation_error"}
+	for _, l := range registry.FraudLabels {
+		want = append(want, "fraud:"+l)
+	}
+	for _, l := range registry.AnomalyLabels {
+		want = append(want, "anomaly:"+l)
+	}
+	for _, r := range registry.TermsReasons {
+		want = append(want, "terms:"+r)
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Errorf("never saw %s through the client", w)
+		}
+	}
+}
+
+// Answers are read through a size limit, and a registry that cannot be
+// reached is a transport error after the configured attempts.
+func TestOversizedAnswerAndUnreachableRegistry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	for i := range 60 {
+		id := "big" + strconv.Itoa(i+1)
+		f.put(id, "ok")
+	}
+	c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.MaxBodyBytes = 1024; c.MaxAttempts = 1 })
+	_, err := c.ListJourneys(ctxT(t), registry.ListQuery{Status: "ok", Limit: 60})
+	if !errors.Is(err, registry.ErrDecode) {
+		t.Errorf("oversized list page: %v", err)
+	}
+
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	obs := &observations{}
+	c2, err := registry.New(registry.Config{BaseURL: closed.URL, Auth: registry.Auth{Token: staticToken},
+		MaxAttempts: 3, BackoffBase: time.Millisecond, BackoffMax: 2 * time.Millisecond, Observer: obs.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c2.JourneyStatus(ctxT(t), "j1")
+	if !errors.Is(err, registry.ErrTransport) {
+		t.Errorf("unreachable registry: %v", err)
+	}
+	if n := len(obs.obs); n != 3 {
+		t.Errorf("%d attempts at an unreachable registry, want 3", n)
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		cfg  registry.Config
+		want string
+	}{
+		{registry.Config{BaseURL: "ftp://x"}, "base URL"},
+		{registry.Config{BaseURL: "https://u:p@x"}, "credentials in the URL"},
+		{registry.Config{BaseURL: "ftp://u:p@x"}, "credentials in the URL"},
+		{registry.Config{BaseURL: "https://u:p@x/%zz"}, "not a valid URL"},
+		{registry.Config{BaseURL: "https://x", Version: "2"}, "version"},
+		{registry.Config{BaseURL: "https://x", Auth: registry.Auth{Token: "t", AccessKey: "a"}}, "either a token or an access key"},
+		{registry.Config{BaseURL: "https://x", Auth: registry.Auth{AccessKey: "a"}}, "without a secret key"},
+		{registry.Config{BaseURL: "https://x", MaxBodyBytes: 10}, "max body bytes"},
+	}
+	for _, tt := range tests {
+		_, err := registry.New(tt.cfg)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("New(%+v) = %v, want an error naming %q", tt.cfg, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "p@") {
+			t.Errorf("error repeats URL credentials: %v", err)
+		}
+	}
+	if _, err := registry.StaticTokenFile(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("missing token file accepted")
+	}
+	empty := writeSecret(t, "  ")
+	if _, err := registry.StaticTokenFile(empty); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty token file: %v", err)
 	}
 }
