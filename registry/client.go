@@ -182,7 +182,7 @@ func (c *Client) BlockedFor() time.Duration { return c.budget.blocked() }
 
 // Observation is one HTTP attempt as the client saw it.
 type Observation struct {
-	Endpoint   string // journey_status, journey_status_v2, journey_list, certificate, health, access_token
+	Endpoint   string // one of Endpoints
 	Method     string
 	StatusCode int // 0 when no answer came back
 	Duration   time.Duration
