@@ -2,14 +2,10 @@ package registry_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/time/rate"
-
-	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
 )
@@ -30,40 +26,29 @@ func BenchmarkJourneyStatus(b *testing.B) {
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
-			sim, err := simulator.New(simulator.Config{
-				Tokens: []simulator.Token{{Value: staticToken, OperatorID: operatorID}},
-				Keys:   []simulator.KeyPair{{AccessKey: accessKey, SecretKey: secretKey, OperatorID: operatorID}},
-				Clock:  clock.NewAccelerated(simStart, 0),
+			f := newFixture(b, func(c *simulator.Config) {
 				// The benchmark measures the client, not the limiter.
-				Limits: simulator.Limits{Status: simulator.Limit{Requests: 1 << 30, Window: time.Minute}},
+				c.Limits.Status = simulator.Limit{Requests: 1 << 30, Window: time.Minute}
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "bench1", Status: "anomaly_error",
+			f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "bench1", Status: "anomaly_error",
 				CreatedAt: simStart, StartAt: simStart.Add(-50 * time.Hour), EndAt: simStart, DistanceMeters: 5000,
 				FraudLabels: []string{"interoperator_overlap"},
 				Anomalies:   []simulator.Anomaly{{Label: "temporal_overlap_anomaly", ConflictingOperatorJourneyID: "bench0", OverlapRatio: 0.9}}})
-			sim.SetFaults(bc.faults)
-			srv := httptest.NewServer(sim.Handler())
-			defer srv.Close()
+			f.sim.SetFaults(bc.faults)
 
 			auth := registry.Auth{Token: staticToken}
 			if bc.keyPair {
 				auth = registry.Auth{AccessKey: accessKey, SecretKey: secretKey}
 			}
 			var attempts atomic.Int64
-			c, err := registry.New(registry.Config{
-				BaseURL: srv.URL, Auth: auth, Rate: rate.Inf, Burst: 1, TokenRate: rate.Inf,
-				BackoffBase: time.Microsecond, BackoffMax: time.Microsecond, MaxAttempts: 10,
-				Observer: func(registry.Observation) { attempts.Add(1) },
+			c, _ := f.client(b, auth, func(c *registry.Config) {
+				c.BackoffBase, c.BackoffMax, c.MaxAttempts = time.Microsecond, time.Microsecond, 10
+				// A counter, not the fixture's recording observer, so the
+				// figures do not include a growing log.
+				c.Observer = func(registry.Observation) { attempts.Add(1) }
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
 			ctx := context.Background()
 			b.ReportAllocs()
-			b.ResetTimer()
 			for b.Loop() {
 				if _, err := c.JourneyStatus(ctx, "bench1"); err != nil {
 					b.Fatal(err)

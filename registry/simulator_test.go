@@ -42,7 +42,7 @@ type fixture struct {
 	clock *clock.Accelerated
 }
 
-func newFixture(t *testing.T, mod func(*simulator.Config)) *fixture {
+func newFixture(t testing.TB, mod func(*simulator.Config)) *fixture {
 	t.Helper()
 	clk := clock.NewAccelerated(simStart, 0)
 	cfg := simulator.Config{
@@ -119,7 +119,7 @@ func (o *observations) byEndpoint(endpoint string) []registry.Observation {
 	return out
 }
 
-func (f *fixture) client(t *testing.T, auth registry.Auth, mod func(*registry.Config)) (*registry.Client, *observations) {
+func (f *fixture) client(t testing.TB, auth registry.Auth, mod func(*registry.Config)) (*registry.Client, *observations) {
 	t.Helper()
 	obs := &observations{}
 	cfg := registry.Config{
