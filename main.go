@@ -26,8 +26,10 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/collector"
+	"github.com/covoiturage-exporter/covoiturage_exporter/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/demo"
-	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+	"github.com/covoiturage-exporter/covoiturage_exporter/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
 )
 
 const exporterName = "covoiturage_exporter"
@@ -36,116 +38,221 @@ const exporterName = "covoiturage_exporter"
 // README.
 const defaultListenAddress = ":9896"
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func run(args []string, stderr io.Writer) int {
-	app := kingpin.New(exporterName, "Prometheus exporter for the French carpooling proof registry (Registre de preuve de covoiturage).")
+type flags struct {
+	configFile             string
+	configCheck            bool
+	demo                   bool
+	telemetryPath          string
+	maxRequests            int
+	disableExporterMetrics bool
+	web                    *web.FlagConfig
+	log                    *promslog.Config
+}
+
+func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	app := kingpin.New(exporterName, "Prometheus exporter for the French carpooling proof registry (Registre de preuve de covoiturage): follows the journeys an operator submitted, spends a limited request budget where a status can still change, and exposes what the registry decided.")
 	app.ErrorWriter(stderr)
 	app.UsageWriter(stderr)
-	var (
-		telemetryPath = app.Flag("web.telemetry-path", "Path under which to expose metrics.").
-				Default("/metrics").String()
-		maxRequests = app.Flag("web.max-requests", "Maximum number of parallel scrapes. 0 disables the limit.").
-				Default("40").Int()
-		disableExporterMetrics = app.Flag("web.disable-exporter-metrics", "Exclude the exporter's own Go and process metrics (go_*, process_*, promhttp_*).").
-					Bool()
-		demoMode = app.Flag("demo", "Run against an embedded simulated registry with a built-in operator on an accelerated clock (an hour a second). Needs no token and no configuration.").
-				Bool()
-		healthInterval = app.Flag("registry.health-interval", "How often the registry's /health is probed.").
-				Default("30s").Duration()
-	)
-	webFlags := kingpinflag.AddFlags(app, defaultListenAddress)
-	logConfig := &promslog.Config{}
-	promslogflag.AddFlags(app, logConfig)
+	f := &flags{log: &promslog.Config{}}
+	app.Flag("config.file", "Configuration file: the registries to watch, their credentials, budgets, journeys and schedule (see the README). Reloaded on SIGHUP and POST /-/reload.").
+		Default("covoiturage.yml").StringVar(&f.configFile)
+	app.Flag("config.check", "Check the configuration file, credentials and id files included, then exit: 0 if valid, 1 if not.").
+		BoolVar(&f.configCheck)
+	app.Flag("demo", "Ignore --config.file and watch an embedded simulated registry, with a built-in operator submitting journeys on a clock running an hour a second. Needs no token and no configuration.").
+		BoolVar(&f.demo)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").
+		Default("/metrics").StringVar(&f.telemetryPath)
+	app.Flag("web.max-requests", "Maximum number of parallel scrapes. 0 disables the limit.").
+		Default("40").IntVar(&f.maxRequests)
+	app.Flag("web.disable-exporter-metrics", "Exclude the exporter's own Go and process metrics (go_*, process_*, promhttp_*).").
+		BoolVar(&f.disableExporterMetrics)
+	f.web = kingpinflag.AddFlags(app, defaultListenAddress)
+	promslogflag.AddFlags(app, f.log)
 	app.Version(version.Print(exporterName))
 	app.HelpFlag.Short('h')
-	if _, err := app.Parse(args); err != nil {
+	_, err := app.Parse(args)
+	return f, err
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
 		return 2
 	}
-	logger := promslog.New(logConfig)
+	if f.configCheck {
+		return checkConfig(f.configFile, stdout, stderr)
+	}
+	f.log.Writer = stderr
+	logger := promslog.New(f.log)
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
-
-	if !*demoMode {
-		logger.Error("no registry to watch: run with --demo for the embedded simulated registry")
-		return 2
-	}
-	if *healthInterval <= 0 {
-		logger.Error("--registry.health-interval must be positive")
-		return 2
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	sim, err := demo.Start(logger)
-	if err != nil {
-		logger.Error("starting the demo registry", "err", err)
-		return 1
-	}
-	defer func() { _ = sim.Close() }()
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
-	requests := collector.NewRequestMetrics(reg, demo.Name)
-	health := collector.NewHealth(reg)
-	client, err := registry.New(registry.Config{
-		BaseURL:  sim.BaseURL,
-		Auth:     sim.Auth,
-		Observer: requests.Observer(demo.Name),
-	})
+	reloads := newReloadMetrics(reg)
+	opts := exporter.Options{
+		Logger:   logger,
+		Requests: collector.NewRequestMetrics(reg),
+		Health:   collector.NewHealth(reg),
+	}
+
+	// load returns the configuration to apply, from the file or the demo.
+	load := func() (*config.Config, error) { return config.Load(f.configFile) }
+	var sim *demo.Registry
+	if f.demo {
+		if sim, err = demo.Start(logger); err != nil {
+			logger.Error("starting the demo registry", "err", err)
+			return 1
+		}
+		defer func() { _ = sim.Close() }()
+		opts.Clock = sim.Clock
+		load = func() (*config.Config, error) { return sim.Config(), nil }
+	}
+	ex := exporter.New(opts)
+	defer ex.Close()
+	reg.MustRegister(collector.NewJourneys(ex.Snapshots))
+
+	cfg, err := load()
 	if err != nil {
-		logger.Error("registry client", "err", err)
+		logger.Error("loading the configuration", "err", err)
 		return 1
 	}
-	go health.Probe(ctx, demo.Name, client, *healthInterval, logger)
+	if err := ex.Apply(cfg); err != nil {
+		logger.Error("applying the configuration", "err", err)
+		return 1
+	}
+	reloads.succeeded()
+	if sim != nil {
+		sim.Operate(func(r tracker.Registration) {
+			if t := ex.Tracker(demo.Name); t != nil {
+				t.Register(sim.Clock.Now(), r)
+			}
+		})
+	}
 
+	reloadRequests := make(chan chan error)
+	mux := http.NewServeMux()
+	if err := routes(mux, f, reg, ex, reloadRequests, logger); err != nil {
+		logger.Error("web routes", "err", err)
+		return 1
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(srv, f.web, logger) }()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload := func() error {
+		cfg, err := load()
+		if err == nil {
+			err = ex.Apply(cfg)
+		}
+		if err != nil {
+			reloads.failed()
+			logger.Error("reloading the configuration: keeping the current one", "err", err)
+			return err
+		}
+		reloads.succeeded()
+		logger.Info("configuration reloaded", "registries", len(cfg.Registries))
+		return nil
+	}
+	for {
+		select {
+		case <-hup:
+			_ = reload()
+		case reply := <-reloadRequests:
+			reply <- reload()
+		case err := <-serveErr:
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("web server", "err", err)
+				return 1
+			}
+			return 0
+		case <-ctx.Done():
+			logger.Info("shutting down")
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(shutdownCtx)
+			return 0
+		}
+	}
+}
+
+func checkConfig(path string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: configuration is not valid: %v\n", exporterName, err)
+		return 1
+	}
+	for _, r := range cfg.Registries {
+		fmt.Fprintf(stdout, "registry %s: %s (API %s), %d journeys, %d certificates\n",
+			r.Name, r.BaseURL, r.APIVersion, len(r.Journeys.Resolved), len(r.Certificates.UUIDs))
+	}
+	fmt.Fprintf(stdout, "%s: configuration is valid\n", path)
+	return 0
+}
+
+// routes serves the metrics, the landing page, health, readiness and
+// reload. The exporter is ready once it has applied a configuration, which
+// run does before serving.
+func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter.Exporter, reloads chan<- chan error, logger *slog.Logger) error {
 	gatherers := prometheus.Gatherers{reg}
-	if !*disableExporterMetrics {
+	if !f.disableExporterMetrics {
 		self := prometheus.NewRegistry()
 		self.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		gatherers = append(gatherers, self)
 	}
-	mux := http.NewServeMux()
-	mux.Handle(*telemetryPath, promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
+	mux.Handle(f.telemetryPath, promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: *maxRequests,
+		MaxRequestsInFlight: f.maxRequests,
 	}))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "OK\n") }
+	mux.HandleFunc("GET /-/healthy", ok)
+	mux.HandleFunc("GET /-/ready", ok)
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			w.Header().Set("Allow", "POST, PUT")
+			http.Error(w, "This endpoint requires a POST or PUT request.", http.StatusMethodNotAllowed)
+			return
+		}
+		reply := make(chan error, 1)
+		select {
+		case reloads <- reply:
+		case <-r.Context().Done():
+			return
+		}
+		if err := <-reply; err != nil {
+			http.Error(w, "failed to reload config: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
 		_, _ = io.WriteString(w, "OK\n")
 	})
-	if *telemetryPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        "Covoiturage exporter",
-			Description: "Prometheus exporter for the French carpooling proof registry",
-			Version:     version.Info(),
-			Links: []web.LandingLinks{
-				{Address: *telemetryPath, Text: "Metrics"},
-				{Address: "/-/healthy", Text: "Health"},
-			},
-		})
-		if err != nil {
-			logger.Error("landing page", "err", err)
-			return 1
-		}
-		mux.Handle("/", landing)
+	mux.HandleFunc("GET /api/v1/journeys/{registry}/{id}", func(w http.ResponseWriter, r *http.Request) {
+		journeyHandler(w, r, ex)
+	})
+	if f.telemetryPath == "/" {
+		return nil
 	}
-
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(srv, webFlags, logger) }()
-	select {
-	case err := <-serveErr:
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("web server", "err", err)
-			return 1
-		}
-	case <-ctx.Done():
-		logger.Info("shutting down")
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "Covoiturage exporter",
+		Description: "Prometheus exporter for the French carpooling proof registry",
+		Version:     version.Info(),
+		Links: []web.LandingLinks{
+			{Address: f.telemetryPath, Text: "Metrics"},
+			{Address: "/-/healthy", Text: "Health"},
+			{Address: "/-/ready", Text: "Readiness"},
+		},
+	})
+	if err != nil {
+		return err
 	}
-	return 0
+	mux.Handle("/", landing)
+	return nil
 }

@@ -51,7 +51,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	bin := buildExporter(t)
 	addr := freeAddress(t)
 	var logs bytes.Buffer
-	cmd := exec.Command(bin, "--demo", "--web.listen-address="+addr, "--registry.health-interval=100ms")
+	cmd := exec.Command(bin, "--demo", "--web.listen-address="+addr)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -109,13 +109,18 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 }
 
-// Without --demo there is nothing to watch yet: a clear error and exit 2.
-func TestNoRegistryIsAClearError(t *testing.T) {
-	var stderr bytes.Buffer
-	if code := run([]string{"--web.listen-address=127.0.0.1:0"}, &stderr); code != 2 {
-		t.Errorf("exit code %d, want 2", code)
+// Without --demo, a missing configuration file is a clear error, and so is
+// an unknown flag.
+func TestStartupErrorsAreClear(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "covoiturage.yml")
+	if code := run([]string{"--web.listen-address=127.0.0.1:0", "--config.file=" + missing}, &stdout, &stderr); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
 	}
-	if code := run([]string{"--no-such-flag"}, &stderr); code != 2 {
+	if !strings.Contains(stderr.String(), missing) {
+		t.Errorf("missing configuration file not named: %s", stderr.String())
+	}
+	if code := run([]string{"--no-such-flag"}, &stdout, &stderr); code != 2 {
 		t.Errorf("exit code for an unknown flag %d, want 2", code)
 	}
 	if !strings.Contains(stderr.String(), "no-such-flag") {

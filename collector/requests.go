@@ -45,16 +45,22 @@ func NewRequestMetrics(reg prometheus.Registerer, registries ...string) *Request
 	}
 	reg.MustRegister(m.requests, m.duration, m.rateLimited, m.remaining)
 	for _, r := range registries {
-		for _, e := range registry.Endpoints {
-			m.duration.WithLabelValues(r, e)
-			m.rateLimited.WithLabelValues(r, e)
-		}
+		m.declare(r)
 	}
 	return m
 }
 
-// Observer returns the client observer for one registry.
+func (m *RequestMetrics) declare(registryName string) {
+	for _, e := range registry.Endpoints {
+		m.duration.WithLabelValues(registryName, e)
+		m.rateLimited.WithLabelValues(registryName, e)
+	}
+}
+
+// Observer returns the client observer for one registry, whose series it
+// declares so they exist before the first request.
 func (m *RequestMetrics) Observer(registryName string) func(registry.Observation) {
+	m.declare(registryName)
 	return func(o registry.Observation) {
 		endpoint := boundedEndpoint(o.Endpoint)
 		m.requests.WithLabelValues(registryName, endpoint, boundedCode(o.StatusCode)).Inc()

@@ -1,0 +1,208 @@
+// Package exporter runs the registries a configuration names: for each, a
+// client within its budget, a tracker that outlives configuration reloads,
+// a scheduler, certificate checks and a health probe.
+package exporter
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/collector"
+	"github.com/covoiturage-exporter/covoiturage_exporter/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+	"github.com/covoiturage-exporter/covoiturage_exporter/scheduler"
+	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
+)
+
+// Options are the exporter's collaborators.
+type Options struct {
+	Logger *slog.Logger
+	// Clock drives the journeys' schedule; nil means the wall clock. The
+	// demo passes its accelerated clock.
+	Clock clock.Clock
+	// Requests and Health, when set, meter the clients and probe /health.
+	Requests *collector.RequestMetrics
+	Health   *collector.Health
+	// Tick and Poll tune the schedulers (tests); zero takes their defaults.
+	Tick, Poll time.Duration
+}
+
+// Exporter holds the running registries.
+type Exporter struct {
+	opts Options
+
+	mu      sync.Mutex
+	kept    map[string]*kept // survives reloads, by registry name
+	running []*runner
+}
+
+// kept is what a registry keeps across reloads: its journeys and totals.
+type kept struct {
+	tracker  *tracker.Tracker
+	counters *scheduler.Counters
+}
+
+type runner struct {
+	name   string
+	kept   *kept
+	sched  *scheduler.Scheduler
+	certs  *scheduler.Certificates
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// New returns an exporter with no registry; Apply gives it some.
+func New(opts Options) *Exporter {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	return &Exporter{opts: opts, kept: map[string]*kept{}}
+}
+
+// Policy turns a configured schedule into the tracker's policy.
+func Policy(s config.Schedule) tracker.Policy {
+	p := tracker.DefaultPolicy
+	p.FirstCheckDelay = time.Duration(s.FirstCheckDelay)
+	p.PendingInterval = time.Duration(s.PendingInterval)
+	p.BatchWindowStart = time.Duration(s.BatchWindowStart)
+	p.BatchWindowEnd = time.Duration(s.BatchWindowEnd)
+	p.BatchCheckDelay = time.Duration(s.BatchCheckDelay)
+	p.SettleAfter = time.Duration(s.SettleAfter)
+	p.Retention = time.Duration(s.Retention)
+	p.RetryAfterSkip = time.Duration(s.MaxDelay)
+	return p
+}
+
+// Apply replaces the running registries with cfg's. Every client is built
+// before anything stops, so a configuration that cannot run leaves the
+// current one running. Trackers and totals are kept by registry name;
+// configured journeys are registered (again: registration is idempotent).
+// A registry that leaves the configuration is forgotten.
+func (e *Exporter) Apply(cfg *config.Config) error {
+	clients := make([]*registry.Client, len(cfg.Registries))
+	for i, rc := range cfg.Registries {
+		var observer func(registry.Observation)
+		if e.opts.Requests != nil {
+			observer = e.opts.Requests.Observer(rc.Name)
+		}
+		version := rc.APIVersion
+		if rc.IsV2() {
+			version = config.DefaultAPIVersion // only the v2 status route is used
+		}
+		c, err := registry.New(registry.Config{
+			BaseURL: rc.BaseURL, Version: version, Auth: rc.Auth,
+			Rate: rate.Limit(rc.Budget.RequestsPerSecond), Burst: rc.Budget.Burst,
+			RequestTimeout: time.Duration(rc.RequestTimeout), Observer: observer,
+		})
+		if err != nil {
+			return fmt.Errorf("registry %s: %w", rc.Name, err)
+		}
+		clients[i] = c
+	}
+
+	e.mu.Lock()
+	for _, r := range e.running {
+		r.cancel()
+	}
+	for _, r := range e.running {
+		r.done.Wait()
+	}
+	e.running = nil
+	next := map[string]*kept{}
+	for i, rc := range cfg.Registries {
+		k := e.kept[rc.Name]
+		if k == nil {
+			k = &kept{tracker: tracker.New(Policy(rc.Schedule)), counters: &scheduler.Counters{}}
+		}
+		k.tracker.SetPolicy(Policy(rc.Schedule))
+		next[rc.Name] = k
+		e.running = append(e.running, e.start(rc, clients[i], k))
+	}
+	e.kept = next
+	e.mu.Unlock()
+
+	// Registering a million ids takes a while: scrapes go on meanwhile.
+	now := e.opts.Clock.Now()
+	for _, rc := range cfg.Registries {
+		t := next[rc.Name].tracker
+		for _, j := range rc.Journeys.Resolved {
+			t.Register(now, tracker.Registration{ID: j.ID, Source: tracker.SourceConfig, Start: j.Start})
+		}
+	}
+	return nil
+}
+
+func (e *Exporter) start(rc config.Registry, c *registry.Client, k *kept) *runner {
+	logger := e.opts.Logger.With("registry", rc.Name)
+	checker := scheduler.V3(c)
+	if rc.IsV2() {
+		checker = scheduler.V2(c)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{name: rc.Name, kept: k, cancel: cancel}
+	r.sched = scheduler.New(scheduler.Config{
+		Name: rc.Name, Checker: checker, Tracker: k.tracker, Clock: e.opts.Clock,
+		Rate: rc.Budget.RequestsPerSecond, Concurrency: rc.Budget.Concurrency,
+		MaxDelay: time.Duration(rc.Schedule.MaxDelay), ErrorBackoff: time.Duration(rc.Schedule.ErrorBackoff),
+		AuthRetryInterval: time.Duration(rc.Schedule.AuthRetryInterval),
+		BlockedFor:        c.BlockedFor, Logger: logger, Counters: k.counters,
+		Tick: e.opts.Tick, Poll: e.opts.Poll,
+	})
+	r.certs = scheduler.NewCertificates(c, rc.Certificates.UUIDs, time.Duration(rc.Certificates.Interval), k.counters, logger)
+	r.done.Add(2)
+	go func() { defer r.done.Done(); r.sched.Run(ctx) }()
+	go func() { defer r.done.Done(); r.certs.Run(ctx) }()
+	if e.opts.Health != nil {
+		r.done.Add(1)
+		go func() { defer r.done.Done(); e.opts.Health.Probe(ctx, rc.Name, c, time.Duration(rc.HealthInterval), logger) }()
+	}
+	return r
+}
+
+// Tracker returns the tracker of the named registry, nil if none runs.
+func (e *Exporter) Tracker(name string) *tracker.Tracker {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if k := e.kept[name]; k != nil {
+		return k.tracker
+	}
+	return nil
+}
+
+// Snapshots returns every running registry's figures, in configuration
+// order.
+func (e *Exporter) Snapshots() []collector.Snapshot {
+	e.mu.Lock()
+	running := append([]*runner(nil), e.running...)
+	e.mu.Unlock()
+	out := make([]collector.Snapshot, 0, len(running))
+	for _, r := range running {
+		out = append(out, collector.Snapshot{
+			Registry: r.name, Journeys: r.kept.tracker.Stats(),
+			Scheduler: r.sched.Stats(), Certificates: r.certs.Stats(),
+		})
+	}
+	return out
+}
+
+// Close stops every registry and waits for the checks in flight.
+func (e *Exporter) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.running {
+		r.cancel()
+	}
+	for _, r := range e.running {
+		r.done.Wait()
+	}
+	e.running = nil
+}

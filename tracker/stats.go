@@ -1,0 +1,80 @@
+package tracker
+
+// SettleBuckets are the upper bounds, in seconds, of the histogram of the
+// time from a journey's registration to its first settled status. They
+// bracket the registry's normalisation and its 48–54 h batches.
+var SettleBuckets = []float64{
+	600, 3600, 6 * 3600, 12 * 3600, 24 * 3600, 36 * 3600, 48 * 3600,
+	54 * 3600, 60 * 3600, 72 * 3600, 96 * 3600, 168 * 3600,
+}
+
+// Stats are a tracker's aggregates. Slices are indexed like the
+// vocabularies' Names.
+type Stats struct {
+	Tracked int64
+	// Polling journeys still have a check planned.
+	Polling                               int64
+	ByStatus, ByFraud, ByAnomaly, ByTerms []int64
+	BySource                              [numSources]int64
+	SeenStatus, SeenFraud, SeenAnomaly    []uint64
+	SeenTerms                             []uint64
+	Registered                            [numSources]uint64
+	NotFound                              uint64 // 404 answers
+	Forgotten                             uint64 // journeys whose retention ended
+	Settle                                Histogram
+}
+
+// Histogram is a cumulative-ready histogram: Counts[i] counts the
+// observations in bucket i alone.
+type Histogram struct {
+	Counts []uint64
+	Sum    float64
+	Count  uint64
+}
+
+func (h *Histogram) observe(v float64) {
+	h.Sum += v
+	h.Count++
+	for i, b := range SettleBuckets {
+		if v <= b {
+			h.Counts[i]++
+			return
+		}
+	}
+}
+
+// Cumulative returns the counts of observations at or under each bound.
+func (h Histogram) Cumulative() map[float64]uint64 {
+	out := make(map[float64]uint64, len(SettleBuckets))
+	var c uint64
+	for i, b := range SettleBuckets {
+		c += h.Counts[i]
+		out[b] = c
+	}
+	return out
+}
+
+func newStats() Stats {
+	return Stats{
+		ByStatus: make([]int64, Statuses.Len()), ByFraud: make([]int64, FraudLabels.Len()),
+		ByAnomaly: make([]int64, AnomalyLabels.Len()), ByTerms: make([]int64, TermsReasons.Len()),
+		SeenStatus: make([]uint64, Statuses.Len()), SeenFraud: make([]uint64, FraudLabels.Len()),
+		SeenAnomaly: make([]uint64, AnomalyLabels.Len()), SeenTerms: make([]uint64, TermsReasons.Len()),
+		Settle: Histogram{Counts: make([]uint64, len(SettleBuckets))},
+	}
+}
+
+// Stats returns a copy of the aggregates; its cost does not depend on the
+// number of journeys.
+func (t *Tracker) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.stats
+	s.Polling = s.Tracked - int64(t.expiring)
+	s.ByStatus, s.ByFraud = append([]int64(nil), s.ByStatus...), append([]int64(nil), s.ByFraud...)
+	s.ByAnomaly, s.ByTerms = append([]int64(nil), s.ByAnomaly...), append([]int64(nil), s.ByTerms...)
+	s.SeenStatus, s.SeenFraud = append([]uint64(nil), s.SeenStatus...), append([]uint64(nil), s.SeenFraud...)
+	s.SeenAnomaly, s.SeenTerms = append([]uint64(nil), s.SeenAnomaly...), append([]uint64(nil), s.SeenTerms...)
+	s.Settle.Counts = append([]uint64(nil), s.Settle.Counts...)
+	return s
+}

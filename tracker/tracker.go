@@ -1,0 +1,423 @@
+// Package tracker keeps every journey the exporter follows: its last known
+// status, labels and reasons, where and when it was registered, when it was
+// checked and when it is due next. It keeps the counts the metrics need up
+// to date on every change, so reading them costs the same with ten or a
+// million journeys.
+package tracker
+
+import (
+	"sync"
+	"time"
+)
+
+// Registration announces a journey to follow. Status and TermsReasons are
+// set when the registration already knows them, e.g. from the answer to
+// the journey's submission.
+type Registration struct {
+	ID           string
+	Source       Source
+	Start        time.Time // zero when unknown
+	Status       string
+	TermsReasons []string
+}
+
+// Result is what a status check found.
+type Result struct {
+	Status        string
+	CreatedAt     time.Time // zero when the registry did not say
+	FraudLabels   []string
+	AnomalyLabels []string
+	TermsReasons  []string
+}
+
+const (
+	flagSkipped  uint8 = 1 << iota // a planned check was skipped by sampling
+	flagExpiring                   // no more checks: the next event is its removal
+	flagSettled                    // its time to a settled status was observed
+	flagInFlight                   // handed out by Next, not back yet
+)
+
+// journey is kept small: a tracker may hold millions. Times are Unix
+// seconds, 0 when unknown.
+type journey struct {
+	id                                string
+	start, createdAt, registered      int64
+	lastCheck, due                    int64
+	heapIdx                           int32
+	seenStatus                        uint16
+	status                            uint8
+	fraud, anomaly, terms             uint8
+	seenFraud, seenAnomaly, seenTerms uint8
+	source                            Source
+	checks, misses, flags             uint8
+}
+
+var statusPending, statusUnchecked, statusNotFound = Statuses.Index("pending"), Statuses.Index(StatusUnchecked), Statuses.Index(StatusNotFound)
+
+// undecided tells whether the registry may still change its mind in the
+// ordinary course: pending, or not known yet.
+func (j *journey) undecided() bool {
+	return j.status == statusPending || j.status == statusUnchecked || j.status == statusNotFound
+}
+
+// Tracker holds the journeys of one registry. It is safe for concurrent
+// use.
+type Tracker struct {
+	mu       sync.Mutex
+	policy   Policy
+	journeys []journey
+	free     []int32
+	index    map[string]int32
+	queue    []int32 // min-heap of slots by due
+	expiring int
+	stats    Stats
+}
+
+// New returns an empty tracker following policy.
+func New(policy Policy) *Tracker {
+	return &Tracker{policy: policy, index: map[string]int32{}, stats: newStats()}
+}
+
+// SetPolicy changes the policy; each journey follows it from its next
+// event on.
+func (t *Tracker) SetPolicy(p Policy) {
+	t.mu.Lock()
+	t.policy = p
+	t.mu.Unlock()
+}
+
+// Register starts following a journey, due for a first check after the
+// policy's FirstCheckDelay. It is idempotent: registering a tracked id
+// again only fills in a start time it did not have, and returns false.
+func (t *Tracker) Register(now time.Time, r Registration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if slot, ok := t.index[r.ID]; ok {
+		j := &t.journeys[slot]
+		if j.start == 0 && !r.Start.IsZero() {
+			j.start = r.Start.Unix()
+		}
+		return false
+	}
+	var slot int32
+	if n := len(t.free); n > 0 {
+		slot, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		t.journeys = append(t.journeys, journey{})
+		slot = int32(len(t.journeys) - 1)
+	}
+	t.journeys[slot] = journey{id: r.ID, registered: now.Unix(), source: r.Source, heapIdx: -1, status: statusUnchecked}
+	j := &t.journeys[slot]
+	if !r.Start.IsZero() {
+		j.start = r.Start.Unix()
+	}
+	t.index[r.ID] = slot
+	t.stats.Tracked++
+	t.stats.BySource[r.Source]++
+	t.stats.Registered[r.Source]++
+	t.stats.ByStatus[j.status]++
+	t.stats.SeenStatus[j.status]++
+	j.seenStatus = 1 << j.status
+	if r.Status != "" {
+		t.apply(j, now.Unix(), Statuses.Index(r.Status), 0, 0, TermsReasons.mask(r.TermsReasons))
+	}
+	t.schedule(slot, now.Unix())
+	return true
+}
+
+// Next hands out the earliest journey due at now for a check, and marks it
+// in flight until Checked, NotFound, Retry or Skip. Journeys whose
+// retention ended are dropped on the way.
+func (t *Tracker) Next(now time.Time) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at := now.Unix()
+	for len(t.queue) > 0 {
+		slot := t.queue[0]
+		j := &t.journeys[slot]
+		if j.due > at {
+			return "", false
+		}
+		t.heapRemove(slot)
+		if j.flags&flagExpiring != 0 {
+			t.remove(slot)
+			continue
+		}
+		j.flags |= flagInFlight
+		return j.id, true
+	}
+	return "", false
+}
+
+// NextDue is when the earliest event is due, false when nothing is queued.
+func (t *Tracker) NextDue() (time.Time, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.queue) == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(t.journeys[t.queue[0]].due, 0), true
+}
+
+// Checked records a successful check.
+func (t *Tracker) Checked(id string, now time.Time, r Result) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slot, j := t.take(id)
+	if j == nil {
+		return
+	}
+	if !r.CreatedAt.IsZero() {
+		j.createdAt = r.CreatedAt.Unix()
+	}
+	at := now.Unix()
+	t.apply(j, at, Statuses.Index(r.Status), FraudLabels.mask(r.FraudLabels), AnomalyLabels.mask(r.AnomalyLabels), TermsReasons.mask(r.TermsReasons))
+	j.lastCheck = at
+	j.misses = 0
+	j.checks = satInc(j.checks)
+	j.flags &^= flagSkipped
+	t.schedule(slot, at)
+}
+
+// NotFound records that the registry does not know the journey (404). It
+// keeps its place in the gauges as not_found and is checked again as
+// planned, until MaxNotFound answers in a row.
+func (t *Tracker) NotFound(id string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slot, j := t.take(id)
+	if j == nil {
+		return
+	}
+	at := now.Unix()
+	t.stats.NotFound++
+	t.apply(j, at, statusNotFound, 0, 0, 0)
+	j.lastCheck = at
+	j.misses = satInc(j.misses)
+	j.checks = satInc(j.checks)
+	t.schedule(slot, at)
+}
+
+// Retry puts a journey whose check failed back in the queue at at,
+// without changing what is known of it.
+func (t *Tracker) Retry(id string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slot, j := t.take(id)
+	if j == nil {
+		return
+	}
+	j.due = at.Unix()
+	t.heapPush(slot)
+}
+
+// Skip passes over a due check the budget cannot afford (sampling): the
+// journey waits for its next planned check.
+func (t *Tracker) Skip(id string, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slot, j := t.take(id)
+	if j == nil {
+		return
+	}
+	j.flags |= flagSkipped
+	t.schedule(slot, now.Unix())
+}
+
+// take finds an id handed out by Next (or still queued) and takes it out
+// of the queue.
+func (t *Tracker) take(id string) (int32, *journey) {
+	slot, ok := t.index[id]
+	if !ok {
+		return 0, nil
+	}
+	j := &t.journeys[slot]
+	if j.heapIdx >= 0 {
+		t.heapRemove(slot)
+	}
+	j.flags &^= flagInFlight
+	return slot, j
+}
+
+// apply moves a journey to a status and label sets, keeping every count.
+func (t *Tracker) apply(j *journey, at int64, status, fraud, anomaly, terms uint8) {
+	s := &t.stats
+	if status != j.status {
+		s.ByStatus[j.status]--
+		s.ByStatus[status]++
+		j.status = status
+		if bit := uint16(1) << status; j.seenStatus&bit == 0 {
+			j.seenStatus |= bit
+			s.SeenStatus[status]++
+		}
+	}
+	j.fraud = updateSet(j.fraud, fraud, &j.seenFraud, s.ByFraud, s.SeenFraud)
+	j.anomaly = updateSet(j.anomaly, anomaly, &j.seenAnomaly, s.ByAnomaly, s.SeenAnomaly)
+	j.terms = updateSet(j.terms, terms, &j.seenTerms, s.ByTerms, s.SeenTerms)
+	if j.flags&flagSettled == 0 && !j.undecided() {
+		j.flags |= flagSettled
+		s.Settle.observe(float64(at - j.registered))
+	}
+}
+
+func updateSet(old, cur uint8, seen *uint8, gauge []int64, counter []uint64) uint8 {
+	for i := range gauge {
+		bit := uint8(1) << i
+		switch {
+		case old&bit != 0 && cur&bit == 0:
+			gauge[i]--
+		case old&bit == 0 && cur&bit != 0:
+			gauge[i]++
+			if *seen&bit == 0 {
+				counter[i]++
+			}
+		}
+	}
+	*seen |= cur
+	return cur
+}
+
+// schedule queues the journey's next event after at: a check, or its
+// removal once the policy plans no more checks.
+func (t *Tracker) schedule(slot int32, at int64) {
+	j := &t.journeys[slot]
+	expiry := t.policy.expiry(j)
+	next := t.policy.next(j, at)
+	if next == 0 || next >= expiry {
+		if j.flags&flagExpiring == 0 {
+			j.flags |= flagExpiring
+			t.expiring++
+		}
+		next = max(expiry, at)
+	}
+	j.due = next
+	t.heapPush(slot)
+}
+
+func (t *Tracker) remove(slot int32) {
+	j := &t.journeys[slot]
+	s := &t.stats
+	updateSet(j.fraud, 0, &j.seenFraud, s.ByFraud, s.SeenFraud)
+	updateSet(j.anomaly, 0, &j.seenAnomaly, s.ByAnomaly, s.SeenAnomaly)
+	updateSet(j.terms, 0, &j.seenTerms, s.ByTerms, s.SeenTerms)
+	s.ByStatus[j.status]--
+	s.BySource[j.source]--
+	s.Tracked--
+	s.Forgotten++
+	if j.flags&flagExpiring != 0 {
+		t.expiring--
+	}
+	delete(t.index, j.id)
+	*j = journey{heapIdx: -1}
+	t.free = append(t.free, slot)
+}
+
+func satInc(v uint8) uint8 {
+	if v == 255 {
+		return v
+	}
+	return v + 1
+}
+
+// Len is the number of tracked journeys.
+func (t *Tracker) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int(t.stats.Tracked)
+}
+
+// DueCount counts the checks due at now, and among them those whose id
+// hash passes sampled. It walks only the due part of the queue.
+func (t *Tracker) DueCount(now time.Time, sampled func(hash uint64) bool) (due, dueSampled int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at := now.Unix()
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(t.queue) {
+			continue
+		}
+		j := &t.journeys[t.queue[i]]
+		if j.due > at {
+			continue
+		}
+		if j.flags&flagExpiring == 0 {
+			due++
+			if sampled == nil || sampled(Hash(j.id)) {
+				dueSampled++
+			}
+		}
+		stack = append(stack, 2*i+1, 2*i+2)
+	}
+	return due, dueSampled
+}
+
+// Hash is the id hash sampling uses (FNV-1a, 64 bits): stable across
+// restarts and machines, so the same journeys stay sampled.
+func Hash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// Journey is what the tracker knows of one journey.
+type Journey struct {
+	ID            string    `json:"id"`
+	Source        string    `json:"source"`
+	Status        string    `json:"status"`
+	FraudLabels   []string  `json:"fraud_labels,omitempty"`
+	AnomalyLabels []string  `json:"anomaly_labels,omitempty"`
+	TermsReasons  []string  `json:"terms_violations,omitempty"`
+	Start         time.Time `json:"start,omitzero"`      // zero when unknown
+	CreatedAt     time.Time `json:"created_at,omitzero"` // zero when unknown
+	RegisteredAt  time.Time `json:"registered_at"`
+	LastCheck     time.Time `json:"last_check,omitzero"` // zero when never checked
+	NextCheck     time.Time `json:"next_check,omitzero"` // zero when no longer polled
+	ForgetAt      time.Time `json:"forget_at"`
+	Checks        int       `json:"checks"`
+}
+
+// Lookup returns what is known of one journey.
+func (t *Tracker) Lookup(id string) (Journey, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slot, ok := t.index[id]
+	if !ok {
+		return Journey{}, false
+	}
+	j := &t.journeys[slot]
+	out := Journey{
+		ID: j.id, Source: j.source.String(), Status: Statuses.names[j.status],
+		FraudLabels: maskNames(FraudLabels, j.fraud), AnomalyLabels: maskNames(AnomalyLabels, j.anomaly),
+		TermsReasons: maskNames(TermsReasons, j.terms),
+		Start:        unixOrZero(j.start), CreatedAt: unixOrZero(j.createdAt),
+		RegisteredAt: time.Unix(j.registered, 0), LastCheck: unixOrZero(j.lastCheck),
+		ForgetAt: time.Unix(t.policy.expiry(j), 0), Checks: int(j.checks),
+	}
+	if j.flags&flagExpiring == 0 {
+		out.NextCheck = unixOrZero(j.due)
+	}
+	return out, true
+}
+
+func maskNames(v *Vocabulary, m uint8) []string {
+	var out []string
+	for i, n := range v.names {
+		if m&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func unixOrZero(s int64) time.Time {
+	if s == 0 {
+		return time.Time{}
+	}
+	return time.Unix(s, 0)
+}
