@@ -163,7 +163,10 @@ func (e *Exporter) start(rc config.Registry, c *registry.Client, k *kept) *runne
 	go func() { defer r.done.Done(); r.certs.Run(ctx) }()
 	if e.opts.Health != nil {
 		r.done.Add(1)
-		go func() { defer r.done.Done(); e.opts.Health.Probe(ctx, rc.Name, c, time.Duration(rc.HealthInterval), logger) }()
+		go func() {
+			defer r.done.Done()
+			e.opts.Health.Probe(ctx, rc.Name, c, time.Duration(rc.HealthInterval), logger)
+		}()
 	}
 	return r
 }

@@ -70,13 +70,15 @@ type Stats struct {
 	// Due is the backlog of checks due, DueSampled those of followed
 	// journeys, as of the last planning tick.
 	Due, DueSampled int
-	Outcomes        [numOutcomes]uint64
-	LastSuccess     time.Time // wall time of the last answered check; zero if none
+	// InFlight is the number of checks under way now.
+	InFlight    int
+	Outcomes    [numOutcomes]uint64
+	LastSuccess time.Time // wall time of the last answered check; zero if none
 }
 
 // Stats returns the scheduler's figures.
 func (s *Scheduler) Stats() Stats {
-	st := Stats{State: StateNames[s.state.Load()], SamplingRatio: s.Ratio()}
+	st := Stats{State: StateNames[s.state.Load()], SamplingRatio: s.Ratio(), InFlight: int(s.inFlight.Load())}
 	s.mu.Lock()
 	st.Due, st.DueSampled = s.due, s.dueSampled
 	s.mu.Unlock()

@@ -98,10 +98,9 @@ type Scheduler struct {
 	state      atomic.Uint32
 	pauseUntil atomic.Int64 // wall Unix nanoseconds
 	counters   *Counters
-	popped     atomic.Int64
 	failures   atomic.Int32 // consecutive errors
-
-	dispatched atomic.Int64
+	dispatched atomic.Int64 // since the last planning tick
+	inFlight   atomic.Int64
 
 	mu         sync.Mutex // guards the planning state below
 	due        int
@@ -175,15 +174,24 @@ func (s *Scheduler) Run(ctx context.Context) {
 			s.cfg.Tracker.Retry(id, now)
 			continue
 		}
+		if time.Now().UnixNano() < s.pauseUntil.Load() {
+			// A check that finished while this one waited for a slot
+			// paused the registry: this one waits too.
+			<-sem
+			s.cfg.Tracker.Retry(id, now)
+			continue
+		}
 		if st := State(s.state.Load()); st == StateAuthFailed || st == StateUnsupportedVersion {
 			// One probe at a time until a check succeeds again.
 			s.pause(s.cfg.AuthRetryInterval)
 		}
 		s.dispatched.Add(1)
+		s.inFlight.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			defer s.inFlight.Add(-1)
 			s.check(ctx, id)
 		}()
 	}

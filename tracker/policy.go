@@ -74,9 +74,14 @@ func (p *Policy) next(j *journey, after int64) int64 {
 	}
 	first := anchor + secs(p.BatchWindowStart+p.BatchCheckDelay)
 	last := anchor + secs(p.BatchWindowEnd+p.BatchCheckDelay)
+	pending := max(secs(p.PendingInterval), 1)
 	switch {
+	case after+pending < first-pending/2:
+		return after + pending
 	case after < first:
-		return min(after+max(secs(p.PendingInterval), 1), first)
+		// A re-check this close to the batches would tell nothing the
+		// batch check will not.
+		return first
 	case after < last:
 		return last
 	}

@@ -354,14 +354,21 @@ func (t *Tracker) DueCount(now time.Time, sampled func(hash uint64) bool) (due, 
 	return due, dueSampled
 }
 
-// Hash is the id hash sampling uses (FNV-1a, 64 bits): stable across
-// restarts and machines, so the same journeys stay sampled.
+// Hash is the id hash sampling uses: FNV-1a, whose high bits are poorly
+// mixed for ids that differ in their last digits, then the murmur3
+// finaliser. Stable across restarts and machines, so the same journeys
+// stay sampled.
 func Hash(id string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(id); i++ {
 		h ^= uint64(id[i])
 		h *= 1099511628211
 	}
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
 	return h
 }
 

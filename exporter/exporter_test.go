@@ -1,0 +1,114 @@
+package exporter_test
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+)
+
+const token = "exporter-test-token"
+
+var start = time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+
+func registryConfig(name, url string, ids ...string) config.Registry {
+	r := config.Registry{Name: name, BaseURL: url, Auth: registry.Auth{Token: token}}
+	for _, id := range ids {
+		r.Journeys.Resolved = append(r.Journeys.Resolved, config.Journey{ID: id, Start: start})
+	}
+	r.Schedule.FirstCheckDelay = model.Duration(time.Minute)
+	r.ApplyDefaults()
+	return r
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A reload keeps each registry's journeys and totals by name, adds the new
+// ones, forgets registries that left, and a configuration that cannot run
+// leaves the current one in place.
+func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewAccelerated(start, 0)
+	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a1", "a2", "b1"} {
+		sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: id, Status: simulator.StatusOK, StartAt: start, CreatedAt: start})
+	}
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	ex := exporter.New(exporter.Options{Clock: clk, Tick: 10 * time.Millisecond, Poll: time.Millisecond})
+	defer ex.Close()
+
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{registryConfig("prod", srv.URL, "a1")}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	prod := ex.Tracker("prod")
+	waitFor(t, "a1 checked", func() bool { j, _ := prod.Lookup("a1"); return j.Status == "ok" })
+
+	err = ex.Apply(&config.Config{Registries: []config.Registry{
+		registryConfig("prod", srv.URL, "a1", "a2"),
+		registryConfig("other", srv.URL, "b1"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Tracker("prod") != prod {
+		t.Fatal("a reload replaced the tracker of a registry it kept")
+	}
+	if j, _ := prod.Lookup("a1"); j.Status != "ok" || j.Checks != 1 {
+		t.Fatalf("a1 after reload: %+v", j)
+	}
+	clk.Advance(2 * time.Minute)
+	waitFor(t, "a2 and b1 checked", func() bool {
+		a, _ := prod.Lookup("a2")
+		b, _ := ex.Tracker("other").Lookup("b1")
+		return a.Status == "ok" && b.Status == "ok"
+	})
+	checked := func() uint64 {
+		for _, s := range ex.Snapshots() {
+			if s.Registry == "prod" {
+				return s.Scheduler.Outcomes[0]
+			}
+		}
+		return 0
+	}
+	before := checked()
+
+	bad := registryConfig("prod", "ftp://nowhere", "a1")
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{bad}}); err == nil {
+		t.Fatal("a configuration whose client cannot be built was applied")
+	}
+	if len(ex.Snapshots()) != 2 {
+		t.Fatal("a failed reload stopped the running registries")
+	}
+
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{registryConfig("prod", srv.URL)}}); err != nil {
+		t.Fatal(err)
+	}
+	snaps := ex.Snapshots()
+	if len(snaps) != 1 || ex.Tracker("other") != nil {
+		t.Fatalf("a registry removed from the configuration is still running: %d", len(snaps))
+	}
+	if got := checked(); got != before || snaps[0].Journeys.Tracked != 2 {
+		t.Fatalf("counters %d→%d, tracked %d: totals must survive reloads", before, got, snaps[0].Journeys.Tracked)
+	}
+}

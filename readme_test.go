@@ -1,0 +1,134 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/collector"
+	"github.com/covoiturage-exporter/covoiturage_exporter/config"
+)
+
+// between returns the README text between <!-- name --> and <!-- /name -->.
+func between(t *testing.T, name string) string {
+	t.Helper()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(readme)
+	open, end := "<!-- "+name+" -->", "<!-- /"+name+" -->"
+	i, j := strings.Index(s, open), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatalf("README has no %s section", name)
+	}
+	return s[i+len(open) : j]
+}
+
+// describer collects the descriptors of what is registered with it.
+type describer struct{ descs []*prometheus.Desc }
+
+func (d *describer) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc, 64)
+	go func() { c.Describe(ch); close(ch) }()
+	for desc := range ch {
+		d.descs = append(d.descs, desc)
+	}
+	return nil
+}
+func (d *describer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		_ = d.Register(c)
+	}
+}
+func (d *describer) Unregister(prometheus.Collector) bool { return false }
+
+var descPattern = regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`)
+
+// The README's metrics table lists exactly the metrics the exporter
+// registers, with their labels, so the documentation, the dashboards and
+// the alerts built from it cannot drift from the code.
+func TestReadmeMetricsTableMatchesTheExporter(t *testing.T) {
+	d := &describer{}
+	d.MustRegister(versioncollector.NewCollector(exporterName), collector.NewJourneys(func() []collector.Snapshot { return nil }))
+	newReloadMetrics(d)
+	collector.NewRequestMetrics(d)
+	collector.NewHealth(d)
+	code := map[string]string{}
+	for _, desc := range d.descs {
+		m := descPattern.FindStringSubmatch(desc.String())
+		if m == nil {
+			t.Fatalf("cannot read descriptor %s", desc)
+		}
+		labels := strings.Split(m[2], ",")
+		slices.Sort(labels)
+		code[m[1]] = strings.Join(labels, ",")
+	}
+
+	row := regexp.MustCompile("^\\| `([a-z_]+)` \\| (gauge|counter|histogram) \\|([^|]*)\\|")
+	documented := map[string]string{}
+	for _, line := range strings.Split(between(t, "metrics-table"), "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		var labels []string
+		for _, l := range regexp.MustCompile("`([a-z_]+)`").FindAllStringSubmatch(m[3], -1) {
+			labels = append(labels, l[1])
+		}
+		slices.Sort(labels)
+		documented[m[1]] = strings.Join(labels, ",")
+	}
+	for name, labels := range code {
+		doc, ok := documented[name]
+		switch {
+		case !ok:
+			t.Errorf("%s is exported but not in the README's metrics table", name)
+		case name == exporterName+"_build_info":
+			// its labels are the version's, documented as such
+		case doc != labels:
+			t.Errorf("%s: README says labels %q, the code has %q", name, doc, labels)
+		}
+	}
+	for name := range documented {
+		if _, ok := code[name]; !ok {
+			t.Errorf("%s is in the README's metrics table but not exported", name)
+		}
+	}
+}
+
+// The annotated configuration example in the README loads.
+func TestReadmeConfigExampleLoads(t *testing.T) {
+	block := between(t, "example-config")
+	block = strings.TrimSpace(block)
+	block = strings.TrimPrefix(block, "```yaml")
+	block = strings.TrimSuffix(block, "```")
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"secrets/production_secret_key": "not-a-real-secret\n",
+		"secrets/demo_token":            "not-a-real-token\n",
+		"journeys/production.txt":       "# comment\nopjourney1 2026-11-20T07:45:00Z\nopjourney2\n",
+		"journeys/demo.txt":             "demojourney1\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Parse([]byte(block), dir)
+	if err != nil {
+		t.Fatalf("the README's example does not load: %v", err)
+	}
+	if len(cfg.Registries) != 2 || len(cfg.Registries[0].Journeys.Resolved) != 4 {
+		t.Fatalf("example: %d registries, %d journeys in the first", len(cfg.Registries), len(cfg.Registries[0].Journeys.Resolved))
+	}
+}
