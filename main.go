@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -117,6 +118,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer ex.Close()
 	reg.MustRegister(collector.NewJourneys(ex.Snapshots))
 
+	// Serve first, so /-/healthy answers while a large configuration is
+	// applied; /-/ready waits for it.
+	var ready atomic.Bool
+	reloadRequests := make(chan chan error)
+	mux := http.NewServeMux()
+	if err := routes(mux, f, reg, ex, &ready, reloadRequests, logger); err != nil {
+		logger.Error("web routes", "err", err)
+		return 1
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- web.ListenAndServe(srv, f.web, logger) }()
+
 	cfg, err := load()
 	if err != nil {
 		logger.Error("loading the configuration", "err", err)
@@ -127,6 +141,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	reloads.succeeded()
+	ready.Store(true)
+	logger.Info("configuration applied", "registries", len(cfg.Registries))
 	if sim != nil {
 		sim.Operate(func(r tracker.Registration) {
 			if t := ex.Tracker(demo.Name); t != nil {
@@ -134,16 +150,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		})
 	}
-
-	reloadRequests := make(chan chan error)
-	mux := http.NewServeMux()
-	if err := routes(mux, f, reg, ex, reloadRequests, logger); err != nil {
-		logger.Error("web routes", "err", err)
-		return 1
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(srv, f.web, logger) }()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -199,9 +205,9 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 }
 
 // routes serves the metrics, the landing page, health, readiness and
-// reload. The exporter is ready once it has applied a configuration, which
-// run does before serving.
-func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter.Exporter, reloads chan<- chan error, logger *slog.Logger) error {
+// reload. The exporter is ready once it has applied its first
+// configuration.
+func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter.Exporter, ready *atomic.Bool, reloads chan<- chan error, logger *slog.Logger) error {
 	gatherers := prometheus.Gatherers{reg}
 	if !f.disableExporterMetrics {
 		self := prometheus.NewRegistry()
@@ -215,7 +221,13 @@ func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter
 	}))
 	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "OK\n") }
 	mux.HandleFunc("GET /-/healthy", ok)
-	mux.HandleFunc("GET /-/ready", ok)
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "applying the configuration", http.StatusServiceUnavailable)
+			return
+		}
+		ok(w, r)
+	})
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
 			w.Header().Set("Allow", "POST, PUT")

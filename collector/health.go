@@ -59,3 +59,9 @@ func (h *Health) Probe(ctx context.Context, name string, c *registry.Client, int
 		}
 	}
 }
+
+// Forget deletes a registry's series, once it left the configuration.
+func (h *Health) Forget(name string) {
+	h.up.DeleteLabelValues(name)
+	h.lastProbe.DeleteLabelValues(name)
+}

@@ -74,6 +74,15 @@ func (m *RequestMetrics) Observer(registryName string) func(registry.Observation
 	}
 }
 
+// Forget deletes a registry's series, once it left the configuration.
+func (m *RequestMetrics) Forget(registryName string) {
+	for _, v := range []interface {
+		DeletePartialMatch(prometheus.Labels) int
+	}{m.requests, m.duration, m.rateLimited, m.remaining} {
+		v.DeletePartialMatch(prometheus.Labels{"registry": registryName})
+	}
+}
+
 // boundedCode keeps the code label to real HTTP status codes, so a broken
 // peer cannot mint series.
 func boundedCode(code int) string {

@@ -127,6 +127,17 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		next[rc.Name] = k
 		e.running = append(e.running, e.start(rc, clients[i], k))
 	}
+	for name := range e.kept {
+		if next[name] == nil {
+			// Its runner has stopped: nothing can bring the series back.
+			if e.opts.Requests != nil {
+				e.opts.Requests.Forget(name)
+			}
+			if e.opts.Health != nil {
+				e.opts.Health.Forget(name)
+			}
+		}
+	}
 	e.kept = next
 	e.mu.Unlock()
 
@@ -165,7 +176,7 @@ func (e *Exporter) start(rc config.Registry, c *registry.Client, k *kept) *runne
 		r.done.Add(1)
 		go func() {
 			defer r.done.Done()
-			e.opts.Health.Probe(ctx, rc.Name, c, time.Duration(rc.HealthInterval), logger)
+			e.opts.Health.Probe(ctx, rc.Name, c, time.Duration(rc.HealthInterval), e.opts.Logger)
 		}()
 	}
 	return r

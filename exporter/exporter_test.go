@@ -5,9 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/collector"
 	"github.com/covoiturage-exporter/covoiturage_exporter/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
@@ -54,7 +56,9 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 	}
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
-	ex := exporter.New(exporter.Options{Clock: clk, Tick: 10 * time.Millisecond, Poll: time.Millisecond})
+	reg := prometheus.NewRegistry()
+	ex := exporter.New(exporter.Options{Clock: clk, Tick: 10 * time.Millisecond, Poll: time.Millisecond,
+		Requests: collector.NewRequestMetrics(reg), Health: collector.NewHealth(reg)})
 	defer ex.Close()
 
 	if err := ex.Apply(&config.Config{Registries: []config.Registry{registryConfig("prod", srv.URL, "a1")}}); err != nil {
@@ -107,6 +111,19 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 	snaps := ex.Snapshots()
 	if len(snaps) != 1 || ex.Tracker("other") != nil {
 		t.Fatalf("a registry removed from the configuration is still running: %d", len(snaps))
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "registry" && l.GetValue() == "other" {
+					t.Errorf("%s still has a series of the removed registry", f.GetName())
+				}
+			}
+		}
 	}
 	if got := checked(); got != before || snaps[0].Journeys.Tracked != 2 {
 		t.Fatalf("counters %d→%d, tracked %d: totals must survive reloads", before, got, snaps[0].Journeys.Tracked)
