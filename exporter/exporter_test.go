@@ -129,3 +129,30 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 		t.Fatalf("counters %d→%d, tracked %d: totals must survive reloads", before, got, snaps[0].Journeys.Tracked)
 	}
 }
+
+// A registry on api_version 2 follows journeys by the registry's own
+// journey_id through the v2 JSON-RPC route (seed 000), whose statuses
+// include expired.
+func TestV2Registry(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewAccelerated(start, 0)
+	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: "legacy1", JourneyID: 4242, Status: simulator.StatusOK, StartAt: start, CreatedAt: start})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	ex := exporter.New(exporter.Options{Clock: clk, Tick: 10 * time.Millisecond, Poll: time.Millisecond})
+	defer ex.Close()
+	rc := registryConfig("legacy", srv.URL, "4242")
+	rc.APIVersion = "2"
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{rc}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	waitFor(t, "4242 checked through v2", func() bool {
+		j, _ := ex.Tracker("legacy").Lookup("4242")
+		return j.Status == "ok" && !j.CreatedAt.IsZero()
+	})
+}
