@@ -131,14 +131,22 @@ func (c *Journeys) Collect(ch chan<- prometheus.Metric) {
 type number interface{ ~int64 | ~uint64 }
 
 func gauges[T number](ch chan<- prometheus.Metric, d *prometheus.Desc, registry string, names []string, values []T) {
-	for i, name := range names {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(values[i]), registry, name)
-	}
+	series(ch, d, prometheus.GaugeValue, registry, names, values)
 }
 
 func counters[T number](ch chan<- prometheus.Metric, d *prometheus.Desc, registry string, names []string, values []T) {
+	series(ch, d, prometheus.CounterValue, registry, names, values)
+}
+
+// series sends one sample per name; a value missing from a short or nil
+// slice is a 0, never a failed scrape.
+func series[T number](ch chan<- prometheus.Metric, d *prometheus.Desc, vt prometheus.ValueType, registry string, names []string, values []T) {
 	for i, name := range names {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(values[i]), registry, name)
+		v := 0.0
+		if i < len(values) {
+			v = float64(values[i])
+		}
+		ch <- prometheus.MustNewConstMetric(d, vt, v, registry, name)
 	}
 }
 

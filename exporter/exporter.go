@@ -145,6 +145,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 	now := e.opts.Clock.Now()
 	for _, rc := range cfg.Registries {
 		t := next[rc.Name].tracker
+		t.Grow(len(rc.Journeys.Resolved))
 		for _, j := range rc.Journeys.Resolved {
 			t.Register(now, tracker.Registration{ID: j.ID, Source: tracker.SourceConfig, Start: j.Start})
 		}

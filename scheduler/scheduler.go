@@ -163,8 +163,12 @@ func (s *Scheduler) Run(ctx context.Context) {
 			sleep(ctx, s.cfg.Poll)
 			continue
 		}
+		// In flight from the moment the tracker hands it out until it is
+		// back there, so Due plus InFlight never misses a journey.
+		s.inFlight.Add(1)
 		if !s.sampled(tracker.Hash(id)) {
 			s.cfg.Tracker.Skip(id, now)
+			s.inFlight.Add(-1)
 			s.counters.outcomes[OutcomeSkipped].Add(1)
 			continue
 		}
@@ -172,6 +176,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
 			s.cfg.Tracker.Retry(id, now)
+			s.inFlight.Add(-1)
 			continue
 		}
 		if time.Now().UnixNano() < s.pauseUntil.Load() {
@@ -179,6 +184,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			// paused the registry: this one waits too.
 			<-sem
 			s.cfg.Tracker.Retry(id, now)
+			s.inFlight.Add(-1)
 			continue
 		}
 		if st := State(s.state.Load()); st == StateAuthFailed || st == StateUnsupportedVersion {
@@ -186,13 +192,12 @@ func (s *Scheduler) Run(ctx context.Context) {
 			s.pause(s.cfg.AuthRetryInterval)
 		}
 		s.dispatched.Add(1)
-		s.inFlight.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			defer s.inFlight.Add(-1)
 			s.check(ctx, id)
+			s.inFlight.Add(-1)
+			<-sem
 		}()
 	}
 	wg.Wait()

@@ -48,7 +48,9 @@ func (h Histogram) Cumulative() map[float64]uint64 {
 	out := make(map[float64]uint64, len(SettleBuckets))
 	var c uint64
 	for i, b := range SettleBuckets {
-		c += h.Counts[i]
+		if i < len(h.Counts) {
+			c += h.Counts[i]
+		}
 		out[b] = c
 	}
 	return out

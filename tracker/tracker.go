@@ -6,6 +6,7 @@
 package tracker
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -84,6 +85,22 @@ func (t *Tracker) SetPolicy(p Policy) {
 	t.mu.Lock()
 	t.policy = p
 	t.mu.Unlock()
+}
+
+// Grow makes room for n more journeys, so that registering a large batch
+// does not leave the runtime holding the outgrown arrays of every doubling.
+func (t *Tracker) Grow(n int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n -= len(t.free)
+	if n <= 0 {
+		return
+	}
+	t.journeys = slices.Grow(t.journeys, n)
+	t.queue = slices.Grow(t.queue, n)
+	if len(t.index) == 0 {
+		t.index = make(map[string]int32, n)
+	}
 }
 
 // Register starts following a journey, due for a first check after the

@@ -207,13 +207,12 @@ func TestNotFound(t *testing.T) {
 	t.Parallel()
 	tr := New(DefaultPolicy)
 	tr.Register(t0, Registration{ID: "gone", Start: t0})
-	now := t0
 	for i := 0; i < DefaultPolicy.MaxNotFound; i++ {
 		due := nextCheck(t, tr, "gone")
 		if due < 0 {
 			t.Fatalf("polling stopped after %d 404s", i)
 		}
-		now = t0.Add(due)
+		now := t0.Add(due)
 		id, ok := tr.Next(now)
 		if !ok || id != "gone" {
 			t.Fatalf("not due at %v", due)
@@ -282,7 +281,8 @@ func TestDueCount(t *testing.T) {
 // follows about r of the journeys.
 func TestHashSpread(t *testing.T) {
 	t.Parallel()
-	if Hash("gen10000001") != Hash("gen10000001") || Hash("gen10000001") == Hash("gen10000002") {
+	first, again, other := Hash("gen10000001"), Hash("gen10000001"), Hash("gen10000002")
+	if first != again || first == other {
 		t.Fatal("Hash is not a function of the id")
 	}
 	const n = 100000
