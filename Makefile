@@ -5,7 +5,7 @@ STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOTESTSUM   ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 FUZZTIME    ?= 5s
 
-.PHONY: all build test setup lint unit fuzz bench
+.PHONY: all build test setup lint unit fuzz bench docker
 
 all: build
 
@@ -13,7 +13,9 @@ build:
 	$(GO) build -o covoiturage_exporter .
 	$(GO) build -o registry-simulator ./cmd/registry-simulator
 
-# Installs what the tests need on a fresh Debian machine: the Go modules.
+# Installs what the tests need on a fresh Debian machine: the Go modules,
+# promtool (Debian's prometheus package) and amtool (prometheus-alertmanager),
+# their services kept stopped.
 setup:
 	./scripts/setup.sh
 
@@ -34,3 +36,16 @@ test: setup lint fuzz unit
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./...
+
+# The container image (see Dockerfile); needs a Docker engine, so it is not
+# part of `make test`.
+DOCKER       ?= docker
+DOCKER_IMAGE ?= covoiturage_exporter
+docker:
+	$(DOCKER) build -t $(DOCKER_IMAGE) \
+	  --build-arg VERSION="$$(git describe --tags --always --dirty 2>/dev/null || echo unknown)" \
+	  --build-arg REVISION="$$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
+	  --build-arg BRANCH="$$(git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)" \
+	  --build-arg BUILD_USER="$$(id -un)@$$(hostname)" \
+	  --build-arg BUILD_DATE="$$(date -u +%Y%m%d-%H:%M:%S)" \
+	  .

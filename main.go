@@ -92,6 +92,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP is caught from the start: its default action would kill the
+	// exporter while it applies its first configuration.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
@@ -129,7 +134,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- web.ListenAndServe(srv, f.web, logger) }()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		serveErr <- web.ListenAndServe(srv, f.web, logger)
+	}()
+	// Whatever run returns on, the server is closed and done with stderr
+	// by then: run also runs in-process, in the tests.
+	defer func() {
+		_ = srv.Close()
+		<-served
+	}()
 
 	cfg, err := load()
 	if err != nil {
@@ -151,9 +166,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		})
 	}
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	reload := func() error {
 		cfg, err := load()
 		if err == nil {
