@@ -351,33 +351,47 @@ func TestNotFoundIsCounted(t *testing.T) {
 	}
 }
 
-// Server errors put the journey back after the error backoff; repeated
-// ones mark the registry unavailable; it recovers when the registry does.
-func TestServerErrorsBackOffAndRecover(t *testing.T) {
+// Server errors, maintenance and bodies that do not decode put the journey
+// back after the error backoff, unchanged; repeated ones mark the registry
+// unavailable; it recovers when the registry does.
+func TestFailuresBackOffAndRecover(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, worldOptions{})
-	for i := range 5 {
-		w.put(fmt.Sprintf("se%d", i), testStart, simulator.StatusPending)
-	}
-	w.sim.SetFaults(simulator.Faults{ServerErrorRatio: 1})
-	w.clk.Advance(time.Hour)
-	waitFor(t, 10*time.Second, "unavailable", func() bool { return w.sched.Stats().State == "unavailable" })
-	waitFor(t, 10*time.Second, "every journey to fail once", func() bool {
-		due, _ := w.tr.DueCount(w.clk.Now(), nil)
-		return due == 0 && w.sched.Stats().InFlight == 0
-	})
-	if outcome(w, scheduler.OutcomeError) < 5 {
-		t.Fatalf("errors counted %d", outcome(w, scheduler.OutcomeError))
-	}
-	if j, _ := w.tr.Lookup("se0"); j.Status != tracker.StatusUnchecked || j.Checks != 0 {
-		t.Fatalf("a failed check changed the journey: %+v", j)
-	}
-	w.sim.SetFaults(simulator.Faults{})
-	w.clk.Advance(5 * time.Minute)
-	waitFor(t, 10*time.Second, "recovery", func() bool { return w.sched.Stats().State == "polling" })
-	w.settle(t)
-	if j, _ := w.tr.Lookup("se0"); j.Status != "pending" {
-		t.Fatalf("after recovery: %+v", j)
+	for _, c := range []struct {
+		name   string
+		faults simulator.Faults
+	}{
+		{"server_error", simulator.Faults{ServerErrorRatio: 1}},
+		{"maintenance", simulator.Faults{Maintenance: true}},
+		{"malformed", simulator.Faults{MalformedRatio: 1}},
+		{"truncated", simulator.Faults{TruncatedRatio: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, worldOptions{})
+			for i := range 5 {
+				w.put(fmt.Sprintf("se%d", i), testStart, simulator.StatusPending)
+			}
+			w.sim.SetFaults(c.faults)
+			w.clk.Advance(time.Hour)
+			waitFor(t, 10*time.Second, "unavailable", func() bool { return w.sched.Stats().State == "unavailable" })
+			waitFor(t, 10*time.Second, "every journey to fail once", func() bool {
+				due, _ := w.tr.DueCount(w.clk.Now(), nil)
+				return due == 0 && w.sched.Stats().InFlight == 0
+			})
+			if outcome(w, scheduler.OutcomeError) < 5 {
+				t.Fatalf("errors counted %d", outcome(w, scheduler.OutcomeError))
+			}
+			if j, _ := w.tr.Lookup("se0"); j.Status != tracker.StatusUnchecked || j.Checks != 0 {
+				t.Fatalf("a failed check changed the journey: %+v", j)
+			}
+			w.sim.SetFaults(simulator.Faults{})
+			w.clk.Advance(5 * time.Minute)
+			waitFor(t, 10*time.Second, "recovery", func() bool { return w.sched.Stats().State == "polling" })
+			w.settle(t)
+			if j, _ := w.tr.Lookup("se0"); j.Status != "pending" {
+				t.Fatalf("after recovery: %+v", j)
+			}
+		})
 	}
 }
 
