@@ -146,18 +146,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		<-served
 	}()
 
-	cfg, err := load()
-	if err != nil {
-		logger.Error("loading the configuration", "err", err)
+	// apply loads the configuration and applies it; a failure leaves the
+	// running one, if any, in place.
+	apply := func() error {
+		cfg, err := load()
+		if err == nil {
+			err = ex.Apply(cfg)
+		}
+		if err != nil {
+			reloads.failed()
+			return err
+		}
+		reloads.succeeded()
+		logger.Info("configuration applied", "registries", len(cfg.Registries))
+		return nil
+	}
+	if err := apply(); err != nil {
+		logger.Error("configuration", "err", err)
 		return 1
 	}
-	if err := ex.Apply(cfg); err != nil {
-		logger.Error("applying the configuration", "err", err)
-		return 1
-	}
-	reloads.succeeded()
 	ready.Store(true)
-	logger.Info("configuration applied", "registries", len(cfg.Registries))
 	if sim != nil {
 		sim.Operate(func(r tracker.Registration) {
 			if t := ex.Tracker(demo.Name); t != nil {
@@ -167,18 +175,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	reload := func() error {
-		cfg, err := load()
-		if err == nil {
-			err = ex.Apply(cfg)
-		}
+		err := apply()
 		if err != nil {
-			reloads.failed()
 			logger.Error("reloading the configuration: keeping the current one", "err", err)
-			return err
 		}
-		reloads.succeeded()
-		logger.Info("configuration reloaded", "registries", len(cfg.Registries))
-		return nil
+		return err
 	}
 	for {
 		select {
