@@ -104,6 +104,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 			RequestTimeout: time.Duration(rc.RequestTimeout), Observer: observer,
 		})
 		if err != nil {
+			e.forgetNew(cfg.Registries[:i+1])
 			return fmt.Errorf("registry %s: %w", rc.Name, err)
 		}
 		clients[i] = c
@@ -130,12 +131,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 	for name := range e.kept {
 		if next[name] == nil {
 			// Its runner has stopped: nothing can bring the series back.
-			if e.opts.Requests != nil {
-				e.opts.Requests.Forget(name)
-			}
-			if e.opts.Health != nil {
-				e.opts.Health.Forget(name)
-			}
+			e.forget(name)
 		}
 	}
 	e.kept = next
@@ -151,6 +147,29 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		}
 	}
 	return nil
+}
+
+// forget deletes the request and health series of a registry that does
+// not run.
+func (e *Exporter) forget(name string) {
+	if e.opts.Requests != nil {
+		e.opts.Requests.Forget(name)
+	}
+	if e.opts.Health != nil {
+		e.opts.Health.Forget(name)
+	}
+}
+
+// forgetNew forgets the series a failed Apply declared for registries that
+// were not running.
+func (e *Exporter) forgetNew(registries []config.Registry) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, rc := range registries {
+		if e.kept[rc.Name] == nil {
+			e.forget(rc.Name)
+		}
+	}
 }
 
 func (e *Exporter) start(rc config.Registry, c *registry.Client, k *kept) *runner {

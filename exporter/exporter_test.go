@@ -98,8 +98,11 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 	before := checked()
 
 	bad := registryConfig("prod", "ftp://nowhere", "a1")
-	if err := ex.Apply(&config.Config{Registries: []config.Registry{bad}}); err == nil {
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{registryConfig("fresh", srv.URL), bad}}); err == nil {
 		t.Fatal("a configuration whose client cannot be built was applied")
+	}
+	for _, f := range seriesOf(t, reg, "fresh") {
+		t.Errorf("%s has a series of a registry from a configuration that failed", f)
 	}
 	if len(ex.Snapshots()) != 2 {
 		t.Fatal("a failed reload stopped the running registries")
@@ -112,18 +115,8 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 	if len(snaps) != 1 || ex.Tracker("other") != nil {
 		t.Fatalf("a registry removed from the configuration is still running: %d", len(snaps))
 	}
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "registry" && l.GetValue() == "other" {
-					t.Errorf("%s still has a series of the removed registry", f.GetName())
-				}
-			}
-		}
+	for _, f := range seriesOf(t, reg, "other") {
+		t.Errorf("%s still has a series of the removed registry", f)
 	}
 	if got := checked(); got != before || snaps[0].Journeys.Tracked != 2 {
 		t.Fatalf("counters %d→%d, tracked %d: totals must survive reloads", before, got, snaps[0].Journeys.Tracked)
@@ -155,4 +148,24 @@ func TestV2Registry(t *testing.T) {
 		j, _ := ex.Tracker("legacy").Lookup("4242")
 		return j.Status == "ok" && !j.CreatedAt.IsZero()
 	})
+}
+
+// seriesOf lists the families that have a series with registry=name.
+func seriesOf(t *testing.T, reg *prometheus.Registry, name string) []string {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "registry" && l.GetValue() == name {
+					out = append(out, f.GetName())
+				}
+			}
+		}
+	}
+	return out
 }
