@@ -145,12 +145,23 @@ var (
 	DefaultRequestTimeout      = model.Duration(registry.DefaultRequestTimeout)
 )
 
+// MaxConfigBytes bounds the configuration file itself.
+const MaxConfigBytes = 64 << 20
+
 // Load reads and checks the file at path. Relative paths inside it (token
 // files, id files) are resolved against the file's directory.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxConfigBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes: put long id lists in journeys.files", path, MaxConfigBytes)
 	}
 	cfg, err := Parse(data, filepath.Dir(path))
 	if err != nil {

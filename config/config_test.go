@@ -375,3 +375,13 @@ func TestApplyDefaultsKeepsSetValues(t *testing.T) {
 		t.Errorf("schedule = %+v, want %+v", r.Schedule, want)
 	}
 }
+
+// A configuration path that is not a configuration, /dev/zero say, is a
+// clear error, not the process's memory.
+func TestLoadRefusesHugeFiles(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load("/dev/zero")
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("err = %v", err)
+	}
+}

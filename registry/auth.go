@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -26,13 +27,26 @@ func (Secret) Format(f fmt.State, _ rune)     { _, _ = f.Write([]byte("<secret>"
 func (s Secret) empty() bool                  { return strings.TrimSpace(string(s)) == "" }
 func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 
+// maxSecretBytes bounds a credential file; JWTs and tokens are far smaller.
+const maxSecretBytes = 64 << 10
+
 // ReadSecretFile reads a credential from a file, trimming the surrounding
 // white space editors and `echo` leave. Errors name the file, never its
 // content.
 func ReadSecretFile(path string) (Secret, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("reading secret file: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	// A credential is a line; a path to /dev/zero or a large file by
+	// mistake must not take the process's memory.
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("reading secret file: %w", err)
+	}
+	if len(b) > maxSecretBytes {
+		return "", fmt.Errorf("secret file %s is larger than %d bytes: not a credential", path, maxSecretBytes)
 	}
 	s := strings.TrimSpace(string(b))
 	if s == "" {
