@@ -102,6 +102,9 @@ type Scheduler struct {
 	dispatched atomic.Int64 // since the last planning tick
 	inFlight   atomic.Int64
 
+	stateMu      sync.Mutex
+	troubleSince time.Time // when the state last left polling
+
 	mu         sync.Mutex // guards the planning state below
 	due        int
 	dueSampled int
@@ -213,7 +216,19 @@ func (s *Scheduler) pause(d time.Duration) {
 	}
 }
 
-func (s *Scheduler) setState(st State, err error) {
+// setState records the registry's state. An answer restores polling only
+// if its check started after the trouble began: with several checks in
+// flight, a success already on its way must not hide the 429 or the
+// revoked credential that followed it.
+func (s *Scheduler) setState(st State, started time.Time, err error) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if st == StatePolling && started.Before(s.troubleSince) {
+		return
+	}
+	if st != StatePolling {
+		s.troubleSince = time.Now()
+	}
 	if prev := State(s.state.Swap(uint32(st))); prev != st {
 		log := s.cfg.Logger.Info
 		if st != StatePolling {
@@ -224,6 +239,7 @@ func (s *Scheduler) setState(st State, err error) {
 }
 
 func (s *Scheduler) check(ctx context.Context, id string) {
+	started := time.Now()
 	res, err := s.cfg.Checker.Check(ctx, id)
 	now := s.cfg.Clock.Now()
 	t := s.cfg.Tracker
@@ -238,7 +254,7 @@ func (s *Scheduler) check(ctx context.Context, id string) {
 		}
 		s.counters.lastSuccess.Store(time.Now().UnixNano())
 		s.failures.Store(0)
-		s.setState(StatePolling, nil)
+		s.setState(StatePolling, started, nil)
 	case ctx.Err() != nil:
 		t.Retry(id, now)
 	case kind == registry.KindRateLimited:
@@ -249,17 +265,17 @@ func (s *Scheduler) check(ctx context.Context, id string) {
 			wait = max(wait, s.cfg.BlockedFor())
 		}
 		s.pause(max(wait, time.Second))
-		s.setState(StateRateLimited, err)
+		s.setState(StateRateLimited, started, err)
 	case kind == registry.KindUnauthorized || kind == registry.KindForbidden || kind == registry.KindAuthExpired:
 		t.Retry(id, now)
 		s.counters.outcomes[OutcomeAuthFailed].Add(1)
 		s.pause(s.cfg.AuthRetryInterval)
-		s.setState(StateAuthFailed, err)
+		s.setState(StateAuthFailed, started, err)
 	case kind == registry.KindUnsupportedVersion:
 		t.Retry(id, now)
 		s.counters.outcomes[OutcomeError].Add(1)
 		s.pause(s.cfg.AuthRetryInterval)
-		s.setState(StateUnsupportedVersion, err)
+		s.setState(StateUnsupportedVersion, started, err)
 	default:
 		t.Retry(id, now.Add(s.cfg.ErrorBackoff))
 		s.counters.outcomes[OutcomeError].Add(1)
@@ -269,7 +285,7 @@ func (s *Scheduler) check(ctx context.Context, id string) {
 			// The registry is failing, not this journey: slow down,
 			// doubling up to a minute.
 			s.pause(min(time.Second<<min(n-3, 6), time.Minute))
-			s.setState(StateUnavailable, err)
+			s.setState(StateUnavailable, started, err)
 		}
 	}
 }

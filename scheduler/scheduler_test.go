@@ -267,7 +267,8 @@ func TestSamplingFollowsAStableSubset(t *testing.T) {
 func TestRateLimitedWaits(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, worldOptions{
-		sim:    func(c *simulator.Config) { c.Limits.Status = simulator.Limit{Requests: 5, Window: time.Minute} },
+		// An hour's window: a test minutes long cannot see it reset.
+		sim:    func(c *simulator.Config) { c.Limits.Status = simulator.Limit{Requests: 5, Window: time.Hour} },
 		client: func(c *registry.Config) { c.CallTimeout = time.Second },
 	})
 	for i := range 20 {
@@ -281,13 +282,17 @@ func TestRateLimitedWaits(t *testing.T) {
 	if got := w.requests.Load(); got != sent {
 		t.Errorf("%d requests sent while rate limited", got-sent)
 	}
-	if outcome(w, scheduler.OutcomeRateLimited) == 0 || outcome(w, scheduler.OutcomeChecked) != 5 {
+	// The registry allows 5; the client may keep the last of them back
+	// itself, spreading what X-RateLimit-Remaining leaves over the window.
+	checked := outcome(w, scheduler.OutcomeChecked)
+	if outcome(w, scheduler.OutcomeRateLimited) == 0 || checked == 0 || checked > 5 {
 		t.Errorf("outcomes %v", w.sched.Stats().Outcomes)
 	}
-	due, _ := w.tr.DueCount(w.clk.Now(), nil)
-	if due != 15 {
-		t.Errorf("%d journeys still due, want the 15 not checked", due)
-	}
+	// No journey is lost: each is checked, due again, or on its way back.
+	waitFor(t, 5*time.Second, "every journey accounted for", func() bool {
+		due, _ := w.tr.DueCount(w.clk.Now(), nil)
+		return due+w.sched.Stats().InFlight+int(checked) == 20
+	})
 }
 
 // Failing authentication stops polling the registry and shows in the
