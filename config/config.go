@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
 )
 
 // Config is a whole configuration file.
@@ -123,20 +123,21 @@ type Schedule struct {
 	AuthRetryInterval model.Duration `yaml:"auth_retry_interval"`
 }
 
-// Defaults, in one place. The budget is a sixth of the registry's per-IP
-// limit; the schedule follows REGISTRY.md's status lifecycle.
+// Defaults, in one place: the budget and API version are the client's, the
+// schedule the tracker's policy (REGISTRY.md's lifecycle); only the
+// scheduler's reactions to errors are set here.
 var (
-	DefaultAPIVersion = "3.3"
-	DefaultBudget     = Budget{RequestsPerSecond: 5, Burst: 10, Concurrency: 4}
+	DefaultAPIVersion = registry.DefaultVersion
+	DefaultBudget     = Budget{RequestsPerSecond: float64(registry.DefaultRate), Burst: registry.DefaultBurst, Concurrency: 4}
 	DefaultSchedule   = Schedule{
-		FirstCheckDelay:   model.Duration(10 * time.Minute),
-		PendingInterval:   model.Duration(24 * time.Hour),
-		BatchWindowStart:  model.Duration(48 * time.Hour),
-		BatchWindowEnd:    model.Duration(54 * time.Hour),
-		BatchCheckDelay:   model.Duration(time.Hour),
-		SettleAfter:       model.Duration(72 * time.Hour),
-		Retention:         model.Duration(30 * 24 * time.Hour),
-		MaxDelay:          model.Duration(time.Hour),
+		FirstCheckDelay:   model.Duration(tracker.DefaultPolicy.FirstCheckDelay),
+		PendingInterval:   model.Duration(tracker.DefaultPolicy.PendingInterval),
+		BatchWindowStart:  model.Duration(tracker.DefaultPolicy.BatchWindowStart),
+		BatchWindowEnd:    model.Duration(tracker.DefaultPolicy.BatchWindowEnd),
+		BatchCheckDelay:   model.Duration(tracker.DefaultPolicy.BatchCheckDelay),
+		SettleAfter:       model.Duration(tracker.DefaultPolicy.SettleAfter),
+		Retention:         model.Duration(tracker.DefaultPolicy.Retention),
+		MaxDelay:          model.Duration(tracker.DefaultPolicy.RetryAfterSkip),
 		ErrorBackoff:      model.Duration(5 * time.Minute),
 		AuthRetryInterval: model.Duration(5 * time.Minute),
 	}
@@ -278,8 +279,6 @@ func findBadDuration(n *yaml.Node, path, msg string) (*yaml.Node, string) {
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
-var v3VersionPattern = regexp.MustCompile(`^3(\.[0-9]{1,3})?$`)
-
 // v2JourneyIDPattern: the v2 API follows the registry's own numeric id.
 var v2JourneyIDPattern = regexp.MustCompile(`^[0-9]{1,20}$`)
 
@@ -296,7 +295,7 @@ func (r *Registry) complete(dir string) error {
 	if err := checkBaseURL(r.BaseURL); err != nil {
 		return fmt.Errorf("base_url: %w", err)
 	}
-	if !r.IsV2() && !v3VersionPattern.MatchString(r.APIVersion) {
+	if !r.IsV2() && !registry.ValidVersion(r.APIVersion) {
 		return fmt.Errorf("api_version: %q: want 2, 3, 3.1, 3.2, 3.3 or 3.4", r.APIVersion)
 	}
 	if err := r.readCredentials(dir); err != nil {
@@ -359,18 +358,8 @@ func checkBaseURL(raw string) error {
 	if raw == "" {
 		return errors.New("missing: want e.g. https://api.covoiturage.beta.gouv.fr")
 	}
-	u, err := url.Parse(raw)
-	switch {
-	case err != nil:
-		return errors.New("not a valid URL")
-	case u.User != nil:
-		return errors.New("credentials in the URL are not supported: use token_file or secret_key_file")
-	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fmt.Errorf("%q: want an absolute http(s) URL", raw)
-	case u.RawQuery != "" || u.Fragment != "":
-		return errors.New("want no query or fragment") // not raw: a query may hold a key
-	}
-	return nil
+	_, err := registry.ParseBaseURL(raw)
+	return err
 }
 
 func (r *Registry) readCredentials(dir string) error {

@@ -129,6 +129,29 @@ func (c *Config) applyDefaults() {
 
 var versionPattern = regexp.MustCompile(`^3(\.[0-9]{1,3})?$`)
 
+// ValidVersion tells whether v names a v3 API version the client can
+// speak: "3" (the newest) or "3.x", with or without a leading "v".
+func ValidVersion(v string) bool { return versionPattern.MatchString(strings.TrimPrefix(v, "v")) }
+
+// ParseBaseURL checks a registry base URL: absolute http(s), with no
+// credentials, query or fragment. Its errors never repeat a URL that holds
+// credentials.
+func ParseBaseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	switch {
+	case err != nil:
+		// url.Parse's error repeats the URL, which may hold a password.
+		return nil, errors.New("not a valid URL")
+	case u.User != nil:
+		return nil, errors.New("credentials in the URL are not supported: use the token or key files")
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, fmt.Errorf("%q: want an absolute http(s) URL", u.String())
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("want no query or fragment")
+	}
+	return u, nil
+}
+
 // Client talks to one registry. It is safe for concurrent use; all its
 // calls share one budget.
 type Client struct {
@@ -142,20 +165,14 @@ type Client struct {
 // New checks cfg and builds a client. Errors name the field at fault.
 func New(cfg Config) (*Client, error) {
 	cfg.applyDefaults()
-	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
-	switch {
-	case err != nil:
-		// url.Parse's error repeats the URL, which may hold a password.
-		return nil, errors.New("registry base URL: not a valid URL")
-	case u.User != nil:
-		return nil, errors.New("registry base URL: credentials in the URL are not supported, use the token or key files")
-	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return nil, fmt.Errorf("registry base URL %q: want an absolute http(s) URL", u.String())
+	u, err := ParseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("registry base URL: %w", err)
 	}
-	version := strings.TrimPrefix(cfg.Version, "v")
-	if !versionPattern.MatchString(version) {
+	if !ValidVersion(cfg.Version) {
 		return nil, fmt.Errorf("registry API version %q: want 3, 3.2, 3.3, 3.4…", cfg.Version)
 	}
+	version := strings.TrimPrefix(cfg.Version, "v")
 	if err := cfg.Auth.validate(); err != nil {
 		return nil, err
 	}
