@@ -93,7 +93,7 @@ func productionTracker(t *testing.T) *tracker.Tracker {
 
 func productionSnapshot(t *testing.T) Snapshot {
 	sched := scheduler.Stats{
-		State: "rate_limited", SamplingRatio: 0.25, Due: 12, DueSampled: 3,
+		State: "rate_limited", SamplingRatio: 0.25, Due: 12,
 		LastSuccess: time.Date(2026, 11, 22, 9, 30, 0, 500e6, time.UTC),
 	}
 	sched.Outcomes[scheduler.OutcomeChecked] = 9

@@ -111,20 +111,16 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 	}
 
 	e.mu.Lock()
-	for _, r := range e.running {
-		r.cancel()
-	}
-	for _, r := range e.running {
-		r.done.Wait()
-	}
-	e.running = nil
+	e.stopLocked()
 	next := map[string]*kept{}
 	for i, rc := range cfg.Registries {
+		policy := Policy(rc.Schedule)
 		k := e.kept[rc.Name]
 		if k == nil {
-			k = &kept{tracker: tracker.New(Policy(rc.Schedule)), counters: &scheduler.Counters{}}
+			k = &kept{tracker: tracker.New(policy), counters: &scheduler.Counters{}}
+		} else {
+			k.tracker.SetPolicy(policy)
 		}
-		k.tracker.SetPolicy(Policy(rc.Schedule))
 		next[rc.Name] = k
 		e.running = append(e.running, e.start(rc, clients[i], k))
 	}
@@ -232,6 +228,11 @@ func (e *Exporter) Snapshots() []collector.Snapshot {
 func (e *Exporter) Close() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.stopLocked()
+}
+
+// stopLocked stops the running registries and waits for them; e.mu is held.
+func (e *Exporter) stopLocked() {
 	for _, r := range e.running {
 		r.cancel()
 	}

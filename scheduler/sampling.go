@@ -35,7 +35,7 @@ func (s *Scheduler) adjust(wall, now time.Time) {
 	due, dueSampled := s.cfg.Tracker.DueCount(now, s.sampled)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.due, s.dueSampled = due, dueSampled
+	s.due = due
 	dispatched := s.dispatched.Swap(0)
 	if s.lastWall.IsZero() {
 		s.lastWall, s.lastClock = wall, now
@@ -67,9 +67,8 @@ func (s *Scheduler) adjust(wall, now time.Time) {
 type Stats struct {
 	State         string
 	SamplingRatio float64
-	// Due is the backlog of checks due, DueSampled those of followed
-	// journeys, as of the last planning tick.
-	Due, DueSampled int
+	// Due is the backlog of checks due, as of the last planning tick.
+	Due int
 	// InFlight is the number of checks under way now.
 	InFlight    int
 	Outcomes    [numOutcomes]uint64
@@ -80,7 +79,7 @@ type Stats struct {
 func (s *Scheduler) Stats() Stats {
 	st := Stats{State: StateNames[s.state.Load()], SamplingRatio: s.Ratio(), InFlight: int(s.inFlight.Load())}
 	s.mu.Lock()
-	st.Due, st.DueSampled = s.due, s.dueSampled
+	st.Due = s.due
 	s.mu.Unlock()
 	for i := range st.Outcomes {
 		st.Outcomes[i] = s.counters.outcomes[i].Load()

@@ -105,11 +105,10 @@ type Scheduler struct {
 	stateMu      sync.Mutex
 	troubleSince time.Time // when the state last left polling
 
-	mu         sync.Mutex // guards the planning state below
-	due        int
-	dueSampled int
-	lastWall   time.Time
-	lastClock  time.Time
+	mu        sync.Mutex // guards the planning state below
+	due       int
+	lastWall  time.Time
+	lastClock time.Time
 }
 
 // New returns a scheduler; Run starts it.
@@ -154,15 +153,25 @@ func (s *Scheduler) Run(ctx context.Context) {
 		defer wg.Done()
 		s.plan(ctx)
 	}()
+	// A slot is taken before a journey: a journey never waits out of the
+	// queue for one, and a pause that starts meanwhile is seen before the
+	// next is taken.
 	sem := make(chan struct{}, s.cfg.Concurrency)
 	for ctx.Err() == nil {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
 		if wait := time.Until(time.Unix(0, s.pauseUntil.Load())); wait > 0 {
+			<-sem
 			sleep(ctx, min(wait, s.cfg.Poll))
 			continue
 		}
 		now := s.cfg.Clock.Now()
 		id, ok := s.cfg.Tracker.Next(now)
 		if !ok {
+			<-sem
 			sleep(ctx, s.cfg.Poll)
 			continue
 		}
@@ -172,22 +181,8 @@ func (s *Scheduler) Run(ctx context.Context) {
 		if !s.sampled(tracker.Hash(id)) {
 			s.cfg.Tracker.Skip(id, now)
 			s.inFlight.Add(-1)
-			s.counters.outcomes[OutcomeSkipped].Add(1)
-			continue
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			s.cfg.Tracker.Retry(id, now)
-			s.inFlight.Add(-1)
-			continue
-		}
-		if time.Now().UnixNano() < s.pauseUntil.Load() {
-			// A check that finished while this one waited for a slot
-			// paused the registry: this one waits too.
 			<-sem
-			s.cfg.Tracker.Retry(id, now)
-			s.inFlight.Add(-1)
+			s.counters.outcomes[OutcomeSkipped].Add(1)
 			continue
 		}
 		if st := State(s.state.Load()); st == StateAuthFailed || st == StateUnsupportedVersion {

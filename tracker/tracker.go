@@ -35,7 +35,6 @@ const (
 	flagSkipped  uint8 = 1 << iota // a planned check was skipped by sampling
 	flagExpiring                   // no more checks: the next event is its removal
 	flagSettled                    // its time to a settled status was observed
-	flagInFlight                   // handed out by Next, not back yet
 )
 
 // journey is kept small: a tracker may hold millions. Times are Unix
@@ -142,8 +141,8 @@ func (t *Tracker) Register(now time.Time, r Registration) bool {
 	return true
 }
 
-// Next hands out the earliest journey due at now for a check, and marks it
-// in flight until Checked, NotFound, Retry or Skip. Journeys whose
+// Next hands out the earliest journey due at now for a check; it is out of
+// the queue until Checked, NotFound, Retry or Skip. Journeys whose
 // retention ended are dropped on the way.
 func (t *Tracker) Next(now time.Time) (string, bool) {
 	t.mu.Lock()
@@ -160,7 +159,6 @@ func (t *Tracker) Next(now time.Time) (string, bool) {
 			t.remove(slot)
 			continue
 		}
-		j.flags |= flagInFlight
 		return j.id, true
 	}
 	return "", false
@@ -252,7 +250,6 @@ func (t *Tracker) take(id string) (int32, *journey) {
 	if j.heapIdx >= 0 {
 		t.heapRemove(slot)
 	}
-	j.flags &^= flagInFlight
 	return slot, j
 }
 
