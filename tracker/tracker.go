@@ -176,81 +176,68 @@ func (t *Tracker) NextDue() (time.Time, bool) {
 
 // Checked records a successful check.
 func (t *Tracker) Checked(id string, now time.Time, r Result) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	slot, j := t.take(id)
-	if j == nil {
-		return
-	}
-	if !r.CreatedAt.IsZero() {
-		j.createdAt = r.CreatedAt.Unix()
-	}
-	at := now.Unix()
-	t.apply(j, at, Statuses.Index(r.Status), FraudLabels.mask(r.FraudLabels), AnomalyLabels.mask(r.AnomalyLabels), TermsReasons.mask(r.TermsReasons))
-	j.lastCheck = at
-	j.misses = 0
-	j.checks = satInc(j.checks)
-	j.flags &^= flagSkipped
-	t.schedule(slot, at)
+	t.back(id, func(slot int32, j *journey) {
+		if !r.CreatedAt.IsZero() {
+			j.createdAt = r.CreatedAt.Unix()
+		}
+		at := now.Unix()
+		t.apply(j, at, Statuses.Index(r.Status), FraudLabels.mask(r.FraudLabels), AnomalyLabels.mask(r.AnomalyLabels), TermsReasons.mask(r.TermsReasons))
+		j.lastCheck = at
+		j.misses = 0
+		j.checks = satInc(j.checks)
+		j.flags &^= flagSkipped
+		t.schedule(slot, at)
+	})
 }
 
 // NotFound records that the registry does not know the journey (404). It
 // keeps its place in the gauges as not_found and is checked again as
 // planned, until MaxNotFound answers in a row.
 func (t *Tracker) NotFound(id string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	slot, j := t.take(id)
-	if j == nil {
-		return
-	}
-	at := now.Unix()
-	t.stats.NotFound++
-	t.apply(j, at, statusNotFound, 0, 0, 0)
-	j.lastCheck = at
-	j.misses = satInc(j.misses)
-	j.checks = satInc(j.checks)
-	t.schedule(slot, at)
+	t.back(id, func(slot int32, j *journey) {
+		at := now.Unix()
+		t.stats.NotFound++
+		t.apply(j, at, statusNotFound, 0, 0, 0)
+		j.lastCheck = at
+		j.misses = satInc(j.misses)
+		j.checks = satInc(j.checks)
+		t.schedule(slot, at)
+	})
 }
 
 // Retry puts a journey whose check failed back in the queue at at,
 // without changing what is known of it.
 func (t *Tracker) Retry(id string, at time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	slot, j := t.take(id)
-	if j == nil {
-		return
-	}
-	j.due = at.Unix()
-	t.heapPush(slot)
+	t.back(id, func(slot int32, j *journey) {
+		j.due = at.Unix()
+		t.heapPush(slot)
+	})
 }
 
 // Skip passes over a due check the budget cannot afford (sampling): the
 // journey waits for its next planned check.
 func (t *Tracker) Skip(id string, now time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	slot, j := t.take(id)
-	if j == nil {
-		return
-	}
-	j.flags |= flagSkipped
-	t.schedule(slot, now.Unix())
+	t.back(id, func(slot int32, j *journey) {
+		j.flags |= flagSkipped
+		t.schedule(slot, now.Unix())
+	})
 }
 
-// take finds an id handed out by Next (or still queued) and takes it out
-// of the queue.
-func (t *Tracker) take(id string) (int32, *journey) {
+// back runs f, under the lock, on a journey handed out by Next (or still
+// queued: it is taken out of the queue first); f puts it back. An id no
+// longer tracked is ignored.
+func (t *Tracker) back(id string, f func(slot int32, j *journey)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	slot, ok := t.index[id]
 	if !ok {
-		return 0, nil
+		return
 	}
 	j := &t.journeys[slot]
 	if j.heapIdx >= 0 {
 		t.heapRemove(slot)
 	}
-	return slot, j
+	f(slot, j)
 }
 
 // apply moves a journey to a status and label sets, keeping every count.
