@@ -5,6 +5,7 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -240,4 +241,28 @@ func (e *Exporter) stopLocked() {
 		r.done.Wait()
 	}
 	e.running = nil
+}
+
+// Has tells whether the named registry runs.
+func (e *Exporter) Has(name string) bool { return e.Tracker(name) != nil }
+
+// ErrUnknownRegistry is returned for a registry the configuration does not
+// name.
+var ErrUnknownRegistry = errors.New("no such registry in the configuration")
+
+// Register starts following regs in the named registry and returns how
+// many were new. Registration is idempotent.
+func (e *Exporter) Register(ctx context.Context, name string, regs []tracker.Registration) (int, error) {
+	t := e.Tracker(name)
+	if t == nil {
+		return 0, fmt.Errorf("registry %q: %w", name, ErrUnknownRegistry)
+	}
+	now := e.opts.Clock.Now()
+	added := 0
+	for _, r := range regs {
+		if t.Register(now, r) {
+			added++
+		}
+	}
+	return added, ctx.Err()
 }

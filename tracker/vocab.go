@@ -81,15 +81,19 @@ func init() {
 // Source is where a journey's registration came from.
 type Source uint8
 
-// Sources of registrations.
+// Sources of registrations. The values are stored on disk: append, never
+// reorder.
 const (
-	SourceConfig Source = iota
-	SourceDemo
+	SourceConfig    Source = iota // ids in the configuration
+	SourceDemo                    // the demo's operator
+	SourcePush                    // the push endpoint
+	SourceDiscovery               // the registry's list endpoint
+	SourceProxy                   // the submission proxy
 	numSources
 )
 
 // SourceNames are the source label values, indexed by Source.
-var SourceNames = [numSources]string{"config", "demo"}
+var SourceNames = [numSources]string{"config", "demo", "push", "discovery", "proxy"}
 
 func (s Source) String() string {
 	if s < numSources {
