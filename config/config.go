@@ -487,6 +487,28 @@ func (r *Registry) resolveJourneys(dir string) error {
 	return nil
 }
 
+// ValidateID checks a journey id against the registry's pattern: the
+// numeric journey_id for v2, the operator_journey_id for 3.x.
+func (r *Registry) ValidateID(id string) error {
+	if r.IsV2() {
+		if !v2JourneyIDPattern.MatchString(id) {
+			return fmt.Errorf("%q: the v2 API follows the registry's numeric journey_id", truncateID(id))
+		}
+	} else if !registry.ValidOperatorJourneyID(id) {
+		return fmt.Errorf("%q: an operator_journey_id is 1 to 256 lowercase letters and digits", truncateID(id))
+	}
+	return nil
+}
+
+// truncateID keeps an error about a huge id readable.
+func truncateID(id string) string {
+	const n = 64
+	if len(id) <= n {
+		return id
+	}
+	return id[:n] + "…"
+}
+
 // parseJourney reads "<id>" or "<id> <start RFC 3339>".
 func (r *Registry) parseJourney(entry string) (Journey, error) {
 	fields := strings.Fields(entry)
@@ -494,12 +516,8 @@ func (r *Registry) parseJourney(entry string) (Journey, error) {
 		return Journey{}, fmt.Errorf("%q: want an id, optionally followed by its start time (RFC 3339)", entry)
 	}
 	j := Journey{ID: fields[0]}
-	if r.IsV2() {
-		if !v2JourneyIDPattern.MatchString(j.ID) {
-			return Journey{}, fmt.Errorf("%q: the v2 API follows the registry's numeric journey_id", j.ID)
-		}
-	} else if !registry.ValidOperatorJourneyID(j.ID) {
-		return Journey{}, fmt.Errorf("%q: an operator_journey_id is 1 to 256 lowercase letters and digits", j.ID)
+	if err := r.ValidateID(j.ID); err != nil {
+		return Journey{}, err
 	}
 	if len(fields) == 2 {
 		t, err := time.Parse(time.RFC3339, fields[1])

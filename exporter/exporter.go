@@ -47,6 +47,7 @@ type Exporter struct {
 type kept struct {
 	tracker  *tracker.Tracker
 	counters *scheduler.Counters
+	config   config.Registry // the applied one, for ValidateID
 }
 
 type runner struct {
@@ -122,6 +123,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		} else {
 			k.tracker.SetPolicy(policy)
 		}
+		k.config = rc
 		next[rc.Name] = k
 		e.running = append(e.running, e.start(rc, clients[i], k))
 	}
@@ -245,6 +247,17 @@ func (e *Exporter) stopLocked() {
 
 // Has tells whether the named registry runs.
 func (e *Exporter) Has(name string) bool { return e.Tracker(name) != nil }
+
+// ValidateID checks a journey id against the named registry's pattern.
+func (e *Exporter) ValidateID(name, id string) error {
+	e.mu.Lock()
+	k := e.kept[name]
+	e.mu.Unlock()
+	if k == nil {
+		return fmt.Errorf("registry %q: %w", name, ErrUnknownRegistry)
+	}
+	return k.config.ValidateID(id)
+}
 
 // ErrUnknownRegistry is returned for a registry the configuration does not
 // name.
