@@ -26,7 +26,7 @@ type Journeys struct {
 
 	status, fraud, anomaly, terms                 *prometheus.Desc
 	seenStatus, seenFraud, seenAnomaly, seenTerms *prometheus.Desc
-	settle, tracked, registered, polling          *prometheus.Desc
+	settle, tracked, registered, polling, overdue *prometheus.Desc
 	notFound, forgotten                           *prometheus.Desc
 	certs, certChecks, certLast                   *prometheus.Desc
 	due, ratio, checks, state, lastSuccess        *prometheus.Desc
@@ -57,6 +57,7 @@ func NewJourneys(snapshots func() []Snapshot) *Journeys {
 		settle:     desc("journey_settle_duration_seconds", "Time from a journey's registration with the exporter to the first status the registry will not change in the ordinary course (anything but pending), in schedule time."),
 		tracked:    desc("journeys_tracked", "Journeys tracked, by the source that registered them.", "source"),
 		registered: desc("journeys_registered_total", "Journeys registered, by source; registering a tracked journey again does not count.", "source"),
+		overdue:    desc("journeys_pending_overdue", "Tracked journeys still pending at a check made after their batch window ended (batch_window_end + batch_check_delay from the start): the registry's fraud and anomaly batches should have decided them."),
 		polling:    desc("journeys_polling", "Tracked journeys whose status may still change and that are still checked; the others stay in the gauges until their retention ends."),
 		notFound:   desc("journeys_not_found_total", "Status checks the registry answered 404: journeys it does not know."),
 		forgotten:  desc("journeys_forgotten_total", "Journeys no longer tracked because their retention ended."),
@@ -77,7 +78,7 @@ func NewJourneys(snapshots func() []Snapshot) *Journeys {
 func (c *Journeys) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.status, c.fraud, c.anomaly, c.terms, c.seenStatus, c.seenFraud, c.seenAnomaly, c.seenTerms,
-		c.settle, c.tracked, c.registered, c.polling, c.notFound, c.forgotten,
+		c.settle, c.tracked, c.registered, c.polling, c.overdue, c.notFound, c.forgotten,
 		c.certs, c.certChecks, c.certLast, c.due, c.ratio, c.checks, c.state, c.lastSuccess,
 	} {
 		ch <- d
@@ -102,6 +103,7 @@ func (c *Journeys) Collect(ch chan<- prometheus.Metric) {
 		gauges(ch, c.tracked, r, tracker.SourceNames[:], j.BySource[:])
 		counters(ch, c.registered, r, tracker.SourceNames[:], j.Registered[:])
 		ch <- prometheus.MustNewConstMetric(c.polling, prometheus.GaugeValue, float64(j.Polling), r)
+		ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, float64(j.PendingOverdue), r)
 		ch <- prometheus.MustNewConstMetric(c.notFound, prometheus.CounterValue, float64(j.NotFound), r)
 		ch <- prometheus.MustNewConstMetric(c.forgotten, prometheus.CounterValue, float64(j.Forgotten), r)
 

@@ -34,6 +34,7 @@ var journeyFamilies = []string{
 	"covoiturage_journeys_tracked",
 	"covoiturage_journeys_registered_total",
 	"covoiturage_journeys_polling",
+	"covoiturage_journeys_pending_overdue",
 	"covoiturage_journeys_not_found_total",
 	"covoiturage_journeys_forgotten_total",
 	"covoiturage_certificates",

@@ -13,7 +13,11 @@ var SettleBuckets = []float64{
 type Stats struct {
 	Tracked int64
 	// Polling journeys still have a check planned.
-	Polling                               int64
+	Polling int64
+	// PendingOverdue journeys were still pending at a check made after
+	// their batch window (BatchWindowEnd + BatchCheckDelay from the
+	// anchor).
+	PendingOverdue                        int64
 	ByStatus, ByFraud, ByAnomaly, ByTerms []int64
 	BySource                              [numSources]int64
 	SeenStatus, SeenFraud, SeenAnomaly    []uint64

@@ -35,6 +35,7 @@ const (
 	flagSkipped  uint8 = 1 << iota // a planned check was skipped by sampling
 	flagExpiring                   // no more checks: the next event is its removal
 	flagSettled                    // its time to a settled status was observed
+	flagOverdue                    // still pending when seen after its batch window
 )
 
 // journey is kept small: a tracker may hold millions. Times are Unix
@@ -255,6 +256,17 @@ func (t *Tracker) apply(j *journey, at int64, status, fraud, anomaly, terms uint
 	j.fraud = updateSet(j.fraud, fraud, &j.seenFraud, s.ByFraud, s.SeenFraud)
 	j.anomaly = updateSet(j.anomaly, anomaly, &j.seenAnomaly, s.ByAnomaly, s.SeenAnomaly)
 	j.terms = updateSet(j.terms, terms, &j.seenTerms, s.ByTerms, s.SeenTerms)
+	// The registry's batches should have decided a journey seen pending
+	// after its window: a backlog of those is the registry's, not ours.
+	overdue := status == statusPending && at >= j.anchor()+secs(t.policy.BatchWindowEnd+t.policy.BatchCheckDelay)
+	if overdue != (j.flags&flagOverdue != 0) {
+		j.flags ^= flagOverdue
+		if overdue {
+			s.PendingOverdue++
+		} else {
+			s.PendingOverdue--
+		}
+	}
 	if j.flags&flagSettled == 0 && !j.undecided() {
 		j.flags |= flagSettled
 		s.Settle.observe(float64(at - j.registered))
@@ -307,6 +319,9 @@ func (t *Tracker) remove(slot int32) {
 	s.Forgotten++
 	if j.flags&flagExpiring != 0 {
 		t.expiring--
+	}
+	if j.flags&flagOverdue != 0 {
+		s.PendingOverdue--
 	}
 	delete(t.index, j.id)
 	*j = journey{heapIdx: -1}

@@ -354,3 +354,46 @@ func TestSettleHistogram(t *testing.T) {
 		t.Fatalf("buckets %v", c)
 	}
 }
+
+// A journey still pending at its check after the batch window counts as
+// overdue until the registry decides it, and leaves the count when it is
+// forgotten.
+func TestPendingOverdue(t *testing.T) {
+	t.Parallel()
+	tr := New(DefaultPolicy)
+	tr.Register(t0, Registration{ID: "late", Source: SourceConfig, Start: t0})
+	tr.Register(t0, Registration{ID: "fine", Source: SourceConfig, Start: t0})
+	overdue := func() int64 { return tr.Stats().PendingOverdue }
+	for _, at := range []time.Duration{10 * time.Minute, 24*time.Hour + 10*time.Minute, 49 * time.Hour} {
+		step(t, tr, t0.Add(at), "late", Result{Status: "pending"})
+		step(t, tr, t0.Add(at), "fine", Result{Status: "pending"})
+		if got := overdue(); got != 0 {
+			t.Fatalf("pending at %v, inside the window: overdue %d, want 0", at, got)
+		}
+	}
+	step(t, tr, t0.Add(55*time.Hour), "late", Result{Status: "pending"})
+	step(t, tr, t0.Add(55*time.Hour), "fine", Result{Status: "ok"})
+	if got := overdue(); got != 1 {
+		t.Fatalf("one journey pending after the window: overdue %d, want 1", got)
+	}
+	step(t, tr, t0.Add(72*time.Hour), "late", Result{Status: "fraud_error", FraudLabels: []string{"interoperator_overlap"}})
+	if got := overdue(); got != 0 {
+		t.Fatalf("decided at last: overdue %d, want 0", got)
+	}
+
+	tr.Register(t0, Registration{ID: "stuck", Source: SourceConfig, Start: t0.Add(-80 * time.Hour), Status: "pending"})
+	if got := overdue(); got != 1 {
+		t.Fatalf("registered pending long after its window: overdue %d, want 1", got)
+	}
+	end := t0.Add(31 * 24 * time.Hour)
+	for {
+		id, ok := tr.Next(end)
+		if !ok {
+			break
+		}
+		tr.Checked(id, end, Result{Status: "pending"})
+	}
+	if got, n := overdue(), tr.Len(); got != 0 || n != 0 {
+		t.Fatalf("after retention: overdue %d, tracked %d, want 0 and 0", got, n)
+	}
+}
