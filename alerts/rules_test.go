@@ -1,0 +1,685 @@
+// Package alerts holds the Prometheus rules shipped with the exporter
+// (covoiturage.rules.yml) and their promtool unit tests
+// (covoiturage.rules.test.yml). Its Go tests run promtool on both and
+// check what promtool cannot: that every alert is documented in
+// docs/runbook.md, tested in every phase, and reads only metrics and label
+// values the exporter really exports.
+package alerts
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+	"github.com/covoiturage-exporter/covoiturage_exporter/scheduler"
+	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
+)
+
+const (
+	rulesFile     = "covoiturage.rules.yml"
+	rulesTestFile = "covoiturage.rules.test.yml"
+	runbookFile   = "../docs/runbook.md"
+	readmeFile    = "../README.md"
+	runbookBase   = "https://github.com/covoiturage-exporter/covoiturage_exporter/blob/main/docs/runbook.md#"
+	// spikeAlert is the alert the end-to-end test waits for, by name.
+	spikeAlert = "CovoiturageExpiredJourneysSpike"
+)
+
+// promtool finds promtool; a missing one fails rather than skips, since
+// `make setup` installs it.
+func promtool(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is not on PATH: run `make setup` (scripts/setup.sh installs Debian's prometheus package, which provides it)")
+	}
+	return p
+}
+
+// runPromtool runs promtool with args and fails the test with its output
+// if it exits non-zero.
+func runPromtool(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command(promtool(t), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// The rule file is valid and lint-clean (no duplicate rules).
+func TestPromtoolCheckRules(t *testing.T) {
+	t.Parallel()
+	runPromtool(t, "check", "rules", "--lint=all", "--lint-fatal", rulesFile)
+}
+
+// Every promtool unit test passes: each alert is quiet on normal traffic,
+// quiet before its for:, then fires with its exact labels and annotations.
+func TestPromtoolTestRules(t *testing.T) {
+	t.Parallel()
+	runPromtool(t, "test", "rules", rulesTestFile)
+}
+
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []rule `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+type rule struct {
+	Record      string            `yaml:"record"`
+	Alert       string            `yaml:"alert"`
+	Expr        string            `yaml:"expr"`
+	For         string            `yaml:"for"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+type testFile struct {
+	RuleFiles      []string `yaml:"rule_files"`
+	GroupEvalOrder []string `yaml:"group_eval_order"`
+	Tests          []struct {
+		Name          string `yaml:"name"`
+		AlertRuleTest []struct {
+			EvalTime  string `yaml:"eval_time"`
+			Alertname string `yaml:"alertname"`
+			ExpAlerts []struct {
+				ExpLabels      map[string]string `yaml:"exp_labels"`
+				ExpAnnotations map[string]string `yaml:"exp_annotations"`
+			} `yaml:"exp_alerts"`
+		} `yaml:"alert_rule_test"`
+	} `yaml:"tests"`
+}
+
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+var (
+	alertName  = regexp.MustCompile(`^Covoiturage[A-Z][A-Za-z0-9]*$`)
+	recordName = regexp.MustCompile(`^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$`)
+	severities = []string{"critical", "warning", "info"}
+)
+
+// The rules' shape: recording rules in the first group, alerts after;
+// recording rules named level:metric:operations and defined before they
+// are read; every alert named Covoiturage…, with a severity, a for:, a
+// static summary, a templated description and a runbook_url whose anchor
+// is a section of docs/runbook.md named after the alert; every metric and
+// label value read is one the exporter exports.
+func TestRulesStructure(t *testing.T) {
+	t.Parallel()
+	var rf ruleFile
+	readYAML(t, rulesFile, &rf)
+	known := readmeMetrics(t)
+	known["up"] = true
+	anchors := runbookAnchors(t)
+	values := labelValues()
+
+	if len(rf.Groups) < 2 {
+		t.Fatalf("%d groups: want the recording rules' group, then alert groups", len(rf.Groups))
+	}
+	alerts := map[string]bool{}
+	for gi, g := range rf.Groups {
+		for _, r := range g.Rules {
+			name := r.Alert + r.Record
+			if gi == 0 && r.Record == "" {
+				t.Errorf("group %s: alert %s in the first group, which is for recording rules", g.Name, r.Alert)
+			}
+			if gi > 0 && r.Alert == "" {
+				t.Errorf("group %s: recording rule %s outside the first group", g.Name, r.Record)
+			}
+			names, err := metricNames(r.Expr)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			for _, m := range names {
+				if !known[m] {
+					t.Errorf("%s reads %s, neither a metric of the README's table, nor up, nor a recording rule defined above it", name, m)
+				}
+			}
+			for _, m := range matchers(r.Expr) {
+				checkMatcher(t, name, m, values)
+			}
+			if r.Record != "" {
+				if !recordName.MatchString(r.Record) {
+					t.Errorf("recording rule %s: want a level:metric:operations name", r.Record)
+				}
+				known[r.Record] = true
+				continue
+			}
+
+			if !alertName.MatchString(r.Alert) {
+				t.Errorf("alert %s: want a CamelCase name starting with Covoiturage", r.Alert)
+			}
+			if alerts[r.Alert] {
+				t.Errorf("alert %s: defined twice", r.Alert)
+			}
+			alerts[r.Alert] = true
+			if !slices.Contains(severities, r.Labels["severity"]) {
+				t.Errorf("alert %s: severity %q, want one of %v", r.Alert, r.Labels["severity"], severities)
+			}
+			if d, err := model.ParseDuration(r.For); err != nil || d <= 0 {
+				t.Errorf("alert %s: for %q: want a positive duration (%v)", r.Alert, r.For, err)
+			}
+			if s := r.Annotations["summary"]; strings.TrimSpace(s) == "" || strings.Contains(s, "{{") {
+				t.Errorf("alert %s: summary %q: want a static text", r.Alert, s)
+			}
+			if d := r.Annotations["description"]; !strings.Contains(d, "{{") {
+				t.Errorf("alert %s: description %q: want a template with the values", r.Alert, d)
+			}
+			url := r.Annotations["runbook_url"]
+			anchor, ok := strings.CutPrefix(url, runbookBase)
+			switch {
+			case !ok:
+				t.Errorf("alert %s: runbook_url %q does not start with %s", r.Alert, url, runbookBase)
+			case anchor != githubAnchor(r.Alert):
+				t.Errorf("alert %s: runbook_url anchor %q, want the section named after the alert, #%s", r.Alert, anchor, githubAnchor(r.Alert))
+			case !anchors[anchor]:
+				t.Errorf("alert %s: docs/runbook.md has no section with anchor #%s", r.Alert, anchor)
+			}
+			for _, key := range []string{"summary", "description"} {
+				for _, m := range annotationMetrics(r.Annotations[key]) {
+					if !known[m] {
+						t.Errorf("alert %s: %s names %s, which is not a metric of the README's table nor a recording rule", r.Alert, key, m)
+					}
+				}
+			}
+		}
+	}
+	if !alerts[spikeAlert] {
+		t.Errorf("no alert %s: the end-to-end test waits for it by that name", spikeAlert)
+	}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == spikeAlert && r.Labels["severity"] != "critical" {
+				t.Errorf("%s: severity %q, want critical", spikeAlert, r.Labels["severity"])
+			}
+		}
+	}
+	alertAnchors := map[string]bool{}
+	for a := range alerts {
+		alertAnchors[githubAnchor(a)] = true
+	}
+	for anchor := range anchors {
+		if strings.HasPrefix(anchor, "covoiturage") && !alertAnchors[anchor] {
+			t.Errorf("docs/runbook.md has a section #%s for an alert the rules do not define", anchor)
+		}
+	}
+}
+
+// Every metric or recording rule the runbook names exists, so an on-call
+// never pastes a query that silently returns nothing.
+func TestRunbookMetrics(t *testing.T) {
+	t.Parallel()
+	var rf ruleFile
+	readYAML(t, rulesFile, &rf)
+	known := readmeMetrics(t)
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				known[r.Record] = true
+			}
+		}
+	}
+	b, err := os.ReadFile(runbookFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := annotationMetrics(string(b))
+	if len(names) == 0 {
+		t.Fatalf("%s names no metric at all", runbookFile)
+	}
+	for _, m := range names {
+		if !known[m] {
+			t.Errorf("%s names %s, which is neither a metric of the README's table nor a recording rule", runbookFile, m)
+		}
+	}
+}
+
+// The promtool test file covers every alert in every phase: at least two
+// quiet cases (normal traffic, and the condition not yet held for its
+// for:), a firing case with labels and annotations, and, in one test
+// group, a quiet case less than the for: before a firing one. It names no
+// alert the rules do not define.
+func TestRulesTestCoverage(t *testing.T) {
+	t.Parallel()
+	var rf ruleFile
+	readYAML(t, rulesFile, &rf)
+	var tf testFile
+	readYAML(t, rulesTestFile, &tf)
+	if !slices.Contains(tf.RuleFiles, rulesFile) {
+		t.Errorf("%s: rule_files %v does not load %s", rulesTestFile, tf.RuleFiles, rulesFile)
+	}
+	// Without an order for every group, promtool evaluates them in a
+	// random one, and an alert reads its recording rules one evaluation
+	// late in some runs only.
+	var groups []string
+	for _, g := range rf.Groups {
+		groups = append(groups, g.Name)
+	}
+	if !slices.Equal(tf.GroupEvalOrder, groups) {
+		t.Errorf("%s: group_eval_order %v, want every group in the rule file's order %v", rulesTestFile, tf.GroupEvalOrder, groups)
+	}
+
+	alerts := map[string]rule{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Alert != "" {
+				alerts[r.Alert] = r
+			}
+		}
+	}
+	type coverage struct {
+		quiet, firing int
+		beforeFor     bool // a quiet case less than for: before a firing one
+	}
+	cov := map[string]*coverage{}
+	for name := range alerts {
+		cov[name] = &coverage{}
+	}
+	for _, tg := range tf.Tests {
+		quietAt := map[string][]time.Duration{}
+		firingAt := map[string][]time.Duration{}
+		for _, c := range tg.AlertRuleTest {
+			r, ok := alerts[c.Alertname]
+			if !ok {
+				t.Errorf("test %q: alert %s is not defined in %s", tg.Name, c.Alertname, rulesFile)
+				continue
+			}
+			at, err := model.ParseDuration(c.EvalTime)
+			if err != nil {
+				t.Errorf("test %q, %s: eval_time %q: %v", tg.Name, c.Alertname, c.EvalTime, err)
+				continue
+			}
+			if len(c.ExpAlerts) == 0 {
+				cov[c.Alertname].quiet++
+				quietAt[c.Alertname] = append(quietAt[c.Alertname], time.Duration(at))
+				continue
+			}
+			cov[c.Alertname].firing++
+			firingAt[c.Alertname] = append(firingAt[c.Alertname], time.Duration(at))
+			for _, a := range c.ExpAlerts {
+				if got := a.ExpLabels["severity"]; got != r.Labels["severity"] {
+					t.Errorf("test %q, %s at %s: exp_labels severity %q, the rule's is %q", tg.Name, c.Alertname, c.EvalTime, got, r.Labels["severity"])
+				}
+				for _, key := range []string{"summary", "description", "runbook_url"} {
+					if strings.TrimSpace(a.ExpAnnotations[key]) == "" {
+						t.Errorf("test %q, %s at %s: no exp_annotations %s", tg.Name, c.Alertname, c.EvalTime, key)
+					}
+				}
+			}
+		}
+		for name, quiet := range quietAt {
+			forDur, err := model.ParseDuration(alerts[name].For)
+			if err != nil {
+				continue // reported by TestRulesStructure
+			}
+			for _, q := range quiet {
+				for _, f := range firingAt[name] {
+					if d := f - q; d > 0 && d < time.Duration(forDur) {
+						cov[name].beforeFor = true
+					}
+				}
+			}
+		}
+	}
+	for name, c := range cov {
+		if c.quiet < 2 {
+			t.Errorf("%s: %d quiet cases in %s, want at least 2 (normal traffic; condition true for less than its for:)", name, c.quiet, rulesTestFile)
+		}
+		if c.firing < 1 {
+			t.Errorf("%s: no case in %s where it fires", name, rulesTestFile)
+		}
+		if !c.beforeFor {
+			t.Errorf("%s: no test group of %s has a quiet case less than its for: (%s) before a firing case", name, rulesTestFile, alerts[name].For)
+		}
+	}
+}
+
+// readmeMetrics returns the metric names of the README's metrics table,
+// with the _bucket, _sum and _count series of its histograms.
+func readmeMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	b, err := os.ReadFile(readmeFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- metrics-table -->")
+	table, _, ok2 := strings.Cut(rest, "<!-- /metrics-table -->")
+	if !ok || !ok2 {
+		t.Fatalf("%s: no metrics table between <!-- metrics-table --> markers", readmeFile)
+	}
+	row := regexp.MustCompile("(?m)^\\| `([a-z_:][a-z0-9_:]*)` \\| ([a-z]+) \\|")
+	known := map[string]bool{}
+	for _, m := range row.FindAllStringSubmatch(table, -1) {
+		known[m[1]] = true
+		if m[2] == "histogram" {
+			for _, s := range []string{"_bucket", "_sum", "_count"} {
+				known[m[1]+s] = true
+			}
+		}
+	}
+	if len(known) < 10 {
+		t.Fatalf("%s: only %d metrics read from the metrics table: has its format changed?", readmeFile, len(known))
+	}
+	return known
+}
+
+// runbookAnchors returns the GitHub anchors of docs/runbook.md's level-2
+// headings.
+func runbookAnchors(t *testing.T) map[string]bool {
+	t.Helper()
+	f, err := os.Open(runbookFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	anchors := map[string]bool{}
+	s := bufio.NewScanner(f)
+	inFence := false
+	for s.Scan() {
+		line := s.Text()
+		if strings.HasPrefix(line, "```") {
+			inFence = !inFence
+		}
+		if h, ok := strings.CutPrefix(line, "## "); ok && !inFence {
+			anchors[githubAnchor(h)] = true
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return anchors
+}
+
+// githubAnchor is the anchor GitHub gives a heading: lower case, spaces
+// as hyphens, punctuation other than hyphens and underscores dropped.
+func githubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_', r > 127:
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
+}
+
+// labelValues are the values the exporter exports for each label name a
+// rule may match on, read from the packages that define them.
+func labelValues() map[string][]string {
+	var labels []string
+	labels = append(labels, tracker.FraudLabels.Names()...)
+	labels = append(labels, tracker.AnomalyLabels.Names()...)
+	return map[string][]string{
+		"status":   tracker.Statuses.Names(),
+		"reason":   tracker.TermsReasons.Names(),
+		"label":    labels,
+		"source":   tracker.SourceNames[:],
+		"state":    scheduler.StateNames[:],
+		"outcome":  scheduler.OutcomeNames[:],
+		"result":   scheduler.CertificateResults,
+		"endpoint": append(slices.Clone(registry.Endpoints), "other"),
+	}
+}
+
+type matcher struct{ name, op, value string }
+
+var matcherRE = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"`)
+
+// matchers returns the label matchers of an expression's selectors.
+func matchers(expr string) []matcher {
+	var out []matcher
+	for _, sel := range regexp.MustCompile(`\{[^}]*\}`).FindAllString(expr, -1) {
+		for _, m := range matcherRE.FindAllStringSubmatch(sel, -1) {
+			out = append(out, matcher{m[1], m[2], m[3]})
+		}
+	}
+	return out
+}
+
+// checkMatcher fails the test if a matcher on a label with a known
+// vocabulary names a value outside it: a typo there would silently
+// select nothing. Regular expressions are checked when they are plain
+// alternatives (a|b|c).
+func checkMatcher(t *testing.T, rule string, m matcher, values map[string][]string) {
+	t.Helper()
+	known, ok := values[m.name]
+	if !ok {
+		return
+	}
+	alternatives := []string{m.value}
+	if m.op == "=~" || m.op == "!~" {
+		if !regexp.MustCompile(`^[a-z0-9_]+(\|[a-z0-9_]+)*$`).MatchString(m.value) {
+			return
+		}
+		alternatives = strings.Split(m.value, "|")
+	}
+	for _, v := range alternatives {
+		if !slices.Contains(known, v) {
+			t.Errorf("%s: matcher %s%s%q: %q is not a value of %s the exporter exports (%v)", rule, m.name, m.op, m.value, v, m.name, known)
+		}
+	}
+}
+
+var annotationMetricRE = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
+
+// annotationMetrics returns what looks like a covoiturage metric or
+// recording rule in a text: an annotation's prose or template queries, the
+// runbook. covoiturage_exporter alone is the program's name.
+func annotationMetrics(s string) []string {
+	var out []string
+	for _, w := range annotationMetricRE.FindAllString(s, -1) {
+		if w != "covoiturage_exporter" && (strings.HasPrefix(w, "covoiturage_") || strings.Contains(w, ":covoiturage_")) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// PromQL words that are not metric names. Keywords are case-insensitive.
+var (
+	aggregations = []string{"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk", "quantile", "limitk", "limit_ratio"}
+	keywords     = []string{"and", "or", "unless", "bool", "offset", "inf", "nan", "atan2"}
+	// Keywords followed by a parenthesised list of label names.
+	labelLists = []string{"by", "without", "on", "ignoring", "group_left", "group_right"}
+)
+
+// metricNames returns the metric names an expression selects: every
+// identifier that is not a function, an aggregation, a keyword or a label
+// name; label matchers, strings, ranges, numbers and durations are
+// skipped. It is a scanner rather than a parser, which the rule file's
+// expressions (checked by promtool) do not need.
+func metricNames(expr string) ([]string, error) {
+	var names []string
+	depth := 0 // of the parentheses not skipped whole
+	i := 0
+	for i < len(expr) {
+		c := expr[i]
+		switch {
+		case c == '(':
+			depth++
+			i++
+		case c == ')':
+			if depth--; depth < 0 {
+				return nil, fmt.Errorf("unbalanced ')' at offset %d", i)
+			}
+			i++
+		case c == '"' || c == '\'' || c == '`':
+			end, err := skipString(expr, i)
+			if err != nil {
+				return nil, err
+			}
+			i = end
+		case c == '{' || c == '[':
+			end, err := skipGroup(expr, i)
+			if err != nil {
+				return nil, err
+			}
+			i = end
+		case c == '#':
+			for i < len(expr) && expr[i] != '\n' {
+				i++
+			}
+		case isDigit(c) || c == '.' && i+1 < len(expr) && isDigit(expr[i+1]):
+			for i < len(expr) && (isIdent(expr[i]) || expr[i] == '.') {
+				i++
+			}
+		case isIdentStart(c):
+			start := i
+			for i < len(expr) && isIdent(expr[i]) {
+				i++
+			}
+			word := expr[start:i]
+			lower := strings.ToLower(word)
+			next := skipSpace(expr, i)
+			switch {
+			case slices.Contains(labelLists, lower):
+				if next < len(expr) && expr[next] == '(' {
+					end, err := skipGroup(expr, next)
+					if err != nil {
+						return nil, err
+					}
+					i = end
+				}
+			case slices.Contains(keywords, lower), slices.Contains(aggregations, lower):
+			case next < len(expr) && expr[next] == '(':
+				// a function call
+			default:
+				names = append(names, word)
+			}
+		default:
+			i++
+		}
+	}
+	if depth != 0 {
+		return nil, fmt.Errorf("%d unclosed '('", depth)
+	}
+	return names, nil
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && strings.ContainsRune(" \t\r\n", rune(s[i])) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string literal starting at i.
+func skipString(s string, i int) (int, error) {
+	quote := s[i]
+	for j := i + 1; j < len(s); j++ {
+		switch {
+		case s[j] == '\\' && quote != '`':
+			j++
+		case s[j] == quote:
+			return j + 1, nil
+		}
+	}
+	return 0, fmt.Errorf("unterminated string at offset %d", i)
+}
+
+// skipGroup returns the index after the bracket closing the one at i,
+// skipping strings and nested brackets.
+func skipGroup(s string, i int) (int, error) {
+	closing := map[byte]byte{'{': '}', '[': ']', '(': ')'}
+	stack := []byte{closing[s[i]]}
+	for j := i + 1; j < len(s); j++ {
+		switch c := s[j]; {
+		case c == '"' || c == '\'' || c == '`':
+			end, err := skipString(s, j)
+			if err != nil {
+				return 0, err
+			}
+			j = end - 1
+		case closing[c] != 0:
+			stack = append(stack, closing[c])
+		case c == stack[len(stack)-1]:
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return j + 1, nil
+			}
+		case c == '}' || c == ']' || c == ')':
+			return 0, fmt.Errorf("unbalanced %q at offset %d", c, j)
+		}
+	}
+	return 0, fmt.Errorf("unclosed %q at offset %d", s[i], i)
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isIdentStart(c byte) bool {
+	return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func isIdent(c byte) bool { return isIdentStart(c) || isDigit(c) }
+
+// The scanner behind the metric-name check finds the metrics, and only
+// them, in the constructs the rules use.
+func TestMetricNames(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		expr string
+		want []string
+	}{
+		{`up == 0`, []string{"up"}},
+		{`sum by (job, instance, registry) (rate(foo_total{reason="expired"}[5m]))`, []string{"foo_total"}},
+		{`a:b:c / (d:e:f > 0)`, []string{"a:b:c", "d:e:f"}},
+		{`x >= 20 and x >= x offset 6h`, []string{"x", "x", "x"}},
+		{`x / ignoring (status) group_left () (y > 0.05) and on(job) z * 3600 >= 1e3`, []string{"x", "y", "z"}},
+		{`x * on (job, instance) group_left (time() - max by (job) (y))`, []string{"x"}},
+		{`x * on (job) group_left y`, []string{"x", "y"}},
+		{`up{job=~".*covoiturage.*"} == 0 or absent(up{job=~".*covoiturage.*", a="}"})`, []string{"up", "up"}},
+		{`histogram_quantile(0.9, sum without (le) (rate(h_bucket[5m:1m])))`, []string{"h_bucket"}},
+		{"quantile_over_time(0.5, r[1d]) # a comment naming not_a_metric\n + count(s)", []string{"r", "s"}},
+		{`time() - .5 - vector(1) AND Inf`, nil},
+	} {
+		got, err := metricNames(tc.expr)
+		if err != nil {
+			t.Errorf("metricNames(%q): %v", tc.expr, err)
+			continue
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("metricNames(%q) = %q, want %q", tc.expr, got, tc.want)
+		}
+	}
+	for _, bad := range []string{`x{a="b"`, `rate(x[5m)`, `x{a="b}`, `sum(x))`, `sum((x)`} {
+		if _, err := metricNames(bad); err == nil {
+			t.Errorf("metricNames(%q): no error", bad)
+		}
+	}
+}
+
+func TestGithubAnchor(t *testing.T) {
+	t.Parallel()
+	for heading, want := range map[string]string{
+		"CovoiturageExpiredJourneysSpike": "covoiturageexpiredjourneysspike",
+		"How alerts reach you":            "how-alerts-reach-you",
+		"Labels, and what they mean":      "labels-and-what-they-mean",
+		"  up_covoiturage (exporter) ":    "up_covoiturage-exporter",
+	} {
+		if got := githubAnchor(heading); got != want {
+			t.Errorf("githubAnchor(%q) = %q, want %q", heading, got, want)
+		}
+	}
+}
