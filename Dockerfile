@@ -12,6 +12,11 @@
 #     -v /srv/covoiturage:/etc/covoiturage_exporter:ro covoiturage_exporter
 #
 # The demo needs no mount: docker run -p 9896:9896 covoiturage_exporter --demo
+#
+# The tracked journeys and the counters' totals are kept in the volume
+# /var/lib/covoiturage_exporter (--storage.path), owned by uid 65532: give
+# it a named volume so that a new container goes on where the last one
+# stopped, e.g. -v covoiturage-data:/var/lib/covoiturage_exporter.
 
 ARG GO_VERSION=1.26
 
@@ -35,14 +40,18 @@ RUN CGO_ENABLED=0 go build -trimpath \
         -X github.com/prometheus/common/version.BuildUser=${BUILD_USER} \
         -X github.com/prometheus/common/version.BuildDate=${BUILD_DATE}" \
       -o /out/bin/covoiturage_exporter . \
- && mkdir -p /out/etc/covoiturage_exporter
+ && mkdir -p /out/etc/covoiturage_exporter /out/var/lib/covoiturage_exporter
 
 # distroless/static: CA certificates (the registry is reached over HTTPS),
 # tzdata, /etc/passwd with the nonroot user (65532), and no shell.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/bin/covoiturage_exporter /bin/covoiturage_exporter
 COPY --from=build /out/etc/covoiturage_exporter /etc/covoiturage_exporter
+# Owned by the user before VOLUME: a new named volume copies the
+# directory's owner and mode, so the exporter can write to it.
+COPY --from=build --chown=65532:65532 /out/var/lib/covoiturage_exporter /var/lib/covoiturage_exporter
+VOLUME ["/var/lib/covoiturage_exporter"]
 USER 65532:65532
 EXPOSE 9896
 ENTRYPOINT ["/bin/covoiturage_exporter"]
-CMD ["--config.file=/etc/covoiturage_exporter/covoiturage.yml"]
+CMD ["--config.file=/etc/covoiturage_exporter/covoiturage.yml", "--storage.path=/var/lib/covoiturage_exporter"]

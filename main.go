@@ -30,6 +30,8 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/demo"
 	"github.com/covoiturage-exporter/covoiturage_exporter/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/push"
+	"github.com/covoiturage-exporter/covoiturage_exporter/storage"
 	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
 )
 
@@ -48,6 +50,9 @@ type flags struct {
 	telemetryPath          string
 	maxRequests            int
 	disableExporterMetrics bool
+	storagePath            string
+	storagePathSet         bool
+	flushInterval          time.Duration
 	web                    *web.FlagConfig
 	log                    *promslog.Config
 }
@@ -69,6 +74,10 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		Default("40").IntVar(&f.maxRequests)
 	app.Flag("web.disable-exporter-metrics", "Exclude the exporter's own Go and process metrics (go_*, process_*, promhttp_*).").
 		BoolVar(&f.disableExporterMetrics)
+	app.Flag("storage.path", "Directory of the durable state: tracked journeys, their schedule and the counters' totals, so that a restart forgets no journey and resets no counter. One exporter at a time per directory. With --demo, the state is kept only when this flag is given.").
+		Default("data/").IsSetByUser(&f.storagePathSet).StringVar(&f.storagePath)
+	app.Flag("storage.flush-interval", "How often changes are written to --storage.path. A journey registered through the push endpoint or the proxy is written before it is acknowledged, whatever this interval.").
+		Default("1s").DurationVar(&f.flushInterval)
 	f.web = kingpinflag.AddFlags(app, defaultListenAddress)
 	promslogflag.AddFlags(app, f.log)
 	app.Version(version.Print(exporterName))
@@ -105,6 +114,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Logger:   logger,
 		Requests: collector.NewRequestMetrics(reg),
 		Health:   collector.NewHealth(reg),
+	}
+	// The demo's simulated registry is new at every start: its journeys
+	// are worth keeping only when asked.
+	if !f.demo || f.storagePathSet {
+		if f.flushInterval <= 0 {
+			fmt.Fprintf(stderr, "%s: --storage.flush-interval must be positive, got %v\n", exporterName, f.flushInterval)
+			return 2
+		}
+		store, err := storage.Open(f.storagePath, storage.Options{Logger: logger, FlushInterval: f.flushInterval})
+		if err != nil {
+			logger.Error("opening the storage", "err", err)
+			return 1
+		}
+		// Deferred before the exporter's Close, so it runs after it: the
+		// exporter writes its last changes first.
+		defer func() {
+			if err := store.Close(); err != nil {
+				logger.Error("closing the storage", "err", err)
+			}
+		}()
+		opts.Store = store
+		reg.MustRegister(collector.NewStorage(store.Stats))
+		logger.Info("storage opened", "path", store.Path(), "flush_interval", f.flushInterval)
 	}
 
 	// load returns the configuration to apply, from the file or the demo.
@@ -262,6 +294,7 @@ func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter
 	mux.HandleFunc("GET /api/v1/journeys/{registry}/{id}", func(w http.ResponseWriter, r *http.Request) {
 		journeyHandler(w, r, ex)
 	})
+	mux.Handle("POST /api/v1/journeys/{registry}", push.NewHandler(ex, push.Options{Logger: logger, Metrics: collector.NewPushMetrics(reg)}))
 	if f.telemetryPath == "/" {
 		return nil
 	}

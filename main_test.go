@@ -515,7 +515,7 @@ func TestConfigFileEndToEnd(t *testing.T) {
 	writeFile(t, cfgPath, "registries:\n"+
 		registryYAML("first", first.url, "first.token", "ok1", "fraud1", "anomaly1", "terms1", "pending1", "invented1", "unknown1"))
 
-	p := startExporter(t, bin, "--config.file="+cfgPath)
+	p := startExporter(t, bin, "--config.file="+cfgPath, "--storage.path="+filepath.Join(dir, "data"))
 	status := func(registry, status string, v float64) want {
 		return want{"covoiturage_journeys", []string{"registry", registry, "status", status}, v}
 	}
@@ -664,7 +664,7 @@ func TestStartupErrorsAreClear(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	missing := filepath.Join(t.TempDir(), "covoiturage.yml")
-	if code := run([]string{"--web.listen-address=127.0.0.1:0", "--config.file=" + missing}, &stdout, &stderr); code != 1 {
+	if code := run([]string{"--web.listen-address=127.0.0.1:0", "--config.file=" + missing, "--storage.path=" + filepath.Join(filepath.Dir(missing), "data")}, &stdout, &stderr); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
 	if !strings.Contains(stderr.String(), missing) {

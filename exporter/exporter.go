@@ -18,6 +18,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 	"github.com/covoiturage-exporter/covoiturage_exporter/scheduler"
+	"github.com/covoiturage-exporter/covoiturage_exporter/storage"
 	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
 )
 
@@ -32,6 +33,11 @@ type Options struct {
 	Health   *collector.Health
 	// Tick and Poll tune the schedulers (tests); zero takes their defaults.
 	Tick, Poll time.Duration
+	// Store, when set, keeps every registry's journeys and totals across
+	// restarts: a registry starts from what it holds, changes are written
+	// in batches, and Register returns once its journeys are on disk. Nil
+	// keeps everything in memory.
+	Store *storage.Store
 }
 
 // Exporter holds the running registries.
@@ -41,6 +47,10 @@ type Exporter struct {
 	mu      sync.Mutex
 	kept    map[string]*kept // survives reloads, by registry name
 	running []*runner
+
+	stopFlusher context.CancelFunc // nil without a store
+	flusherDone chan struct{}
+	orphans     map[string]bool // stored registries the configuration lacks, logged once; Apply's
 }
 
 // kept is what a registry keeps across reloads: its journeys and totals.
@@ -67,7 +77,27 @@ func New(opts Options) *Exporter {
 	if opts.Clock == nil {
 		opts.Clock = clock.Real()
 	}
-	return &Exporter{opts: opts, kept: map[string]*kept{}}
+	e := &Exporter{opts: opts, kept: map[string]*kept{}, orphans: map[string]bool{}}
+	if opts.Store != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		e.stopFlusher, e.flusherDone = cancel, make(chan struct{})
+		go func() {
+			defer close(e.flusherDone)
+			opts.Store.Run(ctx, e.storeRegistries)
+		}()
+	}
+	return e
+}
+
+// storeRegistries lists what a flush writes: every registry that runs.
+func (e *Exporter) storeRegistries() []storage.Registry {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]storage.Registry, 0, len(e.kept))
+	for name, k := range e.kept {
+		out = append(out, storage.Registry{Name: name, Tracker: k.tracker, Counters: k.counters})
+	}
+	return out
 }
 
 // Policy turns a configured schedule into the tracker's policy.
@@ -111,15 +141,21 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		}
 		clients[i] = c
 	}
+	fresh, err := e.restoreNew(cfg.Registries)
+	if err != nil {
+		e.forgetNew(cfg.Registries)
+		return err
+	}
 
 	e.mu.Lock()
 	e.stopLocked()
 	next := map[string]*kept{}
+	var removed []storage.Registry
 	for i, rc := range cfg.Registries {
 		policy := Policy(rc.Schedule)
 		k := e.kept[rc.Name]
 		if k == nil {
-			k = &kept{tracker: tracker.New(policy), counters: &scheduler.Counters{}}
+			k = fresh[rc.Name]
 		} else {
 			k.tracker.SetPolicy(policy)
 		}
@@ -131,21 +167,92 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		if next[name] == nil {
 			// Its runner has stopped: nothing can bring the series back.
 			e.forget(name)
+			removed = append(removed, storage.Registry{Name: name, Tracker: e.kept[name].tracker, Counters: e.kept[name].counters})
 		}
 	}
 	e.kept = next
 	e.mu.Unlock()
+	e.storeRemoved(removed)
+	e.logOrphans(cfg.Registries)
 
 	// Registering a million ids takes a while: scrapes go on meanwhile.
 	now := e.opts.Clock.Now()
 	for _, rc := range cfg.Registries {
 		t := next[rc.Name].tracker
-		t.Grow(len(rc.Journeys.Resolved))
+		t.Grow(len(rc.Journeys.Resolved) - t.Len()) // most may be tracked already, restored or kept
 		for _, j := range rc.Journeys.Resolved {
 			t.Register(now, tracker.Registration{ID: j.ID, Source: tracker.SourceConfig, Start: j.Start})
 		}
 	}
 	return nil
+}
+
+// restoreNew builds the trackers and counters of the registries that do
+// not run yet, from what the store kept of them: configured ids already
+// stored are then not new, and no total starts again from 0. It runs
+// before Apply takes the lock: loading a million journeys takes a while,
+// and scrapes go on meanwhile.
+func (e *Exporter) restoreNew(registries []config.Registry) (map[string]*kept, error) {
+	e.mu.Lock()
+	var added []config.Registry
+	for _, rc := range registries {
+		if e.kept[rc.Name] == nil {
+			added = append(added, rc)
+		}
+	}
+	e.mu.Unlock()
+	out := make(map[string]*kept, len(added))
+	for _, rc := range added {
+		k := &kept{tracker: tracker.New(Policy(rc.Schedule)), counters: &scheduler.Counters{}}
+		if e.opts.Store != nil {
+			began := time.Now()
+			res, err := e.opts.Store.Restore(rc.Name, k.tracker, k.counters)
+			if err != nil {
+				return nil, err
+			}
+			e.opts.Logger.Info("restored the registry's journeys and totals from the store", "registry", rc.Name,
+				"journeys", res.Journeys, "corrupt_records", res.Corrupt, "duration", time.Since(began))
+		}
+		out[rc.Name] = k
+	}
+	return out, nil
+}
+
+// storeRemoved writes the last changes of registries that left the
+// configuration: their state stays on disk, and comes back if they
+// return.
+func (e *Exporter) storeRemoved(removed []storage.Registry) {
+	if e.opts.Store == nil || len(removed) == 0 {
+		return
+	}
+	if err := e.opts.Store.Flush(removed); err != nil {
+		e.opts.Logger.Error("storing the last changes of registries removed from the configuration", "err", err)
+	}
+}
+
+// logOrphans says, once per registry, that the store holds a registry the
+// configuration does not name. Its state is left as it is: a typo in the
+// configuration must not wipe its history.
+func (e *Exporter) logOrphans(registries []config.Registry) {
+	if e.opts.Store == nil {
+		return
+	}
+	names, err := e.opts.Store.Names()
+	if err != nil {
+		e.opts.Logger.Error("listing the registries in the store", "err", err)
+		return
+	}
+	configured := map[string]bool{}
+	for _, rc := range registries {
+		configured[rc.Name] = true
+	}
+	for _, name := range names {
+		if !configured[name] && !e.orphans[name] {
+			e.orphans[name] = true
+			e.opts.Logger.Warn("the store holds a registry the configuration does not name: its journeys and totals stay on disk, unused, until it is configured again",
+				"registry", name, "path", e.opts.Store.Path())
+		}
+	}
 }
 
 // forget deletes the request and health series of a registry that does
@@ -227,11 +334,16 @@ func (e *Exporter) Snapshots() []collector.Snapshot {
 	return out
 }
 
-// Close stops every registry and waits for the checks in flight.
+// Close stops every registry and waits for the checks in flight, then
+// writes the last changes to the store, if any.
 func (e *Exporter) Close() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.stopLocked()
+	e.mu.Unlock()
+	if e.stopFlusher != nil {
+		e.stopFlusher()
+		<-e.flusherDone
+	}
 }
 
 // stopLocked stops the running registries and waits for them; e.mu is held.
@@ -264,7 +376,12 @@ func (e *Exporter) ValidateID(name, id string) error {
 var ErrUnknownRegistry = errors.New("no such registry in the configuration")
 
 // Register starts following regs in the named registry and returns how
-// many were new. Registration is idempotent.
+// many were new. Registration is idempotent. With a store, it returns
+// once a flush that began after the registrations has written them, and
+// concurrent calls share that flush. On an error nothing may be claimed
+// as stored: the journeys may stay followed in memory, and are written
+// by the next flush that succeeds; the caller registers them again, which
+// returns once they are on disk.
 func (e *Exporter) Register(ctx context.Context, name string, regs []tracker.Registration) (int, error) {
 	t := e.Tracker(name)
 	if t == nil {
@@ -276,6 +393,16 @@ func (e *Exporter) Register(ctx context.Context, name string, regs []tracker.Reg
 		if t.Register(now, r) {
 			added++
 		}
+	}
+	if e.opts.Store == nil {
+		return added, ctx.Err()
+	}
+	if err := e.opts.Store.Sync(ctx); err != nil {
+		return 0, fmt.Errorf("registry %q: storing the journeys: %w", name, err)
+	}
+	if e.Tracker(name) != t {
+		// Removed by a reload meanwhile: its flushes no longer cover t.
+		return 0, fmt.Errorf("registry %q: %w", name, ErrUnknownRegistry)
 	}
 	return added, ctx.Err()
 }

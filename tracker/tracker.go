@@ -36,6 +36,7 @@ const (
 	flagExpiring                   // no more checks: the next event is its removal
 	flagSettled                    // its time to a settled status was observed
 	flagOverdue                    // still pending when seen after its batch window
+	flagDirty                      // changed since the last TakeChanges; never stored
 )
 
 // journey is kept small: a tracker may hold millions. Times are Unix
@@ -72,6 +73,7 @@ type Tracker struct {
 	queue    []int32 // min-heap of slots by due
 	expiring int
 	stats    Stats
+	changes  changeLog // what TakeChanges hands to the store
 }
 
 // New returns an empty tracker following policy.
@@ -113,6 +115,7 @@ func (t *Tracker) Register(now time.Time, r Registration) bool {
 		j := &t.journeys[slot]
 		if j.start == 0 && !r.Start.IsZero() {
 			j.start = r.Start.Unix()
+			t.touch(slot)
 		}
 		return false
 	}
@@ -139,6 +142,7 @@ func (t *Tracker) Register(now time.Time, r Registration) bool {
 		t.apply(j, now.Unix(), Statuses.Index(r.Status), 0, 0, TermsReasons.mask(r.TermsReasons))
 	}
 	t.schedule(slot, now.Unix())
+	t.touch(slot)
 	return true
 }
 
@@ -239,6 +243,7 @@ func (t *Tracker) back(id string, f func(slot int32, j *journey)) {
 		t.heapRemove(slot)
 	}
 	f(slot, j)
+	t.touch(slot)
 }
 
 // apply moves a journey to a status and label sets, keeping every count.
@@ -324,6 +329,7 @@ func (t *Tracker) remove(slot int32) {
 		s.PendingOverdue--
 	}
 	delete(t.index, j.id)
+	t.dropped(j.id)
 	*j = journey{heapIdx: -1}
 	t.free = append(t.free, slot)
 }

@@ -1,0 +1,71 @@
+package scheduler
+
+import "time"
+
+// CounterTotals are a registry's Counters, by label value, as a store
+// keeps them: a restart must not reset them.
+type CounterTotals struct {
+	Outcomes          map[string]uint64 `json:"outcomes,omitempty"`
+	CertificateChecks map[string]uint64 `json:"certificate_checks,omitempty"`
+	// LastSuccess is the wall time of the last answered check; zero if
+	// none.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+}
+
+// Totals returns the counters' current values.
+func (c *Counters) Totals() CounterTotals {
+	out := CounterTotals{}
+	for i := range c.outcomes {
+		if v := c.outcomes[i].Load(); v != 0 {
+			if out.Outcomes == nil {
+				out.Outcomes = map[string]uint64{}
+			}
+			out.Outcomes[OutcomeNames[i]] = v
+		}
+	}
+	for i := range c.certChecks {
+		if v := c.certChecks[i].Load(); v != 0 {
+			if out.CertificateChecks == nil {
+				out.CertificateChecks = map[string]uint64{}
+			}
+			out.CertificateChecks[CertificateResults[i]] = v
+		}
+	}
+	if ns := c.lastSuccess.Load(); ns != 0 {
+		out.LastSuccess = time.Unix(0, ns)
+	}
+	return out
+}
+
+// Restore adds stored totals to the counters, before the scheduler runs.
+// An outcome this release does not know is counted as error, a
+// certificate result as other: totals never go down.
+func (c *Counters) Restore(t CounterTotals) {
+	for name, v := range t.Outcomes {
+		i := OutcomeError
+		for o, n := range OutcomeNames {
+			if n == name {
+				i = Outcome(o)
+			}
+		}
+		c.outcomes[i].Add(v)
+	}
+	for name, v := range t.CertificateChecks {
+		i := certOther
+		for r, n := range CertificateResults {
+			if n == name {
+				i = r
+			}
+		}
+		c.certChecks[i].Add(v)
+	}
+	if !t.LastSuccess.IsZero() {
+		ns := t.LastSuccess.UnixNano()
+		for {
+			cur := c.lastSuccess.Load()
+			if cur >= ns || c.lastSuccess.CompareAndSwap(cur, ns) {
+				break
+			}
+		}
+	}
+}

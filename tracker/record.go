@@ -1,0 +1,258 @@
+package tracker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// A journey is stored as a compact record keyed by its id:
+//
+//	version  byte     recordVersion
+//	gen      uvarint  the vocabulary generation its indexes refer to
+//	registered varint Unix seconds
+//	start, createdAt, lastCheck, due: uvarint, 0 when unknown, else the
+//	         zigzag of the offset from registered, plus 1: offsets are a
+//	         few days, so each takes 1 to 4 bytes instead of 5
+//	seenStatus uvarint
+//	status, fraud, anomaly, terms, seenFraud, seenAnomaly, seenTerms,
+//	source, checks, misses, flags: one byte each
+//
+// About 30 bytes for a checked journey. Its place in the due queue is not
+// stored: the queue is rebuilt from the due times.
+const recordVersion = 1
+
+// storedFlags are the flags a record may carry. A flag added to the
+// journey is lost at every restart until it is added here, and a record
+// carrying it reads as corrupt to the releases before: bump
+// recordVersion with it.
+const storedFlags = flagSkipped | flagExpiring | flagSettled | flagOverdue
+
+func appendRecord(b []byte, gen uint64, j *journey) []byte {
+	b = append(b, recordVersion)
+	b = binary.AppendUvarint(b, gen)
+	b = binary.AppendVarint(b, j.registered)
+	for _, v := range [...]int64{j.start, j.createdAt, j.lastCheck, j.due} {
+		b = appendOffset(b, v, j.registered)
+	}
+	b = binary.AppendUvarint(b, uint64(j.seenStatus))
+	return append(b, j.status, j.fraud, j.anomaly, j.terms, j.seenFraud, j.seenAnomaly, j.seenTerms,
+		uint8(j.source), j.checks, j.misses, j.flags&storedFlags)
+}
+
+func appendOffset(b []byte, v, base int64) []byte {
+	if v == 0 {
+		return append(b, 0)
+	}
+	d := v - base
+	return binary.AppendUvarint(b, (uint64(d<<1)^uint64(d>>63))+1)
+}
+
+// Vocabularies are the label values a record's indexes and bit sets refer
+// to. They are stored beside the records, so that a release that adds or
+// drops a status, a label or a source still reads the records of an older
+// one: indexes are mapped by name.
+type Vocabularies struct {
+	Statuses      []string `json:"statuses"`
+	FraudLabels   []string `json:"fraud_labels"`
+	AnomalyLabels []string `json:"anomaly_labels"`
+	TermsReasons  []string `json:"terms_reasons"`
+	Sources       []string `json:"sources"`
+}
+
+// CurrentVocabularies are this release's.
+func CurrentVocabularies() Vocabularies {
+	return Vocabularies{
+		Statuses: slices.Clone(Statuses.names), FraudLabels: slices.Clone(FraudLabels.names),
+		AnomalyLabels: slices.Clone(AnomalyLabels.names), TermsReasons: slices.Clone(TermsReasons.names),
+		Sources: slices.Clone(SourceNames[:]),
+	}
+}
+
+// Equal tells whether v and w name the same values in the same order.
+func (v Vocabularies) Equal(w Vocabularies) bool {
+	return slices.Equal(v.Statuses, w.Statuses) && slices.Equal(v.FraudLabels, w.FraudLabels) &&
+		slices.Equal(v.AnomalyLabels, w.AnomalyLabels) && slices.Equal(v.TermsReasons, w.TermsReasons) &&
+		slices.Equal(v.Sources, w.Sources)
+}
+
+// remap turns the indexes of one stored generation into this release's.
+type remap struct {
+	status                []uint8 // by stored index
+	fraud, anomaly, terms []uint8 // bit position by stored bit position
+	source                []Source
+	statusAll             uint16 // the stored bits that exist
+	fraudAll, anomalyAll  uint8
+	termsAll              uint8
+	statusID, fraudID     bool // the mapping is the identity: bit sets are kept as they are
+	anomalyID, termsID    bool
+}
+
+// Decoder reads records written under any of a registry's vocabulary
+// generations.
+type Decoder struct {
+	gens map[uint64]*remap
+}
+
+// NewDecoder returns a decoder for records written under gens. A
+// generation whose vocabularies could not have been written (more values
+// than its bit sets hold) is left out: its records read as corrupt.
+func NewDecoder(gens map[uint64]Vocabularies) *Decoder {
+	d := &Decoder{gens: map[uint64]*remap{}}
+	for g, v := range gens {
+		if m, ok := newRemap(v); ok {
+			d.gens[g] = m
+		}
+	}
+	return d
+}
+
+func newRemap(v Vocabularies) (*remap, bool) {
+	if len(v.Statuses) > 16 || len(v.FraudLabels) > 8 || len(v.AnomalyLabels) > 8 || len(v.TermsReasons) > 8 || len(v.Sources) > 256 {
+		return nil, false
+	}
+	m := &remap{}
+	m.status, m.statusID = indexes(v.Statuses, Statuses)
+	m.fraud, m.fraudID = indexes(v.FraudLabels, FraudLabels)
+	m.anomaly, m.anomalyID = indexes(v.AnomalyLabels, AnomalyLabels)
+	m.terms, m.termsID = indexes(v.TermsReasons, TermsReasons)
+	m.statusAll = uint16(1)<<len(v.Statuses) - 1
+	m.fraudAll = uint8(uint16(1)<<len(v.FraudLabels) - 1)
+	m.anomalyAll = uint8(uint16(1)<<len(v.AnomalyLabels) - 1)
+	m.termsAll = uint8(uint16(1)<<len(v.TermsReasons) - 1)
+	for _, name := range v.Sources {
+		m.source = append(m.source, sourceNamed(name))
+	}
+	return m, true
+}
+
+// indexes maps each stored name to this release's index, Other for a
+// name it no longer knows.
+func indexes(stored []string, v *Vocabulary) ([]uint8, bool) {
+	out := make([]uint8, len(stored))
+	same := true
+	for i, name := range stored {
+		out[i] = v.Index(name)
+		same = same && out[i] == uint8(i)
+	}
+	return out, same
+}
+
+// sourceNamed is the source called name. A source this release does not
+// know (written by a later one) is counted as config: sources have no
+// other value, and the journey is worth keeping.
+func sourceNamed(name string) Source {
+	for i, n := range SourceNames {
+		if n == name {
+			return Source(i)
+		}
+	}
+	return SourceConfig
+}
+
+// errCorrupt is every reason a record is refused; the store only counts
+// them.
+var errCorrupt = errors.New("corrupt journey record")
+
+func corrupt(what string) error { return fmt.Errorf("%w: %s", errCorrupt, what) }
+
+// decode reads a record into j, id and heap position left to the caller.
+func (d *Decoder) decode(rec []byte, j *journey) error {
+	if len(rec) == 0 || rec[0] != recordVersion {
+		return corrupt("unknown record version")
+	}
+	rec = rec[1:]
+	gen, n := binary.Uvarint(rec)
+	if n <= 0 {
+		return corrupt("truncated")
+	}
+	rec = rec[n:]
+	m := d.gens[gen]
+	if m == nil {
+		return corrupt("unknown vocabulary generation")
+	}
+	registered, n := binary.Varint(rec)
+	if n <= 0 {
+		return corrupt("truncated")
+	}
+	rec = rec[n:]
+	*j = journey{registered: registered, heapIdx: -1}
+	for _, v := range [...]*int64{&j.start, &j.createdAt, &j.lastCheck, &j.due} {
+		u, n := binary.Uvarint(rec)
+		if n <= 0 {
+			return corrupt("truncated")
+		}
+		rec = rec[n:]
+		if u == 0 {
+			continue
+		}
+		z := u - 1
+		off := int64(z>>1) ^ -int64(z&1)
+		sum := registered + off
+		if (off > 0) != (sum > registered) || (off < 0) != (sum < registered) {
+			return corrupt("time out of range")
+		}
+		*v = sum
+	}
+	seen, n := binary.Uvarint(rec)
+	if n <= 0 || seen > uint64(m.statusAll) {
+		return corrupt("seen statuses")
+	}
+	rec = rec[n:]
+	if len(rec) != 11 {
+		return corrupt("length")
+	}
+	status, fraud, anomaly, terms := rec[0], rec[1], rec[2], rec[3]
+	seenFraud, seenAnomaly, seenTerms := rec[4], rec[5], rec[6]
+	source, flags := rec[7], rec[10]
+	j.checks, j.misses = rec[8], rec[9]
+	switch {
+	case int(status) >= len(m.status), seen&(1<<status) == 0:
+		return corrupt("status")
+	case fraud&^m.fraudAll != 0, seenFraud&^m.fraudAll != 0, fraud&^seenFraud != 0:
+		return corrupt("fraud labels")
+	case anomaly&^m.anomalyAll != 0, seenAnomaly&^m.anomalyAll != 0, anomaly&^seenAnomaly != 0:
+		return corrupt("anomaly labels")
+	case terms&^m.termsAll != 0, seenTerms&^m.termsAll != 0, terms&^seenTerms != 0:
+		return corrupt("terms reasons")
+	case int(source) >= len(m.source):
+		return corrupt("source")
+	case flags&^storedFlags != 0:
+		return corrupt("flags")
+	}
+	j.status = m.status[status]
+	j.seenStatus = remapBits16(uint16(seen), m.status, m.statusID)
+	j.fraud, j.seenFraud = remapBits(fraud, m.fraud, m.fraudID), remapBits(seenFraud, m.fraud, m.fraudID)
+	j.anomaly, j.seenAnomaly = remapBits(anomaly, m.anomaly, m.anomalyID), remapBits(seenAnomaly, m.anomaly, m.anomalyID)
+	j.terms, j.seenTerms = remapBits(terms, m.terms, m.termsID), remapBits(seenTerms, m.terms, m.termsID)
+	j.source = m.source[source]
+	j.flags = flags
+	return nil
+}
+
+func remapBits(b uint8, to []uint8, identity bool) uint8 {
+	if identity {
+		return b
+	}
+	var out uint8
+	for i, n := range to {
+		if b&(1<<i) != 0 {
+			out |= 1 << n
+		}
+	}
+	return out
+}
+
+func remapBits16(b uint16, to []uint8, identity bool) uint16 {
+	if identity {
+		return b
+	}
+	var out uint16
+	for i, n := range to {
+		if b&(1<<i) != 0 {
+			out |= 1 << n
+		}
+	}
+	return out
+}
