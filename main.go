@@ -110,11 +110,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
 	reloads := newReloadMetrics(reg)
-	opts := exporter.Options{
-		Logger:   logger,
-		Requests: collector.NewRequestMetrics(reg),
-		Health:   collector.NewHealth(reg),
-	}
+	opts := newMetrics(reg)
+	opts.Logger = logger
 	// The demo's simulated registry is new at every start: its journeys
 	// are worth keeping only when asked.
 	if !f.demo || f.storagePathSet {
@@ -153,14 +150,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ex := exporter.New(opts)
 	defer ex.Close()
-	reg.MustRegister(collector.NewJourneys(ex.Snapshots))
+	reg.MustRegister(collector.NewJourneys(ex.Snapshots), collector.NewDiscovery(ex.DiscoverySnapshots))
 
 	// Serve first, so /-/healthy answers while a large configuration is
 	// applied; /-/ready waits for it.
 	var ready atomic.Bool
 	reloadRequests := make(chan chan error)
 	mux := http.NewServeMux()
-	if err := routes(mux, f, reg, ex, &ready, reloadRequests, logger); err != nil {
+	if err := routes(mux, f, reg, ex, opts.Push, &ready, reloadRequests, logger); err != nil {
 		logger.Error("web routes", "err", err)
 		return 1
 	}
@@ -235,6 +232,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// newMetrics registers the metrics of the registries' clients, health
+// probes, push endpoint and proxies, and returns the exporter's options
+// that feed them. The README's metrics table test registers the same.
+func newMetrics(reg prometheus.Registerer) exporter.Options {
+	return exporter.Options{
+		Requests: collector.NewRequestMetrics(reg),
+		Health:   collector.NewHealth(reg),
+		Push:     collector.NewPushMetrics(reg),
+		Proxy:    collector.NewProxyMetrics(reg),
+	}
+}
+
 func checkConfig(path string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -252,7 +261,7 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 // routes serves the metrics, the landing page, health, readiness and
 // reload. The exporter is ready once it has applied its first
 // configuration.
-func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter.Exporter, ready *atomic.Bool, reloads chan<- chan error, logger *slog.Logger) error {
+func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter.Exporter, pushMetrics *collector.PushMetrics, ready *atomic.Bool, reloads chan<- chan error, logger *slog.Logger) error {
 	gatherers := prometheus.Gatherers{reg}
 	if !f.disableExporterMetrics {
 		self := prometheus.NewRegistry()
@@ -294,7 +303,19 @@ func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter
 	mux.HandleFunc("GET /api/v1/journeys/{registry}/{id}", func(w http.ResponseWriter, r *http.Request) {
 		journeyHandler(w, r, ex)
 	})
-	mux.Handle("POST /api/v1/journeys/{registry}", push.NewHandler(ex, push.Options{Logger: logger, Metrics: collector.NewPushMetrics(reg)}))
+	mux.Handle("POST /api/v1/journeys/{registry}", push.NewHandler(ex, push.Options{Logger: logger, Metrics: pushMetrics}))
+	mux.HandleFunc("/proxy/{registry}/", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("registry")
+		p := ex.Proxy(name)
+		if p == nil {
+			// The registry's own error shape, as the proxy's other answers.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"code":404,"error":"Not found: no registry of that name has proxy.enabled in the exporter's configuration"}`)
+			return
+		}
+		http.StripPrefix("/proxy/"+name, p).ServeHTTP(w, r)
+	})
 	if f.telemetryPath == "/" {
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/collector"
 	"github.com/covoiturage-exporter/covoiturage_exporter/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/storage"
 )
 
 // between returns the README text between <!-- name --> and <!-- /name -->.
@@ -58,8 +59,9 @@ func TestReadmeMetricsTableMatchesTheExporter(t *testing.T) {
 	d := &describer{}
 	d.MustRegister(versioncollector.NewCollector(exporterName), collector.NewJourneys(func() []collector.Snapshot { return nil }))
 	newReloadMetrics(d)
-	collector.NewRequestMetrics(d)
-	collector.NewHealth(d)
+	newMetrics(d)
+	d.MustRegister(collector.NewStorage(func() storage.Stats { return storage.Stats{} }),
+		collector.NewDiscovery(func() []collector.DiscoverySnapshot { return nil }))
 	code := map[string]string{}
 	for _, desc := range d.descs {
 		m := descPattern.FindStringSubmatch(desc.String())

@@ -14,12 +14,15 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/discovery"
+	"github.com/covoiturage-exporter/covoiturage_exporter/proxy"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
 )
@@ -47,6 +50,9 @@ type Registry struct {
 	Journeys     Journeys     `yaml:"journeys"`
 	Certificates Certificates `yaml:"certificates"`
 	Schedule     Schedule     `yaml:"schedule"`
+
+	Discovery Discovery `yaml:"discovery"`
+	Proxy     Proxy     `yaml:"proxy"`
 
 	HealthInterval model.Duration `yaml:"health_interval"`
 	RequestTimeout model.Duration `yaml:"request_timeout"`
@@ -82,6 +88,35 @@ type Journeys struct {
 type Journey struct {
 	ID    string
 	Start time.Time // zero when not given
+}
+
+// Discovery follows the journeys the registry's list endpoint shows, so
+// an operator needs no integration at all. Its list requests are spent
+// from the registry's budget, like status checks.
+type Discovery struct {
+	Enabled bool `yaml:"enabled"`
+	// Interval separates two rounds; Lookback is how far back, in start
+	// time, a round lists; Slice the widest start-time window of one
+	// request.
+	Interval model.Duration `yaml:"interval"`
+	Lookback model.Duration `yaml:"lookback"`
+	Slice    model.Duration `yaml:"slice"`
+	// Statuses are listed in turn; ids are de-duplicated across them.
+	Statuses []string `yaml:"statuses"`
+	PageSize int      `yaml:"page_size"`
+	// MaxPagesPerRound bounds a round's requests, so the list cannot take
+	// the budget from status checks.
+	MaxPagesPerRound int `yaml:"max_pages_per_round"`
+}
+
+// Proxy serves the submission proxy at /proxy/<name>/: the operator's
+// submissions go through the exporter, which tracks each from the
+// registry's answer.
+type Proxy struct {
+	Enabled bool `yaml:"enabled"`
+	// TrackTimeout bounds how long an answer waits for its journey to be
+	// stored; past it, the answer is relayed anyway.
+	TrackTimeout model.Duration `yaml:"track_timeout"`
 }
 
 // Certificates are the certificate uuids to check, and how often.
@@ -141,6 +176,12 @@ var (
 		ErrorBackoff:      model.Duration(5 * time.Minute),
 		AuthRetryInterval: model.Duration(5 * time.Minute),
 	}
+	DefaultDiscovery = Discovery{
+		Interval: model.Duration(discovery.DefaultInterval), Lookback: model.Duration(discovery.DefaultLookback),
+		Slice: model.Duration(discovery.DefaultSlice), Statuses: discovery.DefaultStatuses,
+		PageSize: discovery.DefaultPageSize, MaxPagesPerRound: discovery.DefaultMaxPagesPerRound,
+	}
+	DefaultProxy               = Proxy{TrackTimeout: model.Duration(proxy.DefaultTrackTimeout)}
 	DefaultCertificateInterval = model.Duration(time.Hour)
 	DefaultHealthInterval      = model.Duration(30 * time.Second)
 	DefaultRequestTimeout      = model.Duration(registry.DefaultRequestTimeout)
@@ -223,7 +264,8 @@ func locateDurationError(data []byte, err error) error {
 // durationKeys are the yaml keys of every model.Duration field.
 var durationKeys = func() map[string]bool {
 	keys := map[string]bool{}
-	for _, t := range []reflect.Type{reflect.TypeFor[Registry](), reflect.TypeFor[Certificates](), reflect.TypeFor[Schedule]()} {
+	for _, t := range []reflect.Type{reflect.TypeFor[Registry](), reflect.TypeFor[Certificates](), reflect.TypeFor[Schedule](),
+		reflect.TypeFor[Discovery](), reflect.TypeFor[Proxy]()} {
 		for i := range t.NumField() {
 			if f := t.Field(i); f.Type == reflect.TypeFor[model.Duration]() {
 				keys[f.Tag.Get("yaml")] = true
@@ -307,6 +349,15 @@ func (r *Registry) complete(dir string) error {
 	if err := r.Schedule.check(); err != nil {
 		return fmt.Errorf("schedule.%w", err)
 	}
+	if err := r.Discovery.check(); err != nil {
+		return fmt.Errorf("discovery.%w", err)
+	}
+	if r.Discovery.Enabled && r.IsV2() {
+		return errors.New("discovery.enabled: the list endpoint gives operator_journey_ids; a v2 registry follows journey_ids and cannot use it")
+	}
+	if r.Proxy.Enabled && r.IsV2() {
+		return errors.New("proxy.enabled: the proxy tracks v3 submissions; a v2 registry cannot use it")
+	}
 	for _, d := range []struct {
 		name string
 		v    model.Duration
@@ -347,11 +398,55 @@ func (r *Registry) ApplyDefaults() {
 		{&s.ErrorBackoff, &d.ErrorBackoff}, {&s.AuthRetryInterval, &d.AuthRetryInterval},
 		{&r.Certificates.Interval, &DefaultCertificateInterval},
 		{&r.HealthInterval, &DefaultHealthInterval}, {&r.RequestTimeout, &DefaultRequestTimeout},
+		{&r.Discovery.Interval, &DefaultDiscovery.Interval}, {&r.Discovery.Lookback, &DefaultDiscovery.Lookback},
+		{&r.Discovery.Slice, &DefaultDiscovery.Slice}, {&r.Proxy.TrackTimeout, &DefaultProxy.TrackTimeout},
 	} {
 		if *p.v == 0 {
 			*p.v = *p.d
 		}
 	}
+	if r.Discovery.Statuses == nil {
+		r.Discovery.Statuses = slices.Clone(DefaultDiscovery.Statuses)
+	}
+	if r.Discovery.PageSize == 0 {
+		r.Discovery.PageSize = DefaultDiscovery.PageSize
+	}
+	if r.Discovery.MaxPagesPerRound == 0 {
+		r.Discovery.MaxPagesPerRound = DefaultDiscovery.MaxPagesPerRound
+	}
+}
+
+func (d Discovery) check() error {
+	switch {
+	case d.Interval <= 0:
+		return fmt.Errorf("interval: %v: must be positive", d.Interval)
+	case d.Lookback <= 0 || time.Duration(d.Lookback) > discovery.MaxLookback:
+		return fmt.Errorf("lookback: %v: want more than 0 and at most %v: the registry lists journeys that started within 90 days", d.Lookback, model.Duration(discovery.MaxLookback))
+	case d.Slice < model.Duration(time.Second):
+		return fmt.Errorf("slice: %v: want at least 1s, the list filters to the second", d.Slice)
+	case d.PageSize < 1 || d.PageSize > discovery.MaxPageSize:
+		return fmt.Errorf("page_size: %d: want 1 to %d", d.PageSize, discovery.MaxPageSize)
+	case d.MaxPagesPerRound < 1:
+		return fmt.Errorf("max_pages_per_round: %d: must be positive", d.MaxPagesPerRound)
+	case len(d.Statuses) == 0:
+		return errors.New("statuses: want at least one status to list")
+	}
+	for i, st := range d.Statuses {
+		if !registry.Listable(st) || !slices.Contains(registry.Statuses, st) {
+			return fmt.Errorf("statuses[%d]: %q cannot be listed: want one of %s", i, st, strings.Join(listable(), ", "))
+		}
+	}
+	return nil
+}
+
+func listable() []string {
+	var out []string
+	for _, st := range registry.Statuses {
+		if registry.Listable(st) {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 func checkBaseURL(raw string) error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,17 @@ func TestLoadGood(t *testing.T) {
 			if want := (config.Budget{RequestsPerSecond: 20, Burst: 40, Concurrency: 8}); p.Budget != want {
 				t.Errorf("budget = %+v, want %+v", p.Budget, want)
 			}
+			wantDiscovery := config.Discovery{Enabled: true, Interval: model.Duration(5 * time.Minute), Lookback: model.Duration(30 * time.Hour),
+				Slice: model.Duration(30 * time.Minute), Statuses: []string{"pending", "canceled"}, PageSize: 1000, MaxPagesPerRound: 200}
+			if !reflect.DeepEqual(p.Discovery, wantDiscovery) {
+				t.Errorf("discovery = %+v, want %+v", p.Discovery, wantDiscovery)
+			}
+			if want := (config.Proxy{Enabled: true, TrackTimeout: model.Duration(time.Second)}); p.Proxy != want {
+				t.Errorf("proxy = %+v, want %+v", p.Proxy, want)
+			}
+			if v2 := cfg.Registries[1]; !reflect.DeepEqual(v2.Discovery, config.DefaultDiscovery) || v2.Proxy != config.DefaultProxy {
+				t.Errorf("legacy-v2: discovery %+v, proxy %+v: want the defaults, off", v2.Discovery, v2.Proxy)
+			}
 			want := config.Schedule{
 				FirstCheckDelay:   dur(15 * time.Minute),
 				PendingInterval:   dur(12 * time.Hour),
@@ -244,6 +256,10 @@ func TestLoadBad(t *testing.T) {
 		{"settle_overflow.yaml", []string{"registries[0] (prod).schedule.settle_after"}},
 		{"retention_before_settle.yaml", []string{"registries[0] (prod).schedule.retention: 3d is shorter than settle_after"}},
 		{"rps_too_high.yaml", []string{"registries[0] (prod).budget.requests_per_second: 34", "33.3"}},
+		{"discovery_unlistable_status.yaml", []string{`registries[0] (prod).discovery.statuses[1]: "terms_violation_error" cannot be listed`, "pending"}},
+		{"discovery_lookback_too_long.yaml", []string{"registries[0] (prod).discovery.lookback: 100d", "90 days"}},
+		{"discovery_on_v2.yaml", []string{"registries[0] (prod).discovery.enabled", "v2"}},
+		{"proxy_on_v2.yaml", []string{"registries[0] (prod).proxy.enabled", "v2"}},
 		{"negative_burst.yaml", []string{"registries[0] (prod).budget.burst: -1"}},
 		{"concurrency_too_high.yaml", []string{"registries[0] (prod).budget.concurrency: 65"}},
 		{"bad_journey_id.yaml", []string{`registries[0] (prod).journeys.ids[1]: "ABC123"`}},

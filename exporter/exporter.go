@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
 	"github.com/covoiturage-exporter/covoiturage_exporter/collector"
 	"github.com/covoiturage-exporter/covoiturage_exporter/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/discovery"
+	"github.com/covoiturage-exporter/covoiturage_exporter/proxy"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 	"github.com/covoiturage-exporter/covoiturage_exporter/scheduler"
 	"github.com/covoiturage-exporter/covoiturage_exporter/storage"
@@ -38,6 +41,10 @@ type Options struct {
 	// in batches, and Register returns once its journeys are on disk. Nil
 	// keeps everything in memory.
 	Store *storage.Store
+	// Push and Proxy, when set, meter the push endpoint and the
+	// submission proxies; their series follow the configured registries.
+	Push  *collector.PushMetrics
+	Proxy *collector.ProxyMetrics
 }
 
 // Exporter holds the running registries.
@@ -57,11 +64,14 @@ type Exporter struct {
 type kept struct {
 	tracker  *tracker.Tracker
 	counters *scheduler.Counters
-	config   config.Registry // the applied one, for ValidateID
+	found    *discovery.Counters // discovery's, kept even while it is off
+	config   config.Registry     // the applied one, for ValidateID
 }
 
 type runner struct {
 	name   string
+	proxy  *proxy.Proxy          // nil unless the configuration enables it
+	disc   *discovery.Discoverer // nil unless the configuration enables it
 	kept   *kept
 	sched  *scheduler.Scheduler
 	certs  *scheduler.Certificates
@@ -121,6 +131,7 @@ func Policy(s config.Schedule) tracker.Policy {
 // A registry that leaves the configuration is forgotten.
 func (e *Exporter) Apply(cfg *config.Config) error {
 	clients := make([]*registry.Client, len(cfg.Registries))
+	proxies := make([]*proxy.Proxy, len(cfg.Registries))
 	for i, rc := range cfg.Registries {
 		var observer func(registry.Observation)
 		if e.opts.Requests != nil {
@@ -140,6 +151,12 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 			return fmt.Errorf("registry %s: %w", rc.Name, err)
 		}
 		clients[i] = c
+		if rc.Proxy.Enabled {
+			if proxies[i], err = e.newProxy(rc); err != nil {
+				e.forgetNew(cfg.Registries[:i+1])
+				return fmt.Errorf("registry %s: proxy: %w", rc.Name, err)
+			}
+		}
 	}
 	fresh, err := e.restoreNew(cfg.Registries)
 	if err != nil {
@@ -161,7 +178,13 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		}
 		k.config = rc
 		next[rc.Name] = k
-		e.running = append(e.running, e.start(rc, clients[i], k))
+		r := e.start(rc, clients[i], k)
+		r.proxy = proxies[i]
+		e.running = append(e.running, r)
+		e.opts.Push.Declare(rc.Name)
+		if r.proxy == nil {
+			e.opts.Proxy.Forget(rc.Name)
+		}
 	}
 	for name := range e.kept {
 		if next[name] == nil {
@@ -203,7 +226,7 @@ func (e *Exporter) restoreNew(registries []config.Registry) (map[string]*kept, e
 	e.mu.Unlock()
 	out := make(map[string]*kept, len(added))
 	for _, rc := range added {
-		k := &kept{tracker: tracker.New(Policy(rc.Schedule)), counters: &scheduler.Counters{}}
+		k := &kept{tracker: tracker.New(Policy(rc.Schedule)), counters: &scheduler.Counters{}, found: &discovery.Counters{}}
 		if e.opts.Store != nil {
 			began := time.Now()
 			res, err := e.opts.Store.Restore(rc.Name, k.tracker, k.counters)
@@ -264,6 +287,35 @@ func (e *Exporter) forget(name string) {
 	if e.opts.Health != nil {
 		e.opts.Health.Forget(name)
 	}
+	e.opts.Push.Forget(name)
+	e.opts.Proxy.Forget(name)
+}
+
+// newProxy builds the submission proxy of a registry: it forwards to the
+// registry's base URL and registers what the answers tell.
+func (e *Exporter) newProxy(rc config.Registry) (*proxy.Proxy, error) {
+	target, err := registry.ParseBaseURL(rc.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return proxy.New(proxy.Config{
+		Registry: rc.Name, Target: target, Registrar: e, Metrics: e.opts.Proxy,
+		Logger:       e.opts.Logger.With("registry", rc.Name, "component", "proxy"),
+		TrackTimeout: time.Duration(rc.Proxy.TrackTimeout),
+	})
+}
+
+// Proxy returns the submission proxy of the named registry, nil when it
+// does not run or its configuration does not enable one.
+func (e *Exporter) Proxy(name string) http.Handler {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.running {
+		if r.name == name && r.proxy != nil {
+			return r.proxy
+		}
+	}
+	return nil
 }
 
 // forgetNew forgets the series a failed Apply declared for registries that
@@ -295,6 +347,18 @@ func (e *Exporter) start(rc config.Registry, c *registry.Client, k *kept) *runne
 		Tick: e.opts.Tick, Poll: e.opts.Poll,
 	})
 	r.certs = scheduler.NewCertificates(c, rc.Certificates.UUIDs, time.Duration(rc.Certificates.Interval), k.counters, logger)
+	if d := rc.Discovery; d.Enabled {
+		t := k.tracker
+		r.disc = discovery.New(discovery.Config{
+			Name: rc.Name, Lister: c, Clock: e.opts.Clock,
+			Register: func(ctx context.Context, regs []tracker.Registration) (int, error) { return e.register(ctx, t, regs) },
+			Interval: time.Duration(d.Interval), Lookback: time.Duration(d.Lookback), Slice: time.Duration(d.Slice),
+			Statuses: d.Statuses, PageSize: d.PageSize, MaxPagesPerRound: d.MaxPagesPerRound,
+			Counters: k.found, Logger: logger.With("component", "discovery"),
+		})
+		r.done.Add(1)
+		go func() { defer r.done.Done(); r.disc.Run(ctx) }()
+	}
 	r.done.Add(2)
 	go func() { defer r.done.Done(); r.sched.Run(ctx) }()
 	go func() { defer r.done.Done(); r.certs.Run(ctx) }()
@@ -334,6 +398,20 @@ func (e *Exporter) Snapshots() []collector.Snapshot {
 	return out
 }
 
+// DiscoverySnapshots returns the discovery figures of the running
+// registries that discover.
+func (e *Exporter) DiscoverySnapshots() []collector.DiscoverySnapshot {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []collector.DiscoverySnapshot
+	for _, r := range e.running {
+		if r.disc != nil {
+			out = append(out, collector.DiscoverySnapshot{Registry: r.name, Stats: r.disc.Stats()})
+		}
+	}
+	return out
+}
+
 // Close stops every registry and waits for the checks in flight, then
 // writes the last changes to the store, if any.
 func (e *Exporter) Close() {
@@ -355,6 +433,23 @@ func (e *Exporter) stopLocked() {
 		r.done.Wait()
 	}
 	e.running = nil
+}
+
+// register registers regs in t and waits until they are on disk. It does
+// not take e.mu: discovery calls it from a runner that Apply, holding
+// e.mu, waits for.
+func (e *Exporter) register(ctx context.Context, t *tracker.Tracker, regs []tracker.Registration) (int, error) {
+	now := e.opts.Clock.Now()
+	added := 0
+	for _, r := range regs {
+		if t.Register(now, r) {
+			added++
+		}
+	}
+	if e.opts.Store == nil {
+		return added, nil
+	}
+	return added, e.opts.Store.Sync(ctx)
 }
 
 // Has tells whether the named registry runs.
@@ -387,17 +482,8 @@ func (e *Exporter) Register(ctx context.Context, name string, regs []tracker.Reg
 	if t == nil {
 		return 0, fmt.Errorf("registry %q: %w", name, ErrUnknownRegistry)
 	}
-	now := e.opts.Clock.Now()
-	added := 0
-	for _, r := range regs {
-		if t.Register(now, r) {
-			added++
-		}
-	}
-	if e.opts.Store == nil {
-		return added, ctx.Err()
-	}
-	if err := e.opts.Store.Sync(ctx); err != nil {
+	added, err := e.register(ctx, t, regs)
+	if err != nil {
 		return 0, fmt.Errorf("registry %q: storing the journeys: %w", name, err)
 	}
 	if e.Tracker(name) != t {

@@ -188,7 +188,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) (in
 			h.opts.Logger.Error("push: registering failed, nothing of the request was stored",
 				"registry", name, "journeys", len(d.regs), "err", err)
 			return http.StatusServiceUnavailable, &ErrorResponse{
-				Error: "the journeys could not be stored (see the exporter's log): nothing of this request was registered; send it again, pushing is idempotent"}
+				Error: "the journeys could not be stored (see the exporter's log): none of this request is acknowledged; send it again, pushing is idempotent"}
 		}
 	}
 	rejected := d.rejected

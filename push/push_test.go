@@ -555,7 +555,7 @@ func TestPushRegisterFailure(t *testing.T) {
 	base := serve(t, reg, push.Options{})
 	body := `[{"operator_journey_id": "retry1"}, {"operator_journey_id": "retry2"}, {"operator_journey_id": "BAD"}]`
 	a := post(t, base, prod, "application/json", body)
-	if a.code != http.StatusServiceUnavailable || !strings.Contains(a.Error, "nothing of this request was registered") {
+	if a.code != http.StatusServiceUnavailable || !strings.Contains(a.Error, "none of this request is acknowledged") {
 		t.Fatalf("answer %d %q, want 503 saying nothing was registered", a.code, a.Error)
 	}
 	if strings.Contains(a.Error, "/var/lib") {
