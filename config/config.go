@@ -420,33 +420,19 @@ func (d Discovery) check() error {
 	switch {
 	case d.Interval <= 0:
 		return fmt.Errorf("interval: %v: must be positive", d.Interval)
-	case d.Lookback <= 0 || time.Duration(d.Lookback) > discovery.MaxLookback:
-		return fmt.Errorf("lookback: %v: want more than 0 and at most %v: the registry lists journeys that started within 90 days", d.Lookback, model.Duration(discovery.MaxLookback))
-	case d.Slice < model.Duration(time.Second):
-		return fmt.Errorf("slice: %v: want at least 1s, the list filters to the second", d.Slice)
-	case d.PageSize < 1 || d.PageSize > discovery.MaxPageSize:
-		return fmt.Errorf("page_size: %d: want 1 to %d", d.PageSize, discovery.MaxPageSize)
-	case d.MaxPagesPerRound < 1:
-		return fmt.Errorf("max_pages_per_round: %d: must be positive", d.MaxPagesPerRound)
 	case len(d.Statuses) == 0:
 		return errors.New("statuses: want at least one status to list")
 	}
-	for i, st := range d.Statuses {
-		if !registry.Listable(st) || !slices.Contains(registry.Statuses, st) {
-			return fmt.Errorf("statuses[%d]: %q cannot be listed: want one of %s", i, st, strings.Join(listable(), ", "))
-		}
-	}
-	return nil
+	return d.DiscovererConfig().Validate()
 }
 
-func listable() []string {
-	var out []string
-	for _, st := range registry.Statuses {
-		if registry.Listable(st) {
-			out = append(out, st)
-		}
+// DiscovererConfig is what the discoverer takes from the configuration;
+// the exporter adds the registry's client, clock and tracker.
+func (d Discovery) DiscovererConfig() discovery.Config {
+	return discovery.Config{
+		Interval: time.Duration(d.Interval), Lookback: time.Duration(d.Lookback), Slice: time.Duration(d.Slice),
+		Statuses: d.Statuses, PageSize: d.PageSize, MaxPagesPerRound: d.MaxPagesPerRound,
 	}
-	return out
 }
 
 func checkBaseURL(raw string) error {

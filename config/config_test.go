@@ -257,7 +257,7 @@ func TestLoadBad(t *testing.T) {
 		{"retention_before_settle.yaml", []string{"registries[0] (prod).schedule.retention: 3d is shorter than settle_after"}},
 		{"rps_too_high.yaml", []string{"registries[0] (prod).budget.requests_per_second: 34", "33.3"}},
 		{"discovery_unlistable_status.yaml", []string{`registries[0] (prod).discovery.statuses[1]: "terms_violation_error" cannot be listed`, "pending"}},
-		{"discovery_lookback_too_long.yaml", []string{"registries[0] (prod).discovery.lookback: 100d", "90 days"}},
+		{"discovery_lookback_too_long.yaml", []string{"registries[0] (prod).discovery.lookback: 2400h0m0s", "90 days"}},
 		{"discovery_on_v2.yaml", []string{"registries[0] (prod).discovery.enabled", "v2"}},
 		{"proxy_on_v2.yaml", []string{"registries[0] (prod).proxy.enabled", "v2"}},
 		{"negative_burst.yaml", []string{"registries[0] (prod).budget.burst: -1"}},

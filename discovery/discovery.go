@@ -125,7 +125,8 @@ const (
 	endMargin = time.Minute
 )
 
-// Validate checks a configuration; the fields it names are Config's.
+// Validate checks a configuration; its errors start with the field's
+// name, as the configuration file spells it.
 func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
@@ -135,25 +136,25 @@ func (c Config) Validate() error {
 		{"retry_backoff", c.RetryBackoff}, {"poll", c.Poll},
 	} {
 		if d.v < 0 {
-			return fmt.Errorf("discovery %s %s: must not be negative", d.name, d.v)
+			return fmt.Errorf("%s: %s: must not be negative", d.name, d.v)
 		}
 	}
 	switch {
 	case c.Lookback > MaxLookback:
-		return fmt.Errorf("discovery lookback %s: the registry lists journeys that started within 90 days, at most %s", c.Lookback, MaxLookback)
+		return fmt.Errorf("lookback: %s: the registry lists journeys that started within 90 days, at most %s", c.Lookback, MaxLookback)
 	case c.Slice > 0 && c.Slice < time.Second:
-		return fmt.Errorf("discovery slice %s: the list filters to the second, want at least 1s", c.Slice)
+		return fmt.Errorf("slice: %s: the list filters to the second, want at least 1s", c.Slice)
 	case c.PageSize < 0 || c.PageSize > MaxPageSize:
-		return fmt.Errorf("discovery page_size %d: want 1 to %d", c.PageSize, MaxPageSize)
+		return fmt.Errorf("page_size: %d: want 1 to %d", c.PageSize, MaxPageSize)
 	case c.MaxPagesPerRound < 0:
-		return fmt.Errorf("discovery max_pages_per_round %d: must not be negative", c.MaxPagesPerRound)
+		return fmt.Errorf("max_pages_per_round: %d: must not be negative", c.MaxPagesPerRound)
 	}
 	for i, s := range c.Statuses {
 		if !registry.Listable(s) || !slices.Contains(registry.Statuses, s) {
-			return fmt.Errorf("discovery statuses[%d] %q: the list endpoint accepts %v", i, truncate(s), listableStatuses())
+			return fmt.Errorf("statuses[%d]: %q cannot be listed: the list endpoint accepts %v", i, truncate(s), listableStatuses())
 		}
 		if slices.Contains(c.Statuses[:i], s) {
-			return fmt.Errorf("discovery statuses[%d] %q: listed twice", i, s)
+			return fmt.Errorf("statuses[%d]: %q is listed twice", i, s)
 		}
 	}
 	return nil

@@ -349,13 +349,11 @@ func (e *Exporter) start(rc config.Registry, c *registry.Client, k *kept) *runne
 	r.certs = scheduler.NewCertificates(c, rc.Certificates.UUIDs, time.Duration(rc.Certificates.Interval), k.counters, logger)
 	if d := rc.Discovery; d.Enabled {
 		t := k.tracker
-		r.disc = discovery.New(discovery.Config{
-			Name: rc.Name, Lister: c, Clock: e.opts.Clock,
-			Register: func(ctx context.Context, regs []tracker.Registration) (int, error) { return e.register(ctx, t, regs) },
-			Interval: time.Duration(d.Interval), Lookback: time.Duration(d.Lookback), Slice: time.Duration(d.Slice),
-			Statuses: d.Statuses, PageSize: d.PageSize, MaxPagesPerRound: d.MaxPagesPerRound,
-			Counters: k.found, Logger: logger.With("component", "discovery"),
-		})
+		dc := d.DiscovererConfig()
+		dc.Name, dc.Lister, dc.Clock, dc.Counters = rc.Name, c, e.opts.Clock, k.found
+		dc.Register = func(ctx context.Context, regs []tracker.Registration) (int, error) { return e.register(ctx, t, regs) }
+		dc.Logger = logger.With("component", "discovery")
+		r.disc = discovery.New(dc)
 		r.done.Add(1)
 		go func() { defer r.done.Done(); r.disc.Run(ctx) }()
 	}

@@ -222,7 +222,7 @@ func (d *Decoder) decode(rec []byte, j *journey) error {
 		return corrupt("flags")
 	}
 	j.status = m.status[status]
-	j.seenStatus = remapBits16(uint16(seen), m.status, m.statusID)
+	j.seenStatus = remapBits(uint16(seen), m.status, m.statusID)
 	j.fraud, j.seenFraud = remapBits(fraud, m.fraud, m.fraudID), remapBits(seenFraud, m.fraud, m.fraudID)
 	j.anomaly, j.seenAnomaly = remapBits(anomaly, m.anomaly, m.anomalyID), remapBits(seenAnomaly, m.anomaly, m.anomalyID)
 	j.terms, j.seenTerms = remapBits(terms, m.terms, m.termsID), remapBits(seenTerms, m.terms, m.termsID)
@@ -231,24 +231,13 @@ func (d *Decoder) decode(rec []byte, j *journey) error {
 	return nil
 }
 
-func remapBits(b uint8, to []uint8, identity bool) uint8 {
+// remapBits moves each set bit i of b to bit to[i]: a stored bit set
+// read with the vocabulary of this release.
+func remapBits[T uint8 | uint16](b T, to []uint8, identity bool) T {
 	if identity {
 		return b
 	}
-	var out uint8
-	for i, n := range to {
-		if b&(1<<i) != 0 {
-			out |= 1 << n
-		}
-	}
-	return out
-}
-
-func remapBits16(b uint16, to []uint8, identity bool) uint16 {
-	if identity {
-		return b
-	}
-	var out uint16
+	var out T
 	for i, n := range to {
 		if b&(1<<i) != 0 {
 			out |= 1 << n
