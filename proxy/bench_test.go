@@ -11,7 +11,11 @@ import (
 	"time"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/storage"
 )
 
 // BenchmarkSubmission posts distinct journeys, each a real 201, to a fresh
@@ -40,6 +44,54 @@ func BenchmarkSubmission(b *testing.B) {
 			}
 		}
 	})
+	// As the binary runs it: the exporter is the registrar, on a real
+	// store, so each answer waits for the flush, fsync included, that
+	// writes its journey.
+	b.Run("proxied-durable", func(b *testing.B) {
+		target := benchRegistry(b)
+		ex := durableExporter(b, target)
+		f := newFront(b, target, ex, nil)
+		benchSubmit(b, f.url+"/v3.3/journeys")
+		n := f.metric(b, "covoiturage_proxy_added_latency_seconds")
+		if tracked := ex.Tracker(regName).Len(); n == 0 || tracked != int(n) {
+			b.Fatalf("%v submissions measured, %d tracked", n, tracked)
+		}
+		if failed := f.metric(b, "covoiturage_proxy_tracking_failures_total", "reason", "timeout") +
+			f.metric(b, "covoiturage_proxy_tracking_failures_total", "reason", "error"); failed != 0 {
+			b.Fatalf("%v submissions relayed untracked", failed)
+		}
+		mfs, _ := f.metrics.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "covoiturage_proxy_added_latency_seconds" {
+				b.ReportMetric(mf.GetMetric()[0].GetHistogram().GetSampleSum()/n*1e9, "added-ns/op")
+			}
+		}
+	})
+}
+
+// durableExporter runs an exporter following the registry at target as
+// regName, on a store in a temporary directory flushed as the binary's
+// default does. Its clock stands still, so no status check competes with
+// the submissions.
+func durableExporter(b *testing.B, target *url.URL) *exporter.Exporter {
+	b.Helper()
+	store, err := storage.Open(b.TempDir(), storage.Options{FlushInterval: storage.DefaultFlushInterval})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := store.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	ex := exporter.New(exporter.Options{Clock: clock.NewAccelerated(simNow, 0), Store: store})
+	b.Cleanup(ex.Close) // before the store's Close: the exporter writes its last changes
+	rc := config.Registry{Name: regName, BaseURL: target.String(), APIVersion: "3.3", Auth: registry.Auth{Token: token}}
+	rc.ApplyDefaults()
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{rc}}); err != nil {
+		b.Fatal(err)
+	}
+	return ex
 }
 
 // benchRegistry is a simulator without the tests' recorder, whose memory

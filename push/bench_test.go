@@ -4,10 +4,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/push"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/storage"
 )
 
 // appendBatch writes n journeys numbered from first, with their start, as
@@ -95,6 +104,132 @@ func BenchmarkPush(b *testing.B) {
 			}
 			if n := ex.Tracker(prod).Len(); n != want {
 				b.Fatalf("tracker holds %d journeys, want %d", n, want)
+			}
+		})
+	}
+}
+
+// newDurableExporter is newExporter's prod registry on a real store in a
+// temporary directory, flushed as the binary's default does: a push is
+// answered once a flush, fsync included, has written its journeys.
+func newDurableExporter(b *testing.B) (*exporter.Exporter, *storage.Store) {
+	b.Helper()
+	clk := clock.NewAccelerated(now, 0)
+	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	b.Cleanup(srv.Close)
+	store, err := storage.Open(b.TempDir(), storage.Options{FlushInterval: storage.DefaultFlushInterval})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := store.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	ex := exporter.New(exporter.Options{Clock: clk, Store: store})
+	b.Cleanup(ex.Close) // before the store's Close: the exporter writes its last changes
+	rc := config.Registry{Name: prod, BaseURL: srv.URL, APIVersion: "3.3", Auth: registry.Auth{Token: token}}
+	rc.ApplyDefaults()
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{rc}}); err != nil {
+		b.Fatal(err)
+	}
+	return ex, store
+}
+
+// BenchmarkPushDurable is BenchmarkPush on durable storage: every answer
+// waits for the flush that writes its journeys, so the figures include
+// the fsync. One by one from one client, one by one from 16 concurrent
+// clients (whose registrations share flushes; ns/op is then the wall
+// time per request, all clients together), and batches of 1000 new ids.
+// flushes/op is the store's write transactions per request.
+func BenchmarkPushDurable(b *testing.B) {
+	for _, bc := range []struct {
+		name    string
+		batch   int
+		ndjson  bool
+		clients int
+	}{
+		{name: "one_by_one", batch: 1, clients: 1},
+		{name: "one_by_one/clients=16", batch: 1, clients: 16},
+		{name: "batch=1000/json", batch: 1000, clients: 1},
+		{name: "batch=1000/ndjson", batch: 1000, ndjson: true, clients: 1},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ex, store := newDurableExporter(b)
+			url := serve(b, ex, push.Options{}) + "/api/v1/journeys/" + prod
+			contentType := "application/json"
+			if bc.ndjson {
+				contentType = "application/x-ndjson"
+			}
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: bc.clients}}
+			b.Cleanup(client.CloseIdleConnections)
+			// send posts one batch and returns what went wrong, if
+			// anything: the concurrent clients cannot stop the benchmark
+			// themselves.
+			send := func(body []byte) string {
+				resp, err := client.Post(url, contentType, bytes.NewReader(body))
+				if err != nil {
+					return err.Error()
+				}
+				defer resp.Body.Close()
+				var r push.Response
+				if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || resp.StatusCode != http.StatusOK {
+					return "answer " + strconv.Itoa(resp.StatusCode)
+				}
+				if r.Accepted != bc.batch || r.New != bc.batch {
+					return "answer " + strconv.Itoa(r.New) + " new of a batch of " + strconv.Itoa(bc.batch)
+				}
+				return ""
+			}
+			var batches atomic.Int64
+			var failure atomic.Pointer[string]
+			flushes := store.Stats().Flushes
+			b.ReportAllocs()
+			if bc.clients == 1 {
+				var body []byte
+				for b.Loop() {
+					body = appendBatch(body[:0], int(batches.Add(1)-1)*bc.batch, bc.batch, bc.ndjson)
+					if msg := send(body); msg != "" {
+						b.Fatal(msg)
+					}
+				}
+			} else {
+				// Exactly bc.clients clients, each taking the next request
+				// until b.N are sent.
+				var wg sync.WaitGroup
+				b.ResetTimer()
+				for range bc.clients {
+					wg.Go(func() {
+						var body []byte
+						for {
+							k := int(batches.Add(1) - 1)
+							if k >= b.N {
+								return
+							}
+							body = appendBatch(body[:0], k*bc.batch, bc.batch, bc.ndjson)
+							if msg := send(body); msg != "" {
+								failure.CompareAndSwap(nil, &msg)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.StopTimer()
+				batches.Store(int64(b.N))
+			}
+			if msg := failure.Load(); msg != nil {
+				b.Fatal(*msg)
+			}
+			n := int(batches.Load())
+			b.ReportMetric(float64(n*bc.batch)/b.Elapsed().Seconds(), "ids/s")
+			b.ReportMetric(float64(store.Stats().Flushes-flushes)/float64(n), "flushes/op")
+			if got := ex.Tracker(prod).Len(); got != n*bc.batch {
+				b.Fatalf("tracker holds %d journeys, want %d", got, n*bc.batch)
 			}
 		})
 	}

@@ -1,0 +1,485 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+)
+
+const (
+	sourcesRegistry = "sources"
+	sourcesToken    = "sources-e2e-token-4b8e2d71"
+	// sourcesSimAhead puts the simulated registry's clock this far ahead
+	// of the exporter's: journeys submitted through the proxy at the
+	// simulator's "now" then start after the newest start discovery
+	// lists (the exporter's now), and the late one before the oldest, so
+	// discovery cannot register them between the registry's answer and
+	// the proxy's registration and take their source. Backfilled
+	// journeys fill the window discovery does list.
+	sourcesSimAhead = 2 * time.Hour
+	// sourcesSimSpeed keeps the simulator's lifecycle and traffic moving
+	// during the test: a simulated minute a second.
+	sourcesSimSpeed = 60
+)
+
+// tappedAnswer is one exchange as the simulated registry saw it.
+type tappedAnswer struct {
+	method, path string
+	request      []byte
+	status       int
+	header       http.Header
+	body         []byte
+}
+
+// simTap sits in front of the simulator and keeps every answer it gives,
+// so the test can compare what the operator got through the proxy with
+// what the registry answered.
+type simTap struct {
+	next http.Handler
+	mu   sync.Mutex
+	log  []tappedAnswer
+}
+
+type tapWriter struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *tapWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *tapWriter) Write(b []byte) (int, error) {
+	w.body.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+func (s *simTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(req))
+	tw := &tapWriter{ResponseWriter: w, status: http.StatusOK}
+	s.next.ServeHTTP(tw, r)
+	s.mu.Lock()
+	s.log = append(s.log, tappedAnswer{r.Method, r.URL.Path, req, tw.status, w.Header().Clone(), bytes.Clone(tw.body.Bytes())})
+	s.mu.Unlock()
+}
+
+// answerTo waits for the registry's answer to the request with this
+// method, path and body: the operator may read the relayed answer before
+// the tap has stored it.
+func (s *simTap) answerTo(t *testing.T, method, path string, request []byte) tappedAnswer {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		for _, a := range slices.Backward(s.log) {
+			if a.method == method && a.path == path && bytes.Equal(a.request, request) {
+				s.mu.Unlock()
+				return a
+			}
+		}
+		s.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("the registry never answered %s %s", method, path)
+		}
+		time.Sleep(5 * time.Millisecond) // polls the tap; the deadline bounds the wait
+	}
+}
+
+// sourcesSubmission is a v3.3 submission the simulator accepts unless it
+// is late; each id has identities of its own, so no per-person terms
+// check refuses it.
+func sourcesSubmission(id string, start time.Time) []byte {
+	key := func(role string) string {
+		sum := sha256.Sum256([]byte(role + id))
+		return hex.EncodeToString(sum[:])
+	}
+	end := start.Add(40 * time.Minute)
+	return []byte(`{"operator_journey_id":"` + id + `","operator_trip_id":"trip` + id + `","operator_class":"C","incentives":[],` +
+		`"start":{"datetime":"` + start.UTC().Format(time.RFC3339) + `","lat":48.85,"lon":2.35},` +
+		`"end":{"datetime":"` + end.UTC().Format(time.RFC3339) + `","lat":48.95,"lon":2.45},` +
+		`"distance":8000,` +
+		`"driver":{"identity":{"identity_key":"` + key("d") + `","operator_user_id":"d` + id + `","phone_trunc":"+336010203"},"revenue":200},` +
+		`"passenger":{"identity":{"identity_key":"` + key("p") + `","operator_user_id":"p` + id + `","phone_trunc":"+336010204"},"contribution":200,"seats":1}}`)
+}
+
+// relayed is an answer as an HTTP client got it.
+type relayed struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// sourcesCall sends one request, with the registry token when token is
+// set, and reads the whole answer.
+func sourcesCall(t *testing.T, method, u, token, contentType string, body []byte) relayed {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	return relayed{resp.StatusCode, resp.Header, b}
+}
+
+// sameAsRegistry checks that the operator got the registry's answer
+// unchanged: status, body byte for byte, every header the registry set.
+func sameAsRegistry(t *testing.T, what string, got relayed, sent tappedAnswer) {
+	t.Helper()
+	if got.status != sent.status {
+		t.Errorf("%s: status %d relayed, the registry answered %d", what, got.status, sent.status)
+	}
+	if !bytes.Equal(got.body, sent.body) {
+		t.Errorf("%s: body relayed:\n%s\nthe registry's:\n%s", what, got.body, sent.body)
+	}
+	if len(sent.header) == 0 {
+		t.Errorf("%s: the registry's answer had no header to compare", what)
+	}
+	for k, vs := range sent.header {
+		if fmt.Sprint(got.header[k]) != fmt.Sprint(vs) {
+			t.Errorf("%s: header %s relayed as %q, the registry sent %q", what, k, got.header[k], vs)
+		}
+	}
+}
+
+// trackedJourney is the part of GET /api/v1/journeys/{registry}/{id} the
+// test reads.
+type trackedJourney struct {
+	ID              string    `json:"id"`
+	Source          string    `json:"source"`
+	Status          string    `json:"status"`
+	TermsViolations []string  `json:"terms_violations"`
+	Start           time.Time `json:"start"`
+	LastCheck       time.Time `json:"last_check"`
+}
+
+// lookup reads what the exporter knows of one journey; ok is false on a
+// 404.
+func (p *process) lookup(t *testing.T, registryName, id string) (trackedJourney, bool) {
+	t.Helper()
+	code, body, err := get(p.url("/api/v1/journeys/" + registryName + "/" + id))
+	if err != nil {
+		t.Fatalf("journey %s: %v", id, err)
+	}
+	if code == http.StatusNotFound {
+		return trackedJourney{}, false
+	}
+	var j trackedJourney
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &j) != nil || j.ID != id {
+		t.Fatalf("journey %s: HTTP %d %s", id, code, body)
+	}
+	return j, true
+}
+
+// sourceCounts reads the series of name of each source of the sources
+// registry.
+func sourceCounts(m metrics, name string) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range []string{"config", "push", "proxy", "discovery"} {
+		out[s], _ = m.value(name, "registry", sourcesRegistry, "source", s)
+	}
+	return out
+}
+
+// Every journey source, through the built binary on durable storage, on
+// one registry: configured ids, the push endpoint, the submission proxy
+// (a 201, a late 422 counted as expired at once, a 409, a status GET,
+// each relayed as the registry sent it) and discovery on a registry with
+// generated traffic. Each journey keeps the source that registered it,
+// registered_total counts each source's registrations, the exposition
+// passes promtool, and after SIGTERM and a restart on the same storage
+// every journey is back with its source and no total went down.
+func TestEverySourceEndToEnd(t *testing.T) {
+	t.Parallel()
+	bin := buildExporter(t)
+	began := time.Now()
+
+	traffic := simulator.DefaultTraffic()
+	traffic.PerHour = 12
+	traffic.Backfill = 30 * time.Hour
+	clk := clock.NewAccelerated(time.Now().Add(sourcesSimAhead), sourcesSimSpeed)
+	simStart := clk.Now()
+	sim, err := simulator.New(simulator.Config{
+		Tokens:  []simulator.Token{{Value: sourcesToken, OperatorID: 1}},
+		Clock:   clk,
+		Traffic: &traffic,
+		Seed:    7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go sim.Run(ctx)
+	tap := &simTap{next: sim.Handler()}
+	srv := httptest.NewServer(tap)
+	t.Cleanup(srv.Close)
+
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	writeFile(t, filepath.Join(dir, "token"), sourcesToken+"\n")
+	configStart := time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Second)
+	cfg := filepath.Join(dir, "covoiturage.yml")
+	writeFile(t, cfg, fmt.Sprintf(`registries:
+  - name: %s
+    base_url: %s
+    token_file: token
+    budget:
+      requests_per_second: 20
+      burst: 40
+    journeys:
+      ids:
+        - "srccfg1 %s"
+        - srccfg2
+    discovery:
+      enabled: true
+      interval: 1s
+    proxy:
+      enabled: true
+    health_interval: 1s
+`, sourcesRegistry, srv.URL, configStart.Format(time.RFC3339)))
+
+	p := startExporter(t, bin, "--config.file="+cfg, "--storage.path="+data)
+	ready := func(m metrics) []string {
+		if code, _, err := get(p.url("/-/ready")); err != nil || code != http.StatusOK {
+			return []string{"/-/ready answering 200"}
+		}
+		return nil
+	}
+	p.waitFor(t, 30*time.Second, ready)
+
+	// Push: two journeys, one with its start.
+	pushStart := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	pushURL := p.url("/api/v1/journeys/" + sourcesRegistry)
+	a := sourcesCall(t, http.MethodPost, pushURL, "", "application/json",
+		fmt.Appendf(nil, `[{"operator_journey_id":"srcpush1","start":%q},{"operator_journey_id":"srcpush2"}]`, pushStart.Format(time.RFC3339)))
+	var pushed struct {
+		Accepted      int `json:"accepted"`
+		New           int `json:"new"`
+		RejectedCount int `json:"rejected_count"`
+	}
+	if err := json.Unmarshal(a.body, &pushed); err != nil || a.status != http.StatusOK || pushed.New != 2 || pushed.Accepted != 2 || pushed.RejectedCount != 0 {
+		t.Fatalf("push of two journeys: %d %s, want 200 with new 2", a.status, a.body)
+	}
+	for _, id := range []string{"srcpush1", "srcpush2"} {
+		if j, ok := p.lookup(t, sourcesRegistry, id); !ok || j.Source != "push" {
+			t.Errorf("pushed %s: %+v (tracked %v), want source push", id, j, ok)
+		}
+	}
+	if j, _ := p.lookup(t, sourcesRegistry, "srcpush1"); !j.Start.Equal(pushStart) {
+		t.Errorf("pushed srcpush1 has start %v, want the pushed %v", j.Start, pushStart)
+	}
+
+	// The proxy: the operator's registry base URL now points at the
+	// exporter.
+	base := p.url("/proxy/" + sourcesRegistry)
+	submit := func(what string, body []byte, wantCode int) relayed {
+		t.Helper()
+		got := sourcesCall(t, http.MethodPost, base+"/v3.3/journeys", sourcesToken, "application/json", body)
+		sent := tap.answerTo(t, http.MethodPost, "/v3.3/journeys", body)
+		sameAsRegistry(t, what, got, sent)
+		if got.status != wantCode {
+			t.Fatalf("%s: HTTP %d %s, want %d", what, got.status, got.body, wantCode)
+		}
+		return got
+	}
+	fresh := sourcesSubmission("srcproxyfresh", clk.Now().Add(-30*time.Minute))
+	submit("fresh submission", fresh, http.StatusCreated)
+	if j, ok := p.lookup(t, sourcesRegistry, "srcproxyfresh"); !ok || j.Source != "proxy" || j.Status != "pending" {
+		t.Errorf("proxied fresh journey: %+v (tracked %v), want pending from the proxy", j, ok)
+	}
+
+	m, _, err := p.scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredBefore, _ := m.value("covoiturage_journeys_terms_violations_seen_total", "registry", sourcesRegistry, "reason", "expired")
+	late := sourcesSubmission("srcproxylate", clk.Now().Add(-30*time.Hour))
+	submit("late submission", late, http.StatusUnprocessableEntity)
+	// One scrape, right after the answer: the rejection is counted when
+	// it happens, not at a later status check (none has run: the first
+	// comes 10 minutes after registration).
+	if m, _, err = p.scrape(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.value("covoiturage_journeys_terms_violations_seen_total", "registry", sourcesRegistry, "reason", "expired"); v < expiredBefore+1 || v < 1 {
+		t.Errorf("terms_violations_seen_total{reason=expired} = %v right after the 422, was %v before: want one more", v, expiredBefore)
+	}
+	if v, _ := m.value("covoiturage_scheduler_checks_total", "registry", sourcesRegistry, "outcome", "checked"); v != 0 {
+		t.Errorf("%v status checks already made: the expired count could come from one", v)
+	}
+	j, ok := p.lookup(t, sourcesRegistry, "srcproxylate")
+	if !ok || j.Source != "proxy" || j.Status != "terms_violation_error" || !slices.Contains(j.TermsViolations, "expired") || !j.LastCheck.IsZero() {
+		t.Errorf("proxied late journey: %+v (tracked %v), want terms_violation_error with expired, from the proxy, never checked", j, ok)
+	}
+	submit("fresh submission again", fresh, http.StatusConflict)
+	if j, ok := p.lookup(t, sourcesRegistry, "srcproxyfresh"); !ok || j.Source != "proxy" || j.Status != "pending" {
+		t.Errorf("proxied fresh journey after its 409: %+v (tracked %v), want pending from the proxy", j, ok)
+	}
+
+	got := sourcesCall(t, http.MethodGet, base+"/v3.3/journeys/srcproxyfresh", sourcesToken, "", nil)
+	sameAsRegistry(t, "status GET", got, tap.answerTo(t, http.MethodGet, "/v3.3/journeys/srcproxyfresh", nil))
+	direct := sourcesCall(t, http.MethodGet, srv.URL+"/v3.3/journeys/srcproxyfresh", sourcesToken, "", nil)
+	if got.status != http.StatusOK || direct.status != got.status || !bytes.Equal(direct.body, got.body) {
+		t.Errorf("status GET through the proxy: %d %s; asked directly: %d %s", got.status, got.body, direct.status, direct.body)
+	}
+
+	// Unknown registries.
+	a = sourcesCall(t, http.MethodPost, p.url("/proxy/nosuchregistry/v3.3/journeys"), sourcesToken, "application/json", fresh)
+	var refusal struct {
+		Code  int    `json:"code"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(a.body, &refusal); a.status != http.StatusNotFound || err != nil || refusal.Code != http.StatusNotFound || refusal.Error == "" ||
+		!strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
+		t.Errorf("proxy of an unknown registry: %d %q %s, want a JSON 404", a.status, a.header.Get("Content-Type"), a.body)
+	}
+	a = sourcesCall(t, http.MethodPost, p.url("/api/v1/journeys/nosuchregistry"), "", "application/json", []byte(`{"operator_journey_id":"srcpush3"}`))
+	if err := json.Unmarshal(a.body, &refusal); a.status != http.StatusNotFound || err != nil || refusal.Error == "" {
+		t.Errorf("push to an unknown registry: %d %s, want a 404 with an error", a.status, a.body)
+	}
+
+	// Discovery.
+	p.waitFor(t, 30*time.Second, func(m metrics) []string {
+		var missing []string
+		if v, _ := m.value("covoiturage_journeys_tracked", "registry", sourcesRegistry, "source", "discovery"); v <= 0 {
+			missing = append(missing, fmt.Sprintf("journeys_tracked{source=discovery} > 0 (got %v)", v))
+		}
+		if v, _ := m.value("covoiturage_discovery_rounds_total", "registry", sourcesRegistry, "result", "ok"); v < 1 {
+			missing = append(missing, fmt.Sprintf("discovery_rounds_total{result=ok} >= 1 (got %v)", v))
+		}
+		return missing
+	})
+	// The simulator's own list, well inside the window a round lists:
+	// every journey it held before the exporter started is followed, as
+	// discovered.
+	now := time.Now().UTC()
+	q := url.Values{"status": {"pending"}, "limit": {"10000"},
+		"start": {now.Add(-25 * time.Hour).Format(time.RFC3339)}, "end": {now.Add(-time.Hour).Format(time.RFC3339)}}
+	a = sourcesCall(t, http.MethodGet, srv.URL+"/v3.3/journeys?"+q.Encode(), sourcesToken, "", nil)
+	var listed []struct {
+		ID string `json:"operator_journey_id"`
+	}
+	if err := json.Unmarshal(a.body, &listed); a.status != http.StatusOK || err != nil {
+		t.Fatalf("the simulator's list: %d %v %s", a.status, err, a.body)
+	}
+	var discovered []string
+	for _, l := range listed {
+		if sj, ok := sim.Journey(l.ID); ok && !sj.CreatedAt.After(simStart) {
+			discovered = append(discovered, l.ID)
+		}
+	}
+	if len(discovered) == 0 {
+		t.Fatalf("the simulator lists no pending journey it held before the exporter started (%d listed)", len(listed))
+	}
+	for _, id := range discovered {
+		if j, ok := p.lookup(t, sourcesRegistry, id); !ok || j.Source != "discovery" {
+			t.Errorf("%s, listed by the simulator: %+v (tracked %v), want source discovery", id, j, ok)
+		}
+	}
+
+	// Every source's registrations, counted as such.
+	m, exposition := p.waitFor(t, 10*time.Second, func(m metrics) []string {
+		registered, tracked := sourceCounts(m, "covoiturage_journeys_registered_total"), sourceCounts(m, "covoiturage_journeys_tracked")
+		var missing []string
+		for _, s := range []string{"config", "push", "proxy"} {
+			if registered[s] != 2 || tracked[s] != 2 {
+				missing = append(missing, fmt.Sprintf("%s: registered_total %v and tracked %v, want 2", s, registered[s], tracked[s]))
+			}
+		}
+		if registered["discovery"] != tracked["discovery"] || registered["discovery"] < float64(len(discovered)) {
+			missing = append(missing, fmt.Sprintf("discovery: registered_total %v, tracked %v, want equal and at least the %d checked", registered["discovery"], tracked["discovery"], len(discovered)))
+		}
+		return missing
+	})
+	for _, w := range []want{
+		{"covoiturage_push_journeys_total", []string{"registry", sourcesRegistry, "result", "new"}, 2},
+		{"covoiturage_push_requests_total", []string{"registry", sourcesRegistry, "code", "200"}, 1},
+		{"covoiturage_proxy_submissions_total", []string{"registry", sourcesRegistry, "code", "201"}, 1},
+		{"covoiturage_proxy_submissions_total", []string{"registry", sourcesRegistry, "code", "422"}, 1},
+		{"covoiturage_proxy_submissions_total", []string{"registry", sourcesRegistry, "code", "409"}, 1},
+		{"covoiturage_proxy_tracked_total", []string{"registry", sourcesRegistry, "result", "new"}, 2},
+		{"covoiturage_proxy_tracked_total", []string{"registry", sourcesRegistry, "result", "already_tracked"}, 1},
+		{"covoiturage_proxy_requests_total", []string{"registry", sourcesRegistry}, 1},
+	} {
+		if msg, bad := w.unmet(m); bad {
+			t.Error(msg)
+		}
+	}
+	promtoolCheck(t, exposition)
+	before := sourceCounts(m, "covoiturage_journeys_registered_total")
+	t.Logf("before the restart, %v after the start: registered_total by source %v", time.Since(began).Round(time.Millisecond), before)
+
+	p.stop(t)
+	for _, out := range []string{p.logs.String(), exposition} {
+		if strings.Contains(out, sourcesToken) {
+			t.Errorf("the registry token shows in the logs or the metrics")
+		}
+	}
+
+	// Restarted on the same storage: every journey is back with its
+	// source, and no source's registrations went down.
+	p = startExporter(t, bin, "--config.file="+cfg, "--storage.path="+data)
+	p.waitFor(t, 30*time.Second, ready)
+	p.waitFor(t, 10*time.Second, func(m metrics) []string {
+		var missing []string
+		after := sourceCounts(m, "covoiturage_journeys_registered_total")
+		for s, v := range before {
+			if after[s] < v {
+				missing = append(missing, fmt.Sprintf("registered_total{source=%s} %v after the restart, %v before", s, after[s], v))
+			}
+		}
+		return missing
+	})
+	expect := map[string]string{"srccfg1": "config", "srccfg2": "config", "srcpush1": "push", "srcpush2": "push",
+		"srcproxyfresh": "proxy", "srcproxylate": "proxy"}
+	for _, id := range discovered {
+		expect[id] = "discovery"
+	}
+	for id, source := range expect {
+		if j, ok := p.lookup(t, sourcesRegistry, id); !ok || j.Source != source {
+			t.Errorf("%s after the restart: %+v (tracked %v), want source %s", id, j, ok, source)
+		}
+	}
+	if j, _ := p.lookup(t, sourcesRegistry, "srcproxylate"); j.Status != "terms_violation_error" || !slices.Contains(j.TermsViolations, "expired") {
+		t.Errorf("the late journey after the restart: %+v, want terms_violation_error with expired", j)
+	}
+	p.stop(t)
+	t.Logf("%d discovered journeys checked across the restart; whole run %v", len(discovered), time.Since(began).Round(time.Millisecond))
+}
