@@ -126,6 +126,11 @@ func (r *Registry) Config() *config.Config {
 	// At an hour a second the default hour of tolerated lateness is a
 	// second of wall time; six let the history's first checks queue.
 	rc.Schedule.MaxDelay = model.Duration(6 * time.Hour)
+	// Discovery finds again what the operator registers (the first source
+	// keeps a journey), and the proxy is there to be tried: both show
+	// their metrics. A round every 6 simulated hours is one every 6 s.
+	rc.Discovery.Enabled, rc.Discovery.Interval = true, model.Duration(6*time.Hour)
+	rc.Proxy.Enabled = true
 	rc.ApplyDefaults()
 	return &config.Config{Registries: []config.Registry{rc}}
 }
