@@ -345,6 +345,9 @@ func TestLintQuery(t *testing.T) {
 		{`histogram_quantile(0.9, sum by (le) (rate(covoiturage_x_bucket{` + reg + `}[$__rate_interval])))`, ""},
 		{`time() - max by (instance) (process_start_time_seconds{job=~"$job", instance=~"$instance"}) > 1e-9`, ""},
 		{`covoiturage_exporter_config_last_reload_successful{job=~"$job", instance=~"$instance"}`, ""},
+		{`histogram_quantile(0.99, sum by (instance, le) (rate(covoiturage_storage_flush_duration_seconds_bucket{job=~"$job", instance=~"$instance"}[$__rate_interval])))`, ""},
+		{`covoiturage_storage_size_bytes{job=~"$job"}`, `instance=~"$instance"`},
+		{`covoiturage_push_requests_total{job=~"$job", instance=~"$instance"}`, `registry=~"$registry"`},
 		{`rate(covoiturage_x_total{` + reg + `}[5m])`, "want [$__rate_interval]"},
 		{`increase(covoiturage_x_total{` + reg + `}[$__range])`, "want [$__rate_interval]"},
 		{`covoiturage_journeys{job=~"$job", instance=~"$instance"}`, `registry=~"$registry"`},
@@ -436,8 +439,9 @@ var (
 	}
 	knownVariables = map[string]bool{"$job": true, "$instance": true, "$registry": true, "$__rate_interval": true}
 	// Metrics without a registry label: Prometheus' own, the process and
-	// Go runtime metrics, and the exporter's process-wide ones.
-	exporterLevel = regexp.MustCompile(`^(up|scrape_.*|process_.*|go_.*|promhttp_.*|covoiturage_exporter_.*)$`)
+	// Go runtime metrics, and the exporter's process-wide ones, the store
+	// included (one file holds every registry's state).
+	exporterLevel = regexp.MustCompile(`^(up|scrape_.*|process_.*|go_.*|promhttp_.*|covoiturage_exporter_.*|covoiturage_storage_.*)$`)
 )
 
 type token struct {
