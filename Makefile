@@ -27,7 +27,7 @@ lint:
 
 # gotestsum runs `go test` and closes with the count of tests that ran.
 unit:
-	$(GOTESTSUM) --format pkgname -- -race -count=1 ./...
+	$(GOTESTSUM) --format pkgname -- -race -count=1 -timeout 30m ./...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh

@@ -1,7 +1,9 @@
 package simulator
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -62,6 +64,45 @@ func (s *Simulator) registerAdmin(mux *http.ServeMux) {
 		got, _ := s.Journey(j.OperatorJourneyID)
 		writeJSON(w, http.StatusOK, got)
 	})
+	mux.HandleFunc("GET /_simulator/traffic", func(w http.ResponseWriter, _ *http.Request) {
+		t, err := s.Traffic()
+		if err != nil {
+			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, trafficSettingsOf(t))
+	})
+	mux.HandleFunc("PUT /_simulator/traffic", func(w http.ResponseWriter, r *http.Request) {
+		var change trafficSettings
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes))
+		if err == nil {
+			// Unknown keys are refused: a misspelt ratio would otherwise
+			// leave the traffic as it was and answer 200.
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.DisallowUnknownFields()
+			err = dec.Decode(&change)
+			if err == nil && dec.More() {
+				err = errors.New("trailing data after the JSON object")
+			}
+		}
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "traffic: " + err.Error() + "; the keys are " + trafficKeys})
+			return
+		}
+		t, err := s.UpdateTraffic(change.apply)
+		switch {
+		case errors.Is(err, ErrNoTraffic):
+			writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+			return
+		case err != nil:
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		got := trafficSettingsOf(t)
+		logged, _ := json.Marshal(got)
+		s.logger.Info("traffic changed", "traffic", string(logged))
+		writeJSON(w, http.StatusOK, got)
+	})
 	mux.HandleFunc("POST /_simulator/certificates", func(w http.ResponseWriter, r *http.Request) {
 		var c Certificate
 		if !decodeAdmin(w, r, &c) {
@@ -74,6 +115,45 @@ func (s *Simulator) registerAdmin(mux *http.ServeMux) {
 		s.AddCertificate(c)
 		writeJSON(w, http.StatusCreated, c)
 	})
+}
+
+// trafficSettings is what of Traffic the admin routes show and change: a
+// PUT changes the keys it gives and keeps the others.
+type trafficSettings struct {
+	PerHour               *float64 `json:"per_hour,omitempty"`
+	LateRatio             *float64 `json:"late_ratio,omitempty"`
+	DuplicateRatio        *float64 `json:"duplicate_ratio,omitempty"`
+	FraudRatio            *float64 `json:"fraud_ratio,omitempty"`
+	AnomalyRatio          *float64 `json:"anomaly_ratio,omitempty"`
+	ShortRatio            *float64 `json:"short_ratio,omitempty"`
+	TooManyRatio          *float64 `json:"too_many_ratio,omitempty"`
+	TooCloseRatio         *float64 `json:"too_close_ratio,omitempty"`
+	AcquisitionErrorRatio *float64 `json:"acquisition_error_ratio,omitempty"`
+	CancelRatio           *float64 `json:"cancel_ratio,omitempty"`
+}
+
+const trafficKeys = "per_hour, late_ratio, duplicate_ratio, fraud_ratio, anomaly_ratio, short_ratio, too_many_ratio, too_close_ratio, acquisition_error_ratio, cancel_ratio"
+
+func (c trafficSettings) apply(t *Traffic) {
+	for _, f := range []struct{ from, to *float64 }{
+		{c.PerHour, &t.PerHour}, {c.LateRatio, &t.LateRatio}, {c.DuplicateRatio, &t.DuplicateRatio},
+		{c.FraudRatio, &t.FraudRatio}, {c.AnomalyRatio, &t.AnomalyRatio}, {c.ShortRatio, &t.ShortRatio},
+		{c.TooManyRatio, &t.TooManyRatio}, {c.TooCloseRatio, &t.TooCloseRatio},
+		{c.AcquisitionErrorRatio, &t.AcquisitionErrorRatio}, {c.CancelRatio, &t.CancelRatio},
+	} {
+		if f.from != nil {
+			*f.to = *f.from
+		}
+	}
+}
+
+func trafficSettingsOf(t Traffic) trafficSettings {
+	return trafficSettings{
+		PerHour: &t.PerHour, LateRatio: &t.LateRatio, DuplicateRatio: &t.DuplicateRatio,
+		FraudRatio: &t.FraudRatio, AnomalyRatio: &t.AnomalyRatio, ShortRatio: &t.ShortRatio,
+		TooManyRatio: &t.TooManyRatio, TooCloseRatio: &t.TooCloseRatio,
+		AcquisitionErrorRatio: &t.AcquisitionErrorRatio, CancelRatio: &t.CancelRatio,
+	}
 }
 
 func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {

@@ -1,0 +1,767 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/dashboards"
+)
+
+// The alert the end-to-end test drives, and the phases it goes through.
+const (
+	spikeAlert = "CovoiturageExpiredJourneysSpike"
+	// shippedRules is loaded by Prometheus unmodified, as users load it.
+	shippedRules = "alerts/covoiturage.rules.yml"
+	// spikeLateRatio is the share of journeys submitted too late during the
+	// spike; the demo's own share is read from the simulator.
+	spikeLateRatio = 0.5
+	// spikeSignal is the expired share the alert watches; the resolution
+	// must follow it coming down.
+	spikeSignal = "registry:covoiturage_journeys_expired:ratio_rate5m"
+	// normalPhase is long enough for the alert's baseline, a median over
+	// the history Prometheus has, not to be moved by the spike: the share
+	// stays above normal from the spike's start to about 4 minutes after
+	// its end (the 5m window), some 7 minutes in all. With less normal
+	// history the median catches up with the spike and the alert resolves
+	// while the spike is still in the window.
+	normalPhase     = 8 * time.Minute
+	fireDeadline    = 5 * time.Minute
+	resolveDeadline = 8 * time.Minute
+	// startDeadline covers a cold start of every process, the exporter
+	// built with the race detector included.
+	startDeadline = 2 * time.Minute
+)
+
+// The exporter on its demo registry, scraped by a real Prometheus loading
+// the shipped rules, which sends to a real Alertmanager, which notifies a
+// webhook in the test: normal traffic raises no expired-spike alert; a
+// spike of late submissions makes it reach the webhook, labelled and
+// annotated; its end resolves it. Meanwhile every dashboard panel's query
+// runs on that Prometheus and must parse and return series.
+func TestAlertingEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real Prometheus and Alertmanager for about a quarter of an hour")
+	}
+	t.Parallel()
+	prometheusBin := debianTool(t, "prometheus", "prometheus")
+	alertmanagerBin := debianTool(t, "prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
+	rules, err := filepath.Abs(shippedRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(rules); err != nil {
+		t.Fatalf("the shipped rules: %v", err)
+	}
+	queries, err := dashboards.Queries()
+	if err != nil {
+		t.Fatalf("dashboard queries: %v", err)
+	}
+	if len(queries) == 0 {
+		t.Fatal("the dashboards have no query")
+	}
+
+	hook := newWebhook(t)
+	// With a store, as a deployed exporter runs: the dashboards chart it.
+	exp := startExporter(t, buildExporter(t), "--demo", "--storage.path="+t.TempDir())
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("exporter output (end):\n%s", tail(exp.logs.String(), 60))
+		}
+	})
+	sim := demoSimulator(t, exp)
+	baseline := sim.lateRatio(t)
+
+	dir := t.TempDir()
+	amAddr := freeAddress(t)
+	writeFile(t, filepath.Join(dir, "alertmanager.yml"), fmt.Sprintf(`route:
+  receiver: webhook
+  group_by: [alertname, registry]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: webhook
+    webhook_configs:
+      - url: %q
+        send_resolved: true
+`, hook.srv.URL+"/"))
+	startTool(t, "alertmanager", "http://"+amAddr, alertmanagerBin,
+		"--config.file="+filepath.Join(dir, "alertmanager.yml"),
+		"--storage.path="+filepath.Join(dir, "alertmanager"),
+		"--web.listen-address="+amAddr,
+		"--cluster.listen-address=")
+
+	promAddr := freeAddress(t)
+	writeFile(t, filepath.Join(dir, "prometheus.yml"), fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %q
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: [%q]
+scrape_configs:
+  - job_name: covoiturage
+    static_configs:
+      - targets: [%q]
+`, rules, amAddr, strings.TrimPrefix(exp.base, "http://")))
+	startTool(t, "prometheus", "http://"+promAddr, prometheusBin,
+		"--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "prometheus"),
+		"--web.listen-address="+promAddr)
+	prom := &prometheusAPI{base: "http://" + promAddr}
+	started := time.Now()
+
+	signals := prom.spikeSignals(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			prom.logHistory(t, signals, started)
+		}
+	})
+	watch := &alertWatch{t: t, prom: prom, hook: hook, signals: signals}
+
+	// Phase 1: normal traffic. The rules need the target and a few
+	// minutes of history; the alert must stay silent all along.
+	prom.waitReady(t, signals)
+	t.Logf("target up and %v evaluated %v after Prometheus started", signals, time.Since(started).Round(time.Second))
+	watch.quietUntil(started.Add(normalPhase))
+	prom.checkRulesHealthy(t)
+	normalShare := prom.value(t, spikeSignal)
+	t.Logf("phase 1: no %s pending, firing or notified over %v of normal traffic (late_ratio %v)",
+		spikeAlert, time.Since(started).Round(time.Second), baseline)
+
+	// The dashboards, on the history gathered so far.
+	for _, q := range queries {
+		expr := grafanaVariables(q.Expr)
+		t.Run(q.Dashboard+"/"+q.Panel, func(t *testing.T) {
+			res, err := prom.query(expr)
+			if err != nil {
+				t.Fatalf("dashboard %q, panel %q: %v\n  expr: %s\n  sent: %s", q.Dashboard, q.Panel, err, q.Expr, expr)
+			}
+			if res.empty() {
+				t.Errorf("dashboard %q, panel %q: no series\n  expr: %s\n  sent: %s", q.Dashboard, q.Panel, q.Expr, expr)
+			}
+		})
+	}
+
+	// Phase 2: the spike.
+	sim.setLateRatio(t, spikeLateRatio)
+	spikeStart := time.Now()
+	firing := watch.until(fireDeadline, "firing")
+	t.Logf("phase 2: %s notified firing %v after late_ratio went to %v (in Prometheus: pending after %s, firing after %s)",
+		spikeAlert, firing.received.Sub(spikeStart).Round(time.Second), spikeLateRatio,
+		after(spikeStart, watch.pendingAt), after(spikeStart, watch.firingAt))
+	firingShare := prom.value(t, spikeSignal)
+	if got := firing.Labels["severity"]; got != "critical" {
+		t.Errorf("severity = %q, want critical; labels %v", got, firing.Labels)
+	}
+	if got := firing.Labels["registry"]; got != "demo" {
+		t.Errorf("registry = %q, want demo; labels %v", got, firing.Labels)
+	}
+	for _, a := range []string{"summary", "description", "runbook_url"} {
+		if strings.TrimSpace(firing.Annotations[a]) == "" {
+			t.Errorf("annotation %s is empty; annotations %v", a, firing.Annotations)
+		}
+	}
+
+	// Phase 3: the spike ends.
+	sim.setLateRatio(t, baseline)
+	spikeEnd := time.Now()
+	resolved := watch.until(resolveDeadline, "resolved")
+	t.Logf("phase 3: %s notified resolved %v after late_ratio went back to %v",
+		spikeAlert, resolved.received.Sub(spikeEnd).Round(time.Second), baseline)
+	if resolved.Labels["registry"] != "demo" {
+		t.Errorf("resolved notification labels %v", resolved.Labels)
+	}
+	// Resolved because the share came down, at least halfway back to
+	// normal, rather than because the baseline rose to meet it.
+	resolvedShare := prom.value(t, spikeSignal)
+	t.Logf("%s: %.3f before the spike, %.3f when notified firing, %.3f when notified resolved",
+		spikeSignal, normalShare, firingShare, resolvedShare)
+	if halfway := normalShare + (firingShare-normalShare)/2; resolvedShare > halfway {
+		t.Errorf("%s resolved while %s was still %.3f, above %.3f, halfway between normal (%.3f) and its value when it fired (%.3f): the baseline caught up with the spike",
+			spikeAlert, spikeSignal, resolvedShare, halfway, normalShare, firingShare)
+	}
+	if bad := hook.errors(); bad != "" {
+		t.Errorf("the webhook received bodies it could not decode: %s", bad)
+	}
+	exp.stop(t)
+	t.Logf("whole run: %v", time.Since(started).Round(time.Second))
+}
+
+// after is how long after start at came, if it came.
+func after(start, at time.Time) string {
+	if at.IsZero() {
+		return "(not seen)"
+	}
+	return at.Sub(start).Round(time.Second).String()
+}
+
+// debianTool finds a program of a Debian package: in /usr/bin, where the
+// package puts it, else on PATH. A missing one fails the test rather than
+// skipping it: `make test` installs them (scripts/setup.sh).
+func debianTool(t *testing.T, pkg string, names ...string) string {
+	t.Helper()
+	for _, name := range names {
+		if p := filepath.Join("/usr/bin", name); isExecutable(p) {
+			return p
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatalf("none of %v is installed: run `make setup` (scripts/setup.sh installs Debian's %s package)", names, pkg)
+	return ""
+}
+
+func isExecutable(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0
+}
+
+// startTool runs a server program until the end of the test and waits for
+// its /-/ready; its output is shown if the test fails.
+func startTool(t *testing.T, name, base, bin string, args ...string) {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("%s output (end):\n%s", name, tail(logs.String(), 60))
+		}
+	})
+	poll(t, startDeadline, func() (string, bool) {
+		select {
+		case <-exited:
+			t.Fatalf("%s exited: %v\n%s", name, waitErr, logs.String())
+		default:
+		}
+		code, body, err := get(base + "/-/ready")
+		if err != nil {
+			return fmt.Sprintf("%s /-/ready: %v", name, err), false
+		}
+		return fmt.Sprintf("%s /-/ready: %d %s", name, code, body), code == http.StatusOK
+	})
+}
+
+// poll calls check every second until it reports done, and fails the test
+// with check's last word after timeout.
+func poll(t *testing.T, timeout time.Duration, check func() (string, bool)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		msg, done := check()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", timeout, msg)
+		}
+		<-tick.C
+	}
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// demoRegistry is the simulator embedded in the exporter under test,
+// driven through its admin routes.
+type demoRegistry struct{ base string }
+
+var demoRegistryLog = regexp.MustCompile(`demo registry started.* url=(http://127\.0\.0\.1:\d+)`)
+
+// demoSimulator reads the embedded simulator's address from the log line
+// the demo writes when it starts.
+func demoSimulator(t *testing.T, p *process) *demoRegistry {
+	t.Helper()
+	var base string
+	poll(t, 30*time.Second, func() (string, bool) {
+		m := demoRegistryLog.FindStringSubmatch(p.logs.String())
+		if m == nil {
+			return "no `demo registry started url=…` line in the exporter's logs", false
+		}
+		base = m[1]
+		return "", true
+	})
+	return &demoRegistry{base: base}
+}
+
+func (d *demoRegistry) lateRatio(t *testing.T) float64 {
+	t.Helper()
+	code, body, err := get(d.base + "/_simulator/traffic")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /_simulator/traffic: %d %v %s", code, err, body)
+	}
+	var traffic struct {
+		LateRatio *float64 `json:"late_ratio"`
+	}
+	if err := json.Unmarshal([]byte(body), &traffic); err != nil || traffic.LateRatio == nil {
+		t.Fatalf("GET /_simulator/traffic: %v %s", err, body)
+	}
+	return *traffic.LateRatio
+}
+
+func (d *demoRegistry) setLateRatio(t *testing.T, ratio float64) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, d.base+"/_simulator/traffic",
+		strings.NewReader(fmt.Sprintf(`{"late_ratio": %v}`, ratio)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /_simulator/traffic late_ratio %v: %d %s", ratio, resp.StatusCode, body)
+	}
+}
+
+// notifiedAlert is one alert of an Alertmanager webhook notification
+// (payload version 4), with when the test received it.
+type notifiedAlert struct {
+	Status      string            `json:"status"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	received    time.Time
+}
+
+// webhook is the Alertmanager receiver: it keeps every alert notified.
+type webhook struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	alerts []notifiedAlert
+	bad    []string
+}
+
+func newWebhook(t *testing.T) *webhook {
+	t.Helper()
+	h := &webhook{}
+	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n struct {
+			Version string          `json:"version"`
+			Alerts  []notifiedAlert `json:"alerts"`
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err == nil {
+			err = json.Unmarshal(body, &n)
+		}
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if err != nil || n.Version != "4" {
+			h.bad = append(h.bad, fmt.Sprintf("%v: %.200s", err, body))
+			http.Error(w, "bad notification", http.StatusBadRequest)
+			return
+		}
+		for _, a := range n.Alerts {
+			a.received = time.Now()
+			h.alerts = append(h.alerts, a)
+		}
+	}))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// find returns the first alert named name notified with status.
+func (h *webhook) find(name, status string) (notifiedAlert, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, a := range h.alerts {
+		if a.Labels["alertname"] == name && a.Status == status {
+			return a, true
+		}
+	}
+	return notifiedAlert{}, false
+}
+
+func (h *webhook) errors() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.bad, "; ")
+}
+
+// alertWatch follows the spike alert in Prometheus and at the webhook,
+// and the recording rules it reads, every second.
+type alertWatch struct {
+	t       *testing.T
+	prom    *prometheusAPI
+	hook    *webhook
+	signals []string
+	// pendingAt and firingAt are when Prometheus first showed the alert
+	// in each state.
+	pendingAt, firingAt time.Time
+	lastLog             time.Time
+}
+
+// state records and returns the alert's state in Prometheus ("" when
+// inactive), logging the signals every 30 s.
+func (w *alertWatch) state() string {
+	w.t.Helper()
+	if time.Since(w.lastLog) >= 30*time.Second {
+		w.lastLog = time.Now()
+		w.t.Logf("%s", w.prom.describe(w.signals))
+	}
+	state, err := w.prom.alertState(spikeAlert)
+	if err != nil {
+		w.t.Fatalf("Prometheus alerts: %v", err)
+	}
+	switch {
+	case state == "pending" && w.pendingAt.IsZero():
+		w.pendingAt = time.Now()
+		w.t.Logf("%s pending; %s", spikeAlert, w.prom.describe(w.signals))
+	case state == "firing" && w.firingAt.IsZero():
+		w.firingAt = time.Now()
+		if w.pendingAt.IsZero() {
+			w.pendingAt = w.firingAt
+		}
+		w.t.Logf("%s firing; %s", spikeAlert, w.prom.describe(w.signals))
+	}
+	return state
+}
+
+// quietUntil fails the test if, before end, the alert is pending or
+// firing in Prometheus or notified at all.
+func (w *alertWatch) quietUntil(end time.Time) {
+	w.t.Helper()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for time.Now().Before(end) {
+		if state := w.state(); state != "" {
+			w.t.Fatalf("%s is %s under normal traffic; %s", spikeAlert, state, w.prom.describe(w.signals))
+		}
+		for _, status := range []string{"firing", "resolved"} {
+			if a, ok := w.hook.find(spikeAlert, status); ok {
+				w.t.Fatalf("%s notified under normal traffic: %+v", spikeAlert, a)
+			}
+		}
+		<-tick.C
+	}
+}
+
+// until waits for the alert to be notified with status.
+func (w *alertWatch) until(timeout time.Duration, status string) notifiedAlert {
+	w.t.Helper()
+	var got notifiedAlert
+	poll(w.t, timeout, func() (string, bool) {
+		state := w.state()
+		var ok bool
+		got, ok = w.hook.find(spikeAlert, status)
+		return fmt.Sprintf("no %s notification of %s (in Prometheus: %q); %s",
+			status, spikeAlert, state, w.prom.describe(w.signals)), ok
+	})
+	return got
+}
+
+// grafanaVariables puts, in place of the variables Grafana would
+// substitute, values that select everything this test's Prometheus holds.
+func grafanaVariables(expr string) string {
+	values := map[string]string{
+		"__rate_interval": "1m",
+		"__interval":      "15s",
+		"__interval_ms":   "15000",
+		"__range":         "5m",
+		"__range_s":       "300",
+		"__range_ms":      "300000",
+		"registry":        ".*",
+		"job":             ".*",
+		"instance":        ".*",
+	}
+	return grafanaVariable.ReplaceAllStringFunc(expr, func(v string) string {
+		m := grafanaVariable.FindStringSubmatch(v)
+		name := m[1] + m[2]
+		if value, ok := values[name]; ok {
+			return value
+		}
+		return v
+	})
+}
+
+// grafanaVariable matches $name, ${name} and ${name:format}.
+var grafanaVariable = regexp.MustCompile(`\$\{(\w+)(?::\w+)?\}|\$(\w+)`)
+
+// prometheusAPI is the HTTP API of the Prometheus under test.
+type prometheusAPI struct{ base string }
+
+// get calls an API path and decodes its data into data; an error answer
+// comes back as an error carrying Prometheus' message.
+func (p *prometheusAPI) get(path string, params url.Values, data any) error {
+	u := p.base + path
+	if params != nil {
+		u += "?" + params.Encode()
+	}
+	code, body, err := get(u)
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		Status    string          `json:"status"`
+		ErrorType string          `json:"errorType"`
+		Error     string          `json:"error"`
+		Data      json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		return fmt.Errorf("%s: HTTP %d, %v: %.300s", path, code, err, body)
+	}
+	if resp.Status != "success" {
+		return fmt.Errorf("%s: HTTP %d, %s: %s", path, code, resp.ErrorType, resp.Error)
+	}
+	if err := json.Unmarshal(resp.Data, data); err != nil {
+		return fmt.Errorf("%s: data: %v", path, err)
+	}
+	return nil
+}
+
+type queryResult struct {
+	ResultType string          `json:"resultType"`
+	Result     json.RawMessage `json:"result"`
+	series     []struct {
+		Metric map[string]string `json:"metric"`
+		Value  []any             `json:"value"`
+	}
+}
+
+func (r *queryResult) empty() bool {
+	return (r.ResultType == "vector" || r.ResultType == "matrix") && len(r.series) == 0
+}
+
+func (p *prometheusAPI) query(expr string) (*queryResult, error) {
+	var r queryResult
+	if err := p.get("/api/v1/query", url.Values{"query": {expr}}, &r); err != nil {
+		return nil, err
+	}
+	if r.ResultType == "vector" || r.ResultType == "matrix" {
+		if err := json.Unmarshal(r.Result, &r.series); err != nil {
+			return nil, fmt.Errorf("%s result: %v", r.ResultType, err)
+		}
+	}
+	return &r, nil
+}
+
+// value is the demo registry's current value of expr; it fails the test
+// if there is none.
+func (p *prometheusAPI) value(t *testing.T, expr string) float64 {
+	t.Helper()
+	r, err := p.query(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range r.series {
+		if s.Metric["registry"] != "demo" || len(s.Value) != 2 {
+			continue
+		}
+		str, _ := s.Value[1].(string)
+		v, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			t.Fatalf("%s: value %v: %v", expr, s.Value[1], err)
+		}
+		return v
+	}
+	t.Fatalf("%s has no value for registry demo: %s", expr, r.Result)
+	return 0
+}
+
+// describe shows the current values of exprs, for the log.
+func (p *prometheusAPI) describe(exprs []string) string {
+	var parts []string
+	for _, e := range exprs {
+		r, err := p.query(e)
+		switch {
+		case err != nil:
+			parts = append(parts, fmt.Sprintf("%s: %v", e, err))
+		case r.empty():
+			parts = append(parts, e+" = (no series)")
+		default:
+			for _, s := range r.series {
+				v := "?"
+				if len(s.Value) == 2 {
+					v = fmt.Sprint(s.Value[1])
+				}
+				parts = append(parts, fmt.Sprintf("%s{registry=%q} = %s", e, s.Metric["registry"], v))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// logHistory shows each signal over the run, every 15 s, to explain a
+// failure in terms of the rules' own values.
+func (p *prometheusAPI) logHistory(t *testing.T, exprs []string, since time.Time) {
+	t.Helper()
+	for _, e := range exprs {
+		var r struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Values [][2]any          `json:"values"`
+			} `json:"result"`
+		}
+		err := p.get("/api/v1/query_range", url.Values{
+			"query": {e}, "step": {"15"},
+			"start": {strconv.FormatInt(since.Unix(), 10)}, "end": {strconv.FormatInt(time.Now().Unix(), 10)},
+		}, &r)
+		if err != nil {
+			t.Logf("history of %s: %v", e, err)
+			continue
+		}
+		for _, s := range r.Result {
+			var b bytes.Buffer
+			for _, v := range s.Values {
+				ts, _ := v[0].(float64)
+				fmt.Fprintf(&b, " +%ds=%v", int64(ts)-since.Unix(), v[1])
+			}
+			t.Logf("history of %s{registry=%q}:%s", e, s.Metric["registry"], b.String())
+		}
+	}
+}
+
+type rule struct {
+	Name      string `json:"name"`
+	Query     string `json:"query"`
+	Type      string `json:"type"`
+	Health    string `json:"health"`
+	LastError string `json:"lastError"`
+}
+
+func (p *prometheusAPI) rules() ([]rule, error) {
+	var data struct {
+		Groups []struct {
+			Rules []rule `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := p.get("/api/v1/rules", nil, &data); err != nil {
+		return nil, err
+	}
+	var out []rule
+	for _, g := range data.Groups {
+		out = append(out, g.Rules...)
+	}
+	return out, nil
+}
+
+// spikeSignals are the recording rules the spike alert reads; it fails the
+// test if the shipped rules have no such alert or if it does not read
+// spikeSignal.
+func (p *prometheusAPI) spikeSignals(t *testing.T) []string {
+	t.Helper()
+	var rules []rule
+	poll(t, startDeadline, func() (string, bool) {
+		var err error
+		rules, err = p.rules()
+		if err != nil {
+			return err.Error(), false
+		}
+		return "Prometheus loaded no rule from " + shippedRules, len(rules) > 0
+	})
+	i := slices.IndexFunc(rules, func(r rule) bool { return r.Type == "alerting" && r.Name == spikeAlert })
+	if i < 0 {
+		t.Fatalf("%s has no alert %s", shippedRules, spikeAlert)
+	}
+	alert := rules[i]
+	var signals []string
+	for _, r := range rules {
+		if r.Type == "recording" && strings.Contains(alert.Query, r.Name) && !slices.Contains(signals, r.Name) {
+			signals = append(signals, r.Name)
+		}
+	}
+	if !slices.Contains(signals, spikeSignal) {
+		t.Fatalf("%s does not read %s, whose fall the test expects to resolve it: %s", spikeAlert, spikeSignal, alert.Query)
+	}
+	return signals
+}
+
+// waitReady waits for the exporter's target to be up and every signal to
+// have a value.
+func (p *prometheusAPI) waitReady(t *testing.T, signals []string) {
+	t.Helper()
+	poll(t, startDeadline, func() (string, bool) {
+		r, err := p.query(`up{job="covoiturage"} == 1`)
+		if err != nil {
+			return err.Error(), false
+		}
+		if r.empty() {
+			return "the covoiturage target is not up", false
+		}
+		for _, s := range signals {
+			r, err := p.query(s)
+			if err != nil {
+				return err.Error(), false
+			}
+			if r.empty() {
+				return s + " has no value yet", false
+			}
+		}
+		return "", true
+	})
+}
+
+// checkRulesHealthy fails the test for each shipped rule that Prometheus
+// could not evaluate.
+func (p *prometheusAPI) checkRulesHealthy(t *testing.T) {
+	t.Helper()
+	rules, err := p.rules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if r.Health == "err" {
+			t.Errorf("rule %s does not evaluate: %s", r.Name, r.LastError)
+		}
+	}
+}
+
+// alertState is the state of the alert named name: pending, firing, or ""
+// when Prometheus has no active alert of that name.
+func (p *prometheusAPI) alertState(name string) (string, error) {
+	var data struct {
+		Alerts []struct {
+			Labels map[string]string `json:"labels"`
+			State  string            `json:"state"`
+		} `json:"alerts"`
+	}
+	if err := p.get("/api/v1/alerts", nil, &data); err != nil {
+		return "", err
+	}
+	state := ""
+	for _, a := range data.Alerts {
+		if a.Labels["alertname"] == name && (state == "" || a.State == "firing") {
+			state = a.State
+		}
+	}
+	return state, nil
+}

@@ -1,0 +1,189 @@
+package simulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// submissions collects what the generator reports, from any goroutine.
+type submissions struct {
+	mu  sync.Mutex
+	got []Submission
+}
+
+func (s *submissions) add(r Submission) {
+	s.mu.Lock()
+	s.got = append(s.got, r)
+	s.mu.Unlock()
+}
+
+func (s *submissions) take() []Submission {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	got := s.got
+	s.got = nil
+	return got
+}
+
+func trafficFixture(t *testing.T) (*fixture, *submissions, Traffic) {
+	t.Helper()
+	subs := &submissions{}
+	traffic := DefaultTraffic()
+	traffic.PerHour = 60
+	traffic.Backfill = 0
+	traffic.OnSubmit = subs.add
+	return newFixture(t, func(c *Config) { c.Traffic = &traffic }), subs, traffic
+}
+
+func decodeSettings(t *testing.T, r reply) map[string]float64 {
+	t.Helper()
+	var m map[string]float64
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+	return m
+}
+
+// settingsOf is what the routes should show for t, built from the struct
+// rather than typed again.
+func settingsOf(t Traffic) map[string]float64 {
+	return map[string]float64{
+		"per_hour": t.PerHour, "late_ratio": t.LateRatio, "duplicate_ratio": t.DuplicateRatio,
+		"fraud_ratio": t.FraudRatio, "anomaly_ratio": t.AnomalyRatio, "short_ratio": t.ShortRatio,
+		"too_many_ratio": t.TooManyRatio, "too_close_ratio": t.TooCloseRatio,
+		"acquisition_error_ratio": t.AcquisitionErrorRatio, "cancel_ratio": t.CancelRatio,
+	}
+}
+
+func sameSettings(got, want map[string]float64) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			return false
+		}
+	}
+	return true
+}
+
+// GET shows the generator's settings; a bad PUT is refused with a reason
+// and changes nothing; a good PUT changes the keys it names and keeps the
+// others, and the very next generated cases follow it: with every case
+// late, each submission is refused as expired, and back at no late case
+// none is.
+func TestTrafficRoutes(t *testing.T) {
+	t.Parallel()
+	f, subs, initial := trafficFixture(t)
+
+	r := f.do(t, "GET", "/_simulator/traffic", "", "")
+	if r.status != http.StatusOK || !sameSettings(decodeSettings(t, r), settingsOf(initial)) {
+		t.Fatalf("GET traffic = %d %s, want %v", r.status, r.body, settingsOf(initial))
+	}
+
+	for _, bad := range []struct{ body, reason string }{
+		{`{"late_ratio": 1}`, "more than 1"},
+		{`{"late_ratio": -0.1}`, "between 0 and 1"},
+		{`{"fraud_ratio": 1.5}`, "between 0 and 1"},
+		{`{"per_hour": -1}`, "per hour"},
+		{`{"backfill": "1h"}`, "unknown field"},
+		{`{"late_ration": 0.5}`, "the keys are per_hour, late_ratio"},
+		{`{"late_ratio": "high"}`, "traffic:"},
+		{`{"late_ratio": 0.5} {"late_ratio": 0.6}`, "trailing data"},
+		{`late_ratio=0.5`, "traffic:"},
+		{``, "traffic:"},
+	} {
+		r := f.do(t, "PUT", "/_simulator/traffic", "", bad.body)
+		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), bad.reason) {
+			t.Errorf("PUT %s = %d %s, want 400 saying %q", bad.body, r.status, r.body, bad.reason)
+		}
+	}
+	if got, err := f.sim.Traffic(); err != nil || !sameSettings(settingsOf(got), settingsOf(initial)) {
+		t.Fatalf("after refused PUTs, traffic = %+v %v, want %+v", got, err, initial)
+	}
+
+	r = f.do(t, "PUT", "/_simulator/traffic", "", `{"late_ratio": 1, "duplicate_ratio": 0, "fraud_ratio": 0,
+		"anomaly_ratio": 0, "short_ratio": 0, "too_many_ratio": 0, "too_close_ratio": 0,
+		"acquisition_error_ratio": 0, "cancel_ratio": 0}`)
+	allLate := Traffic{PerHour: initial.PerHour, LateRatio: 1}
+	if r.status != http.StatusOK || !sameSettings(decodeSettings(t, r), settingsOf(allLate)) {
+		t.Fatalf("PUT every case late = %d %s, want %v", r.status, r.body, settingsOf(allLate))
+	}
+	if r := f.do(t, "GET", "/_simulator/traffic", "", ""); !sameSettings(decodeSettings(t, r), settingsOf(allLate)) {
+		t.Fatalf("GET after PUT = %s, want %v", r.body, settingsOf(allLate))
+	}
+
+	subs.take()
+	f.advance(2 * time.Hour)
+	late := subs.take()
+	if want := int(2 * initial.PerHour); len(late) < want-1 || len(late) > want+1 {
+		t.Fatalf("%d submissions in 2 h at %v/h", len(late), initial.PerHour)
+	}
+	for _, s := range late {
+		if s.HTTPStatus != http.StatusUnprocessableEntity || !slices.Equal(s.TermsLabels, []string{TermsExpired}) {
+			t.Fatalf("with late_ratio 1, submission %s = %d %v, want 422 [%s]", s.OperatorJourneyID, s.HTTPStatus, s.TermsLabels, TermsExpired)
+		}
+	}
+	if got := f.status(t, late[0].OperatorJourneyID); got["status"] != StatusTermsViolationError {
+		t.Errorf("late journey %s in the registry = %v", late[0].OperatorJourneyID, got)
+	}
+
+	r = f.do(t, "PUT", "/_simulator/traffic", "", `{"late_ratio": 0}`)
+	if r.status != http.StatusOK || !sameSettings(decodeSettings(t, r), settingsOf(Traffic{PerHour: initial.PerHour})) {
+		t.Fatalf("PUT late_ratio 0 = %d %s", r.status, r.body)
+	}
+	f.advance(time.Hour)
+	clean := subs.take()
+	if len(clean) == 0 {
+		t.Fatal("no submission in an hour after late_ratio 0")
+	}
+	for _, s := range clean {
+		if s.HTTPStatus != http.StatusCreated {
+			t.Fatalf("with no trouble at all, submission %s = %d %v, want 201", s.OperatorJourneyID, s.HTTPStatus, s.TermsLabels)
+		}
+	}
+}
+
+// A simulator without a generator says so rather than pretending to
+// change a traffic that does not exist.
+func TestTrafficRoutesWithoutGenerator(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	for _, method := range []string{"GET", "PUT"} {
+		r := f.do(t, method, "/_simulator/traffic", "", `{"late_ratio": 0.5}`)
+		if r.status != http.StatusConflict || !strings.Contains(string(r.body), "generates no traffic") {
+			t.Errorf("%s traffic without a generator = %d %s, want 409", method, r.status, r.body)
+		}
+	}
+}
+
+// Changing the traffic while the generator runs and reports is safe: run
+// with -race, this catches a write to a field the reports read outside the
+// simulator's lock.
+func TestTrafficUpdateWhileGenerating(t *testing.T) {
+	t.Parallel()
+	f, subs, _ := trafficFixture(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 200 {
+			f.advance(time.Minute)
+		}
+	}()
+	for i := range 50 {
+		ratio := float64(i%2) / 2
+		if r := f.do(t, "PUT", "/_simulator/traffic", "", fmt.Sprintf(`{"late_ratio": %v}`, ratio)); r.status != http.StatusOK {
+			t.Fatalf("PUT late_ratio %v = %d %s", ratio, r.status, r.body)
+		}
+	}
+	<-done
+	if len(subs.take()) == 0 {
+		t.Error("no submission in 200 simulated minutes")
+	}
+}
