@@ -68,6 +68,11 @@ type kept struct {
 	config   config.Registry     // the applied one, for ValidateID
 }
 
+// stored is what a flush writes of the registry.
+func (k *kept) stored(name string) storage.Registry {
+	return storage.Registry{Name: name, Tracker: k.tracker, Counters: k.counters}
+}
+
 type runner struct {
 	name   string
 	proxy  *proxy.Proxy          // nil unless the configuration enables it
@@ -105,7 +110,7 @@ func (e *Exporter) storeRegistries() []storage.Registry {
 	defer e.mu.Unlock()
 	out := make([]storage.Registry, 0, len(e.kept))
 	for name, k := range e.kept {
-		out = append(out, storage.Registry{Name: name, Tracker: k.tracker, Counters: k.counters})
+		out = append(out, k.stored(name))
 	}
 	return out
 }
@@ -190,7 +195,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		if next[name] == nil {
 			// Its runner has stopped: nothing can bring the series back.
 			e.forget(name)
-			removed = append(removed, storage.Registry{Name: name, Tracker: e.kept[name].tracker, Counters: e.kept[name].counters})
+			removed = append(removed, e.kept[name].stored(name))
 		}
 	}
 	e.kept = next
@@ -457,11 +462,15 @@ func (e *Exporter) Has(name string) bool { return e.Tracker(name) != nil }
 func (e *Exporter) ValidateID(name, id string) error {
 	e.mu.Lock()
 	k := e.kept[name]
+	var rc config.Registry
+	if k != nil {
+		rc = k.config // a copy: Apply replaces k.config under e.mu
+	}
 	e.mu.Unlock()
 	if k == nil {
 		return fmt.Errorf("registry %q: %w", name, ErrUnknownRegistry)
 	}
-	return k.config.ValidateID(id)
+	return rc.ValidateID(id)
 }
 
 // ErrUnknownRegistry is returned for a registry the configuration does not

@@ -185,7 +185,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) (in
 			if !h.reg.Has(name) {
 				return http.StatusNotFound, &ErrorResponse{Error: "no registry named " + quote(name) + " in the configuration"}
 			}
-			h.opts.Logger.Error("push: registering failed, nothing of the request was stored",
+			h.opts.Logger.Error("push: registering failed: the request is not acknowledged, the next flush that works writes what it registered",
 				"registry", name, "journeys", len(d.regs), "err", err)
 			return http.StatusServiceUnavailable, &ErrorResponse{
 				Error: "the journeys could not be stored (see the exporter's log): none of this request is acknowledged; send it again, pushing is idempotent"}
