@@ -17,11 +17,11 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
-	"github.com/covoiturage-exporter/covoiturage_exporter/scheduler"
-	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
-	"github.com/covoiturage-exporter/covoiturage_exporter/storage"
-	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/storage"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
 const durableRegistry = "durable"

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 )
 
 // journeyHandler answers GET /api/v1/journeys/{registry}/{id} with what

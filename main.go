@@ -26,13 +26,13 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/collector"
-	"github.com/covoiturage-exporter/covoiturage_exporter/config"
-	"github.com/covoiturage-exporter/covoiturage_exporter/demo"
-	"github.com/covoiturage-exporter/covoiturage_exporter/exporter"
-	"github.com/covoiturage-exporter/covoiturage_exporter/push"
-	"github.com/covoiturage-exporter/covoiturage_exporter/storage"
-	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/demo"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/push"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/storage"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
 const exporterName = "covoiturage_exporter"

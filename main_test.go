@@ -22,7 +22,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 )
 
 // buildExporter builds the real binary, as a user would run it; with the
@@ -588,7 +588,7 @@ func TestConfigFileEndToEnd(t *testing.T) {
 func TestConfigCheck(t *testing.T) {
 	t.Parallel()
 	var secrets []string
-	for _, dir := range []string{"config/testdata/good/secrets", "config/testdata/bad/secrets"} {
+	for _, dir := range []string{"internal/config/testdata/good/secrets", "internal/config/testdata/bad/secrets"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*"))
 		if err != nil {
 			t.Fatal(err)
@@ -617,7 +617,7 @@ func TestConfigCheck(t *testing.T) {
 		}
 	}
 
-	good, err := filepath.Glob("config/testdata/good/*.yaml")
+	good, err := filepath.Glob("internal/config/testdata/good/*.yaml")
 	if err != nil || len(good) == 0 {
 		t.Fatalf("no good configuration files: %v", err)
 	}
@@ -642,7 +642,7 @@ func TestConfigCheck(t *testing.T) {
 		{"token_and_access_key.yaml", "token_file"},
 	} {
 		t.Run(c.file, func(t *testing.T) {
-			path := filepath.Join("config/testdata/bad", c.file)
+			path := filepath.Join("internal/config/testdata/bad", c.file)
 			var stdout, stderr bytes.Buffer
 			if code := run([]string{"--config.check", "--config.file=" + path}, &stdout, &stderr); code != 1 {
 				t.Errorf("exit code %d, want 1", code)

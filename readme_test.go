@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/collector"
-	"github.com/covoiturage-exporter/covoiturage_exporter/config"
-	"github.com/covoiturage-exporter/covoiturage_exporter/storage"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/storage"
 )
 
 // between returns the README text between <!-- name --> and <!-- /name -->.

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
-	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 )
 
 const (

@@ -20,9 +20,9 @@ import (
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
-	"github.com/covoiturage-exporter/covoiturage_exporter/scheduler"
-	"github.com/covoiturage-exporter/covoiturage_exporter/tracker"
 )
 
 const (

@@ -17,7 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
 )
 
 // tool finds one of names on PATH: the tests need the real programs, and

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
-	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
 )
 
 // BenchmarkJourneyStatus measures what one status call costs the client

@@ -22,9 +22,9 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
-	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
 )
 
 const (

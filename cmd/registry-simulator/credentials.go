@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 )
 
 // loadCredentials reads the token and key files. Without either it makes

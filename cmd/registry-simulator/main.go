@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/clock"
-	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 )
 
 const defaultListenAddress = "127.0.0.1:9581"

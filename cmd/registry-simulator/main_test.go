@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 )
 
 func TestParseLimit(t *testing.T) {

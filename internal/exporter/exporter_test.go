@@ -1,0 +1,171 @@
+package exporter_test
+
+import (
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+)
+
+const token = "exporter-test-token"
+
+var start = time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+
+func registryConfig(name, url string, ids ...string) config.Registry {
+	r := config.Registry{Name: name, BaseURL: url, Auth: registry.Auth{Token: token}}
+	for _, id := range ids {
+		r.Journeys.Resolved = append(r.Journeys.Resolved, config.Journey{ID: id, Start: start})
+	}
+	r.Schedule.FirstCheckDelay = model.Duration(time.Minute)
+	r.ApplyDefaults()
+	return r
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A reload keeps each registry's journeys and totals by name, adds the new
+// ones, forgets registries that left, and a configuration that cannot run
+// leaves the current one in place.
+func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewAccelerated(start, 0)
+	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a1", "a2", "b1"} {
+		sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: id, Status: simulator.StatusOK, StartAt: start, CreatedAt: start})
+	}
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	ex := exporter.New(exporter.Options{Clock: clk, Tick: 10 * time.Millisecond, Poll: time.Millisecond,
+		Requests: collector.NewRequestMetrics(reg), Health: collector.NewHealth(reg)})
+	defer ex.Close()
+
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{registryConfig("prod", srv.URL, "a1")}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	prod := ex.Tracker("prod")
+	waitFor(t, "a1 checked", func() bool { j, _ := prod.Lookup("a1"); return j.Status == "ok" })
+
+	err = ex.Apply(&config.Config{Registries: []config.Registry{
+		registryConfig("prod", srv.URL, "a1", "a2"),
+		registryConfig("other", srv.URL, "b1"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Tracker("prod") != prod {
+		t.Fatal("a reload replaced the tracker of a registry it kept")
+	}
+	if j, _ := prod.Lookup("a1"); j.Status != "ok" || j.Checks != 1 {
+		t.Fatalf("a1 after reload: %+v", j)
+	}
+	clk.Advance(2 * time.Minute)
+	waitFor(t, "a2 and b1 checked", func() bool {
+		a, _ := prod.Lookup("a2")
+		b, _ := ex.Tracker("other").Lookup("b1")
+		return a.Status == "ok" && b.Status == "ok"
+	})
+	checked := func() uint64 {
+		for _, s := range ex.Snapshots() {
+			if s.Registry == "prod" {
+				return s.Scheduler.Outcomes[0]
+			}
+		}
+		return 0
+	}
+	before := checked()
+
+	bad := registryConfig("prod", "ftp://nowhere", "a1")
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{registryConfig("fresh", srv.URL), bad}}); err == nil {
+		t.Fatal("a configuration whose client cannot be built was applied")
+	}
+	for _, f := range seriesOf(t, reg, "fresh") {
+		t.Errorf("%s has a series of a registry from a configuration that failed", f)
+	}
+	if len(ex.Snapshots()) != 2 {
+		t.Fatal("a failed reload stopped the running registries")
+	}
+
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{registryConfig("prod", srv.URL)}}); err != nil {
+		t.Fatal(err)
+	}
+	snaps := ex.Snapshots()
+	if len(snaps) != 1 || ex.Tracker("other") != nil {
+		t.Fatalf("a registry removed from the configuration is still running: %d", len(snaps))
+	}
+	for _, f := range seriesOf(t, reg, "other") {
+		t.Errorf("%s still has a series of the removed registry", f)
+	}
+	if got := checked(); got != before || snaps[0].Journeys.Tracked != 2 {
+		t.Fatalf("counters %d→%d, tracked %d: totals must survive reloads", before, got, snaps[0].Journeys.Tracked)
+	}
+}
+
+// A registry on api_version 2 follows journeys by the registry's own
+// journey_id through the v2 JSON-RPC route (seed 000), whose statuses
+// include expired.
+func TestV2Registry(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewAccelerated(start, 0)
+	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: "legacy1", JourneyID: 4242, Status: simulator.StatusOK, StartAt: start, CreatedAt: start})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	ex := exporter.New(exporter.Options{Clock: clk, Tick: 10 * time.Millisecond, Poll: time.Millisecond})
+	defer ex.Close()
+	rc := registryConfig("legacy", srv.URL, "4242")
+	rc.APIVersion = "2"
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{rc}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	waitFor(t, "4242 checked through v2", func() bool {
+		j, _ := ex.Tracker("legacy").Lookup("4242")
+		return j.Status == "ok" && !j.CreatedAt.IsZero()
+	})
+}
+
+// seriesOf lists the families that have a series with registry=name.
+func seriesOf(t *testing.T, reg *prometheus.Registry, name string) []string {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "registry" && l.GetValue() == name {
+					out = append(out, f.GetName())
+				}
+			}
+		}
+	}
+	return out
+}

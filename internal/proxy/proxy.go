@@ -1,0 +1,596 @@
+// Package proxy is the submission proxy: a reverse proxy in front of one
+// registry, to which an operator points its registry base URL. Every call
+// is forwarded untouched; a journey submission (POST /v3.x/journeys) is
+// also registered with the answer the registry gave (201 pending, 409
+// already known, 422 terms_violation_error with its reasons), so an
+// `expired` rejection is counted the moment it happens.
+//
+// The proxy adds no failure mode: whatever happens to tracking, the
+// operator gets the registry's answer unchanged. Only what the proxy must
+// refuse to buffer (a body over its limit, a client too slow to send it)
+// and a registry that does not answer (502) get an answer of the proxy's
+// own, in the registry's error shape {"code":…,"error":"…"}.
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+)
+
+// Registrar starts following journeys; the exporter implements it. It
+// returns once the registrations are durable, so an id the proxy relays an
+// answer for is on disk first (unless the tracking timeout ran out).
+type Registrar interface {
+	Register(ctx context.Context, registry string, regs []tracker.Registration) (added int, err error)
+}
+
+// Defaults of Config.
+const (
+	DefaultTrackTimeout = 2 * time.Second
+	DefaultMaxBodyBytes = 10 << 20
+	DefaultReadTimeout  = 30 * time.Second
+)
+
+const (
+	// maxAnswerBytes bounds what is buffered of a 422 answer to read its
+	// labels; the registry's answers are a few hundred bytes.
+	maxAnswerBytes = 1 << 20
+	// maxPendingRegistrations bounds the registrations still running after
+	// their timeout, so a registrar stuck on a dead disk costs a bounded
+	// number of goroutines rather than one per submission.
+	maxPendingRegistrations = 1024
+)
+
+// Config configures a Proxy.
+type Config struct {
+	// Registry is the registry's name in the configuration: the registry
+	// label of the metrics and the name given to the Registrar.
+	Registry string
+	// Target is the registry's base URL, e.g.
+	// https://api.covoiturage.beta.gouv.fr; the request path is appended.
+	Target *url.URL
+	// Registrar registers the journeys of observed submissions.
+	Registrar Registrar
+	Logger    *slog.Logger
+	// Metrics is optional.
+	Metrics *collector.ProxyMetrics
+	// TrackTimeout bounds how long a submission's answer waits for its
+	// registration; after it the answer is relayed anyway. Default 2 s.
+	TrackTimeout time.Duration
+	// MaxBodyBytes bounds a request body, which a submission's is read into
+	// memory; larger bodies get 413. Default 10 MiB (the registry itself
+	// refuses bodies over 1 MiB).
+	MaxBodyBytes int64
+	// ReadTimeout bounds the time to receive a request body; a slower
+	// client gets 408. It needs the ResponseWriter of net/http's server
+	// (http.ResponseController); elsewhere the server's own timeouts apply.
+	// Default 30 s.
+	ReadTimeout time.Duration
+	// Transport sends the forwarded requests; default a clone of
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+}
+
+// Proxy forwards an operator's calls to one registry and tracks its
+// submissions. It is an http.Handler meant to be mounted with its prefix
+// stripped (http.StripPrefix("/proxy/"+name, p)), so the request path is
+// the registry's own (/v3.3/journeys…).
+type Proxy struct {
+	name         string
+	registrar    Registrar
+	logger       *slog.Logger
+	metrics      *collector.ProxyMetrics
+	trackTimeout time.Duration
+	readTimeout  time.Duration
+	maxBody      int64
+	pending      chan struct{}
+	rp           *httputil.ReverseProxy
+}
+
+// New checks cfg and returns its proxy.
+func New(cfg Config) (*Proxy, error) {
+	switch {
+	case cfg.Registry == "":
+		return nil, errors.New("proxy: no registry name")
+	case cfg.Registrar == nil:
+		return nil, errors.New("proxy: no registrar")
+	case cfg.Target == nil:
+		return nil, errors.New("proxy: no target URL")
+	case cfg.Target.Scheme != "http" && cfg.Target.Scheme != "https":
+		return nil, fmt.Errorf("proxy: target URL scheme %q, want http or https", cfg.Target.Scheme)
+	case cfg.Target.Host == "":
+		return nil, errors.New("proxy: target URL has no host")
+	case cfg.Target.User != nil:
+		// Credentials in a URL end up in logs; the operator's own
+		// Authorization header is what the registry reads.
+		return nil, errors.New("proxy: target URL must not hold credentials")
+	case cfg.Target.RawQuery != "" || cfg.Target.Fragment != "":
+		return nil, errors.New("proxy: target URL must not have a query or fragment")
+	case cfg.TrackTimeout < 0, cfg.ReadTimeout < 0, cfg.MaxBodyBytes < 0:
+		return nil, errors.New("proxy: negative timeout or body limit")
+	}
+	p := &Proxy{
+		name:         cfg.Registry,
+		registrar:    cfg.Registrar,
+		logger:       cfg.Logger,
+		metrics:      cfg.Metrics,
+		trackTimeout: orDefault(cfg.TrackTimeout, DefaultTrackTimeout),
+		readTimeout:  orDefault(cfg.ReadTimeout, DefaultReadTimeout),
+		maxBody:      orDefault(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
+		pending:      make(chan struct{}, maxPendingRegistrations),
+	}
+	if p.logger == nil {
+		p.logger = slog.New(slog.DiscardHandler)
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	target := *cfg.Target
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// ReverseProxy drops query parameters it cannot parse; the
+			// registry should see exactly what the operator sent.
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+			// X-Forwarded-For is not set: the registry counts its rate
+			// limits on the address it sees (the exporter's), and the
+			// operator's internal addresses are none of its business.
+			pr.SetURL(&target)
+		},
+		Transport:      timedTransport{next: transport},
+		ModifyResponse: p.observeAnswer,
+		ErrorHandler:   p.forwardFailed,
+		ErrorLog:       slog.NewLogLogger(p.logger.Handler(), slog.LevelWarn),
+		// Without a pool, every relayed answer allocates a 32 KiB buffer.
+		BufferPool: &bufferPool{},
+	}
+	p.metrics.Declare(p.name)
+	return p, nil
+}
+
+func orDefault[T time.Duration | int64](v, d T) T {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// exchange is what the proxy learns about one request on its way through
+// ReverseProxy; it travels in the request context.
+type exchange struct {
+	submission bool
+	journey    journeyRef // ok only for a submission whose body names a valid id
+	body       *clientBody
+	upstream   time.Duration // time spent waiting for the registry
+	code       int           // the status the operator got
+}
+
+type exchangeKey struct{}
+
+func exchangeOf(ctx context.Context) *exchange {
+	ex, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return ex
+}
+
+// ServeHTTP forwards r to the registry.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
+	ex := &exchange{submission: r.Method == http.MethodPost && isSubmitPath(r.URL.Path)}
+	defer func() {
+		// Deferred so an aborted relay (a registry that hangs up mid-body)
+		// is counted too.
+		if !ex.submission {
+			p.metrics.Forwarded(p.name)
+			return
+		}
+		p.metrics.Submission(p.name, ex.code)
+		p.metrics.AddedLatency(p.name, time.Since(began)-ex.upstream)
+	}()
+
+	if r.ContentLength > p.maxBody {
+		p.refuse(w, ex, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("request body of %d bytes is over the proxy's limit of %d bytes: not forwarded", r.ContentLength, p.maxBody))
+		return
+	}
+	out := r.WithContext(context.WithValue(r.Context(), exchangeKey{}, ex))
+	if r.ContentLength != 0 {
+		// Only a request with a body gets a read deadline: on a bodyless
+		// one the server is already reading the connection in the
+		// background, and a deadline there would cancel the request. Once
+		// the body is read to its end, HTTP/1 lifts the deadline and
+		// HTTP/2 applies it to the body alone, so a slow registry is not
+		// taken for a slow client. Where no deadline can be set (not
+		// net/http's ResponseWriter), the server's own timeouts apply.
+		_ = http.NewResponseController(w).SetReadDeadline(began.Add(p.readTimeout))
+		ex.body = &clientBody{rc: http.MaxBytesReader(w, r.Body, p.maxBody)}
+		out.Body = ex.body
+	}
+	if ex.submission {
+		if !p.bufferSubmission(w, out, ex) {
+			return
+		}
+	}
+	p.rp.ServeHTTP(w, out)
+}
+
+// bufferSubmission reads a submission's body, notes the journey it names
+// and makes the buffered copy the body to forward. False when the body
+// could not be read; the operator then has its answer.
+func (p *Proxy) bufferSubmission(w http.ResponseWriter, out *http.Request, ex *exchange) bool {
+	var body []byte
+	if ex.body != nil {
+		var err error
+		body, err = io.ReadAll(ex.body)
+		if err != nil {
+			code, msg := p.clientFault(err)
+			p.refuse(w, ex, code, msg+": not forwarded")
+			return false
+		}
+	}
+	ex.journey = p.readJourney(body)
+	out.Body = http.NoBody
+	if len(body) > 0 {
+		out.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	out.ContentLength = int64(len(body))
+	out.TransferEncoding = nil
+	return true
+}
+
+// readJourney never lets a body it cannot read stop the submission.
+func (p *Proxy) readJourney(body []byte) (j journeyRef) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.logger.Warn("proxy: reading a submission panicked; it is forwarded untracked", "registry", p.name, "panic", v)
+			p.metrics.TrackingFailed(p.name, collector.TrackingError)
+			j = journeyRef{}
+		}
+	}()
+	return parseJourney(body)
+}
+
+// journeyRef is what the proxy takes from a submission body.
+type journeyRef struct {
+	id    string
+	start time.Time // zero when absent or not RFC 3339
+	ok    bool
+}
+
+// parseJourney reads operator_journey_id and start.datetime. A body that is
+// not JSON, or whose id is not one the registry accepts, gives nothing to
+// track: the registry will refuse it with a 400.
+func parseJourney(body []byte) journeyRef {
+	var in struct {
+		ID    json.RawMessage `json:"operator_journey_id"`
+		Start json.RawMessage `json:"start"`
+	}
+	if json.Unmarshal(body, &in) != nil {
+		return journeyRef{}
+	}
+	var id string
+	if json.Unmarshal(in.ID, &id) != nil || !registry.ValidOperatorJourneyID(id) {
+		return journeyRef{}
+	}
+	j := journeyRef{id: id, ok: true}
+	var start struct {
+		Datetime string `json:"datetime"`
+	}
+	if json.Unmarshal(in.Start, &start) == nil {
+		if t, err := time.Parse(time.RFC3339, start.Datetime); err == nil {
+			j.start = t.UTC()
+		}
+	}
+	return j
+}
+
+// isSubmitPath tells whether path is /v3/journeys or /v3.N/journeys, where
+// the registry takes submissions. v2's POST /journeys had another body and
+// is no longer served: it is forwarded, not observed.
+func isSubmitPath(path string) bool {
+	version, rest, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if !ok || (rest != "journeys" && rest != "journeys/") {
+		return false
+	}
+	minor, ok := strings.CutPrefix(version, "v3")
+	if !ok {
+		return false
+	}
+	if minor == "" {
+		return true
+	}
+	minor, ok = strings.CutPrefix(minor, ".")
+	if !ok || minor == "" {
+		return false
+	}
+	for _, c := range minor {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// observeAnswer is ReverseProxy's ModifyResponse: it registers the journey
+// of a submission with the registry's answer before the answer is relayed.
+// It never fails, so the answer is always relayed.
+func (p *Proxy) observeAnswer(resp *http.Response) error {
+	ex := exchangeOf(resp.Request.Context())
+	if ex == nil || !ex.submission {
+		return nil
+	}
+	ex.code = resp.StatusCode
+	if !ex.journey.ok {
+		return nil
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			p.logger.Warn("proxy: tracking a submission panicked; the answer is relayed unchanged",
+				"registry", p.name, "journey", ex.journey.id, "panic", v)
+			p.metrics.TrackingFailed(p.name, collector.TrackingError)
+		}
+	}()
+	reg := tracker.Registration{ID: ex.journey.id, Source: tracker.SourceProxy, Start: ex.journey.start}
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		reg.Status = "pending"
+	case http.StatusConflict:
+		// Submitted before: the registry knows it with a status of its own,
+		// which the first check will read.
+	case http.StatusUnprocessableEntity:
+		// The registry stores a refused journey as terms_violation_error.
+		reg.Status = "terms_violation_error"
+		labels, err := p.termsLabels(resp, ex)
+		if err != nil {
+			p.logger.Warn("proxy: the reasons of a terms violation could not be read; the journey is tracked without them",
+				"registry", p.name, "journey", ex.journey.id, "err", err)
+		}
+		reg.TermsReasons = labels
+	default:
+		return nil
+	}
+	p.register(resp.Request.Context(), ex.journey.id, reg)
+	return nil
+}
+
+// termsLabels reads the labels of a 422 answer, then puts the answer back
+// byte for byte for the relay.
+func (p *Proxy) termsLabels(resp *http.Response, ex *exchange) ([]string, error) {
+	began := time.Now()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	ex.upstream += time.Since(began)
+	// Whatever was read goes first; the rest, or the read error, follows,
+	// so the operator gets exactly what it would have without the proxy.
+	resp.Body = restoredBody{Reader: io.MultiReader(bytes.NewReader(raw), resp.Body), Closer: resp.Body}
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	case len(raw) > maxAnswerBytes:
+		return nil, fmt.Errorf("answer over %d bytes", maxAnswerBytes)
+	}
+	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		if raw, err = gunzip(raw); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("answer encoded as %.32q", enc)
+	}
+	_, err = registry.DecodeSubmission(resp.StatusCode, raw, resp.Header)
+	var e *registry.Error
+	if !errors.As(err, &e) || e.Kind != registry.KindTermsViolation {
+		return nil, fmt.Errorf("unexpected answer: %w", err)
+	}
+	return e.TermsLabels, nil
+}
+
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("gzip answer: %w", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, maxAnswerBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("gzip answer: %w", err)
+	}
+	if len(out) > maxAnswerBytes {
+		return nil, fmt.Errorf("answer over %d bytes once decompressed", maxAnswerBytes)
+	}
+	return out, nil
+}
+
+type restoredBody struct {
+	io.Reader
+	io.Closer
+}
+
+// register hands reg to the registrar and waits at most trackTimeout for
+// it. A registrar that outlives the timeout keeps running in the
+// background, bounded by maxPendingRegistrations.
+func (p *Proxy) register(ctx context.Context, id string, reg tracker.Registration) {
+	select {
+	case p.pending <- struct{}{}:
+	default:
+		p.logger.Warn("proxy: too many registrations still running; the submission is relayed untracked",
+			"registry", p.name, "journey", id, "running", maxPendingRegistrations)
+		p.metrics.TrackingFailed(p.name, collector.TrackingTimeout)
+		return
+	}
+	// The registry has answered: the journey is worth tracking even if the
+	// operator hangs up meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.trackTimeout)
+	defer cancel()
+	type result struct {
+		added int
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() { <-p.pending }()
+		defer func() {
+			if v := recover(); v != nil {
+				done <- result{err: fmt.Errorf("registrar panicked: %v", v)}
+			}
+		}()
+		added, err := p.registrar.Register(ctx, p.name, []tracker.Registration{reg})
+		done <- result{added, err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		select {
+		case res = <-done:
+		default:
+			res.err = ctx.Err()
+		}
+	}
+	switch {
+	case res.err != nil && errors.Is(res.err, context.DeadlineExceeded):
+		p.logger.Warn("proxy: tracking a submission timed out; the answer is relayed unchanged",
+			"registry", p.name, "journey", id, "timeout", p.trackTimeout)
+		p.metrics.TrackingFailed(p.name, collector.TrackingTimeout)
+	case res.err != nil:
+		p.logger.Warn("proxy: tracking a submission failed; the answer is relayed unchanged",
+			"registry", p.name, "journey", id, "err", res.err)
+		p.metrics.TrackingFailed(p.name, collector.TrackingError)
+	default:
+		added := min(max(res.added, 0), 1)
+		p.metrics.Tracked(p.name, added, 1-added)
+	}
+}
+
+// forwardFailed is ReverseProxy's ErrorHandler: no answer came from the
+// registry, either because the operator's body could not be read or
+// because the registry could not be reached.
+func (p *Proxy) forwardFailed(w http.ResponseWriter, r *http.Request, err error) {
+	ex := exchangeOf(r.Context())
+	if ex == nil {
+		ex = &exchange{}
+	}
+	if ex.body != nil {
+		if berr := ex.body.failure(); berr != nil {
+			code, msg := p.clientFault(berr)
+			p.refuse(w, ex, code, msg+": the forwarded request was aborted")
+			return
+		}
+	}
+	if r.Context().Err() != nil {
+		// The operator hung up: nobody reads this answer.
+		p.logger.Debug("proxy: the operator went away before the registry answered", "registry", p.name, "err", err)
+		ex.code = 0
+		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	p.logger.Warn("proxy: the registry did not answer", "registry", p.name, "err", err)
+	p.refuse(w, ex, http.StatusBadGateway, "Bad Gateway: the registry did not answer the exporter's proxy")
+}
+
+// clientFault turns the failure to read an operator's body into an answer.
+func (p *Proxy) clientFault(err error) (int, string) {
+	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over the proxy's limit of %d bytes", tooLarge.Limit)
+	case errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return http.StatusRequestTimeout, fmt.Sprintf("request body not received within %s", p.readTimeout)
+	default:
+		return http.StatusBadRequest, "request body could not be read"
+	}
+}
+
+// refuse answers in the registry's own error shape, so an operator's client
+// that reads the registry's errors reads these too.
+func (p *Proxy) refuse(w http.ResponseWriter, ex *exchange, code int, message string) {
+	ex.code = code
+	b, _ := json.Marshal(struct {
+		Code  int    `json:"code"`
+		Error string `json:"error"`
+	}{code, message})
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if code == http.StatusRequestTimeout || code == http.StatusRequestEntityTooLarge {
+		// The rest of the body is still on the wire.
+		h.Set("Connection", "close")
+	}
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// clientBody is the operator's request body, remembering why reading it
+// failed so a forwarding error can be blamed on the right side.
+type clientBody struct {
+	rc io.ReadCloser
+
+	mu  sync.Mutex // the transport reads the body on a goroutine of its own
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+func (b *clientBody) Close() error { return b.rc.Close() }
+
+func (b *clientBody) failure() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+// timedTransport measures the registry's share of a request, so the
+// latency histogram shows only the proxy's.
+type timedTransport struct{ next http.RoundTripper }
+
+func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	began := time.Now()
+	resp, err := t.next.RoundTrip(r)
+	if ex := exchangeOf(r.Context()); ex != nil {
+		ex.upstream += time.Since(began)
+	}
+	if resp != nil && resp.Request == nil {
+		// observeAnswer finds its exchange through it; a custom transport
+		// may leave it out.
+		resp.Request = r
+	}
+	return resp, err
+}

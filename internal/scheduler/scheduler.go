@@ -1,0 +1,295 @@
+// Package scheduler spends a registry's request budget on the journeys
+// whose status can still change: it takes due journeys from the tracker,
+// checks them within the budget, samples a stable subset when the budget
+// cannot keep up, and turns client errors into schedule changes.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+)
+
+// State is what the scheduler is doing with its registry.
+type State uint8
+
+// States, in the order of States' names.
+const (
+	StatePolling State = iota
+	StateRateLimited
+	StateAuthFailed
+	StateUnsupportedVersion
+	StateUnavailable
+	numStates
+)
+
+// StateNames are the state label values.
+var StateNames = [numStates]string{"polling", "rate_limited", "auth_failed", "unsupported_version", "unavailable"}
+
+// Outcome is the result of a due check.
+type Outcome uint8
+
+// Outcomes, in the order of OutcomeNames.
+const (
+	OutcomeChecked Outcome = iota
+	OutcomeNotFound
+	OutcomeSkipped
+	OutcomeRateLimited
+	OutcomeAuthFailed
+	OutcomeError
+	numOutcomes
+)
+
+// OutcomeNames are the outcome label values.
+var OutcomeNames = [numOutcomes]string{"checked", "not_found", "skipped", "rate_limited", "auth_failed", "error"}
+
+// Config configures a Scheduler.
+type Config struct {
+	Name    string // the registry's name, for logs
+	Checker Checker
+	Tracker *tracker.Tracker
+	// Clock drives the journeys' schedule; the budget is in wall time.
+	Clock clock.Clock
+	// Rate is the budget, in requests per wall second, that the client
+	// enforces; the scheduler plans with it.
+	Rate        float64
+	Concurrency int
+	// MaxDelay (schedule time) is how late checks may run before the
+	// scheduler samples.
+	MaxDelay time.Duration
+	// ErrorBackoff (schedule time) is how long a journey waits after a
+	// failed check.
+	ErrorBackoff time.Duration
+	// AuthRetryInterval (wall time): while authentication fails, one
+	// check is tried this often.
+	AuthRetryInterval time.Duration
+	// BlockedFor tells how long the client holds requests back after a
+	// 429; optional.
+	BlockedFor func() time.Duration
+	Logger     *slog.Logger
+	// Poll is how often an idle scheduler looks for due journeys, and
+	// Tick how often it re-plans its sampling; defaults 100ms and 1s.
+	Poll, Tick time.Duration
+	// Counters outlive the scheduler when given, so a configuration
+	// reload does not reset them.
+	Counters *Counters
+}
+
+// Counters are a registry's running totals.
+type Counters struct {
+	outcomes    [numOutcomes]atomic.Uint64
+	lastSuccess atomic.Int64 // wall Unix nanoseconds
+	certChecks  [numCertResults]atomic.Uint64
+}
+
+// Scheduler runs the checks of one registry.
+type Scheduler struct {
+	cfg Config
+
+	ratioBits  atomic.Uint64
+	state      atomic.Uint32
+	pauseUntil atomic.Int64 // wall Unix nanoseconds
+	counters   *Counters
+	failures   atomic.Int32 // consecutive errors
+	dispatched atomic.Int64 // since the last planning tick
+	inFlight   atomic.Int64
+
+	stateMu      sync.Mutex
+	troubleSince time.Time // when the state last left polling
+
+	mu        sync.Mutex // guards the planning state below
+	due       int
+	lastWall  time.Time
+	lastClock time.Time
+}
+
+// New returns a scheduler; Run starts it.
+func New(cfg Config) *Scheduler {
+	if cfg.Poll <= 0 {
+		cfg.Poll = 100 * time.Millisecond
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Counters == nil {
+		cfg.Counters = &Counters{}
+	}
+	s := &Scheduler{cfg: cfg, counters: cfg.Counters}
+	s.ratioBits.Store(math.Float64bits(1))
+	return s
+}
+
+// Ratio is the share of journeys followed, by id hash.
+func (s *Scheduler) Ratio() float64 { return math.Float64frombits(s.ratioBits.Load()) }
+
+func (s *Scheduler) sampled(hash uint64) bool {
+	r := s.Ratio()
+	return r >= 1 || float64(hash) < r*math.Exp2(64)
+}
+
+// Run checks due journeys until ctx ends, then waits for the checks in
+// flight; interrupted checks go back to the queue.
+func (s *Scheduler) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.plan(ctx)
+	}()
+	// A slot is taken before a journey: a journey never waits out of the
+	// queue for one, and a pause that starts meanwhile is seen before the
+	// next is taken.
+	sem := make(chan struct{}, s.cfg.Concurrency)
+	for ctx.Err() == nil {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		if wait := time.Until(time.Unix(0, s.pauseUntil.Load())); wait > 0 {
+			<-sem
+			sleep(ctx, min(wait, s.cfg.Poll))
+			continue
+		}
+		now := s.cfg.Clock.Now()
+		id, ok := s.cfg.Tracker.Next(now)
+		if !ok {
+			<-sem
+			sleep(ctx, s.cfg.Poll)
+			continue
+		}
+		// In flight from the moment the tracker hands it out until it is
+		// back there, so Due plus InFlight never misses a journey.
+		s.inFlight.Add(1)
+		if !s.sampled(tracker.Hash(id)) {
+			s.cfg.Tracker.Skip(id, now)
+			s.inFlight.Add(-1)
+			<-sem
+			s.counters.outcomes[OutcomeSkipped].Add(1)
+			continue
+		}
+		if st := State(s.state.Load()); st == StateAuthFailed || st == StateUnsupportedVersion {
+			// One probe at a time until a check succeeds again.
+			s.pause(s.cfg.AuthRetryInterval)
+		}
+		s.dispatched.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.check(ctx, id)
+			s.inFlight.Add(-1)
+			<-sem
+		}()
+	}
+	wg.Wait()
+}
+
+func (s *Scheduler) pause(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := s.pauseUntil.Load()
+		if cur >= until || s.pauseUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// setState records the registry's state. An answer restores polling only
+// if its check started after the trouble began: with several checks in
+// flight, a success already on its way must not hide the 429 or the
+// revoked credential that followed it.
+func (s *Scheduler) setState(st State, started time.Time, err error) {
+	s.stateMu.Lock()
+	defer s.stateMu.Unlock()
+	if st == StatePolling && started.Before(s.troubleSince) {
+		return
+	}
+	if st != StatePolling {
+		s.troubleSince = time.Now()
+	}
+	if prev := State(s.state.Swap(uint32(st))); prev != st {
+		log := s.cfg.Logger.Info
+		if st != StatePolling {
+			log = s.cfg.Logger.Error
+		}
+		log("registry polling state changed", "registry", s.cfg.Name, "from", StateNames[prev], "to", StateNames[st], "err", err)
+	}
+}
+
+func (s *Scheduler) check(ctx context.Context, id string) {
+	started := time.Now()
+	res, err := s.cfg.Checker.Check(ctx, id)
+	now := s.cfg.Clock.Now()
+	t := s.cfg.Tracker
+	switch kind := registry.KindOf(err); {
+	case err == nil || errors.Is(err, registry.ErrNotFound):
+		if err == nil {
+			t.Checked(id, now, res)
+			s.counters.outcomes[OutcomeChecked].Add(1)
+		} else {
+			t.NotFound(id, now)
+			s.counters.outcomes[OutcomeNotFound].Add(1)
+		}
+		s.counters.lastSuccess.Store(time.Now().UnixNano())
+		s.failures.Store(0)
+		s.setState(StatePolling, started, nil)
+	case ctx.Err() != nil:
+		t.Retry(id, now)
+	case kind == registry.KindRateLimited:
+		t.Retry(id, now)
+		s.counters.outcomes[OutcomeRateLimited].Add(1)
+		wait := registry.RetryAfterOf(err)
+		if s.cfg.BlockedFor != nil {
+			wait = max(wait, s.cfg.BlockedFor())
+		}
+		s.pause(max(wait, time.Second))
+		s.setState(StateRateLimited, started, err)
+	case kind == registry.KindUnauthorized || kind == registry.KindForbidden || kind == registry.KindAuthExpired:
+		t.Retry(id, now)
+		s.counters.outcomes[OutcomeAuthFailed].Add(1)
+		s.pause(s.cfg.AuthRetryInterval)
+		s.setState(StateAuthFailed, started, err)
+	case kind == registry.KindUnsupportedVersion:
+		t.Retry(id, now)
+		s.counters.outcomes[OutcomeError].Add(1)
+		s.pause(s.cfg.AuthRetryInterval)
+		s.setState(StateUnsupportedVersion, started, err)
+	default:
+		t.Retry(id, now.Add(s.cfg.ErrorBackoff))
+		s.counters.outcomes[OutcomeError].Add(1)
+		n := s.failures.Add(1)
+		s.cfg.Logger.Debug("journey check failed", "registry", s.cfg.Name, "err", err)
+		if n >= 3 {
+			// The registry is failing, not this journey: slow down,
+			// doubling up to a minute.
+			s.pause(min(time.Second<<min(n-3, 6), time.Minute))
+			s.setState(StateUnavailable, started, err)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,150 @@
+// Package simulator is an in-process imitation of the French carpooling
+// proof registry (Registre de preuve de covoiturage). It reproduces the
+// behaviour the real servers show, quirks included (see REGISTRY.md), so the
+// exporter can be developed and tested without reaching the registry.
+package simulator
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
+)
+
+// Permissions a credential may hold.
+const (
+	PermStatus = "operator.acquisition.status"
+	PermCreate = "operator.acquisition.create"
+	PermCancel = "operator.acquisition.cancel"
+)
+
+// AllVersions lists the API versions the simulator can serve, oldest first.
+var AllVersions = []string{"2", "3.1", "3.2", "3.3", "3.4"}
+
+// Config configures a Simulator. Zero values get the registry's defaults.
+type Config struct {
+	// Versions served; empty means AllVersions. Others answer 404 with an
+	// empty body, and "/v3/..." resolves to the newest served 3.x.
+	Versions []string
+	// Tokens are legacy long-lived application tokens.
+	Tokens []Token
+	// Keys are access_key/secret_key pairs traded for JWTs.
+	Keys []KeyPair
+	// JWTTTL is the wall-clock lifetime of issued JWTs; default 5m.
+	JWTTTL time.Duration
+	// Clock drives journeys and their lifecycle; nil means clock.Real().
+	Clock     clock.Clock
+	Limits    Limits
+	Lifecycle Lifecycle
+	// Traffic, when set, makes the simulator submit journeys by itself.
+	Traffic *Traffic
+	Seed    int64
+	Logger  *slog.Logger
+}
+
+// Token is a legacy application token. Nil Permissions grant everything.
+type Token struct {
+	Value       string
+	OperatorID  int
+	Permissions []string
+}
+
+// KeyPair is traded for a JWT on POST /auth/access_token. Nil Permissions
+// grant everything.
+type KeyPair struct {
+	AccessKey   string
+	SecretKey   string
+	OperatorID  int
+	Permissions []string
+}
+
+// Limit allows Requests per fixed wall-clock Window.
+type Limit struct {
+	Requests int
+	Window   time.Duration
+}
+
+// Limits are counted per client IP and route group, as the registry does.
+type Limits struct {
+	Status Limit // status GETs (v2 and v3), list and PATCH
+	Submit Limit // POST /journeys
+	Token  Limit // POST /auth/access_token
+	Other  Limit // everything else
+}
+
+// Lifecycle holds the simulated-time schedule of asynchronous processing.
+type Lifecycle struct {
+	// NormalisationDelay is how long after submission the geographic
+	// normalisation runs.
+	NormalisationDelay time.Duration
+	// BatchInterval separates two fraud and anomaly batches.
+	BatchInterval time.Duration
+	// CheckFrom and CheckTo bound the age (since journey start) of the
+	// journeys a batch examines; older unchecked journeys are passed.
+	CheckFrom, CheckTo time.Duration
+	// Retention drops journeys that started longer ago, so a long-running
+	// accelerated simulator keeps a bounded memory footprint.
+	Retention time.Duration
+	// TickInterval is the wall-clock period of the background loop.
+	TickInterval time.Duration
+}
+
+// Defaults, in one place. The rate limits and the check window come from
+// REGISTRY.md; the delays are plausible guesses.
+var (
+	DefaultLimits = Limits{
+		Status: Limit{Requests: 2000, Window: time.Minute},
+		Submit: Limit{Requests: 20000, Window: time.Minute},
+		Token:  Limit{Requests: 5, Window: time.Minute},
+		Other:  Limit{Requests: 100, Window: 5 * time.Minute},
+	}
+	DefaultLifecycle = Lifecycle{
+		NormalisationDelay: 5 * time.Minute,
+		BatchInterval:      time.Hour,
+		CheckFrom:          48 * time.Hour,
+		CheckTo:            54 * time.Hour,
+		Retention:          30 * 24 * time.Hour,
+		TickInterval:       100 * time.Millisecond,
+	}
+	DefaultJWTTTL = 5 * time.Minute
+)
+
+func (l Limit) orDefault(d Limit) Limit {
+	if l.Requests <= 0 {
+		l.Requests = d.Requests
+	}
+	if l.Window <= 0 {
+		l.Window = d.Window
+	}
+	return l
+}
+
+func (l Limits) withDefaults() Limits {
+	return Limits{
+		Status: l.Status.orDefault(DefaultLimits.Status),
+		Submit: l.Submit.orDefault(DefaultLimits.Submit),
+		Token:  l.Token.orDefault(DefaultLimits.Token),
+		Other:  l.Other.orDefault(DefaultLimits.Other),
+	}
+}
+
+func orDuration(v, d time.Duration) time.Duration {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func (l Lifecycle) withDefaults() Lifecycle {
+	d := DefaultLifecycle
+	l.NormalisationDelay = orDuration(l.NormalisationDelay, d.NormalisationDelay)
+	l.BatchInterval = orDuration(l.BatchInterval, d.BatchInterval)
+	l.CheckFrom = orDuration(l.CheckFrom, d.CheckFrom)
+	l.CheckTo = orDuration(l.CheckTo, d.CheckTo)
+	if l.CheckTo < l.CheckFrom {
+		l.CheckTo = l.CheckFrom
+	}
+	l.Retention = orDuration(l.Retention, d.Retention)
+	l.TickInterval = orDuration(l.TickInterval, d.TickInterval)
+	return l
+}
