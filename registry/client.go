@@ -1,9 +1,3 @@
-// Package registry is a client for the French carpooling proof registry
-// (Registre de preuve de covoiturage). It follows how the servers behave
-// (shared/rpc-api/REGISTRY.md) rather than the published specs where the two
-// differ, keeps one request budget per registry, and reports every call to
-// an Observer so the exporter can meter it without this package knowing
-// about Prometheus.
 package registry
 
 import (
