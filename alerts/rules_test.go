@@ -29,7 +29,7 @@ const (
 	rulesFile     = "covoiturage.rules.yml"
 	rulesTestFile = "covoiturage.rules.test.yml"
 	runbookFile   = "../docs/runbook.md"
-	readmeFile    = "../README.md"
+	metricsFile   = "../docs/metrics.md"
 	runbookBase   = "https://github.com/covoiturage-exporter/covoiturage_exporter/blob/main/docs/runbook.md#"
 	// spikeAlert is the alert the end-to-end test waits for, by name.
 	spikeAlert = "CovoiturageExpiredJourneysSpike"
@@ -128,7 +128,7 @@ func TestRulesStructure(t *testing.T) {
 	t.Parallel()
 	var rf ruleFile
 	readYAML(t, rulesFile, &rf)
-	known := readmeMetrics(t)
+	known := documentedMetrics(t)
 	known["up"] = true
 	anchors := runbookAnchors(t)
 	values := labelValues()
@@ -152,7 +152,7 @@ func TestRulesStructure(t *testing.T) {
 			}
 			for _, m := range names {
 				if !known[m] {
-					t.Errorf("%s reads %s, neither a metric of the README's table, nor up, nor a recording rule defined above it", name, m)
+					t.Errorf("%s reads %s, neither a metric of docs/metrics.md's table, nor up, nor a recording rule defined above it", name, m)
 				}
 			}
 			for _, m := range matchers(r.Expr) {
@@ -198,7 +198,7 @@ func TestRulesStructure(t *testing.T) {
 			for _, key := range []string{"summary", "description"} {
 				for _, m := range annotationMetrics(r.Annotations[key]) {
 					if !known[m] {
-						t.Errorf("alert %s: %s names %s, which is not a metric of the README's table nor a recording rule", r.Alert, key, m)
+						t.Errorf("alert %s: %s names %s, which is not a metric of docs/metrics.md's table nor a recording rule", r.Alert, key, m)
 					}
 				}
 			}
@@ -231,7 +231,7 @@ func TestRunbookMetrics(t *testing.T) {
 	t.Parallel()
 	var rf ruleFile
 	readYAML(t, rulesFile, &rf)
-	known := readmeMetrics(t)
+	known := documentedMetrics(t)
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
 			if r.Record != "" {
@@ -249,7 +249,7 @@ func TestRunbookMetrics(t *testing.T) {
 	}
 	for _, m := range names {
 		if !known[m] {
-			t.Errorf("%s names %s, which is neither a metric of the README's table nor a recording rule", runbookFile, m)
+			t.Errorf("%s names %s, which is neither a metric of docs/metrics.md's table nor a recording rule", runbookFile, m)
 		}
 	}
 }
@@ -354,18 +354,18 @@ func TestRulesTestCoverage(t *testing.T) {
 	}
 }
 
-// readmeMetrics returns the metric names of the README's metrics table,
+// documentedMetrics returns the metric names of docs/metrics.md's table,
 // with the _bucket, _sum and _count series of its histograms.
-func readmeMetrics(t *testing.T) map[string]bool {
+func documentedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	b, err := os.ReadFile(readmeFile)
+	b, err := os.ReadFile(metricsFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rest, ok := strings.Cut(string(b), "<!-- metrics-table -->")
 	table, _, ok2 := strings.Cut(rest, "<!-- /metrics-table -->")
 	if !ok || !ok2 {
-		t.Fatalf("%s: no metrics table between <!-- metrics-table --> markers", readmeFile)
+		t.Fatalf("%s: no metrics table between <!-- metrics-table --> markers", metricsFile)
 	}
 	row := regexp.MustCompile("(?m)^\\| `([a-z_:][a-z0-9_:]*)` \\| ([a-z]+) \\|")
 	known := map[string]bool{}
@@ -378,7 +378,7 @@ func readmeMetrics(t *testing.T) map[string]bool {
 		}
 	}
 	if len(known) < 10 {
-		t.Fatalf("%s: only %d metrics read from the metrics table: has its format changed?", readmeFile, len(known))
+		t.Fatalf("%s: only %d metrics read from the metrics table: has its format changed?", metricsFile, len(known))
 	}
 	return known
 }

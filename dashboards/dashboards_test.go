@@ -297,22 +297,22 @@ func TestQueriesFollowTheRules(t *testing.T) {
 }
 
 // TestQueriesUseDocumentedMetrics keeps the dashboards on the metrics the
-// README's table documents, so a renamed metric cannot leave a panel
-// silently empty.
+// table of docs/metrics.md documents, so a renamed metric cannot leave a
+// panel silently empty.
 func TestQueriesUseDocumentedMetrics(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "metrics.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, table, _ := strings.Cut(string(readme), "<!-- metrics-table -->")
+	_, table, _ := strings.Cut(string(doc), "<!-- metrics-table -->")
 	table, _, found := strings.Cut(table, "<!-- /metrics-table -->")
 	documented := map[string]bool{}
 	for _, m := range regexp.MustCompile("(?m)^\\| `(covoiturage_[a-z_]+)`").FindAllStringSubmatch(table, -1) {
 		documented[m[1]] = true
 	}
 	if !found || len(documented) == 0 {
-		t.Fatal("README.md: no metrics table between <!-- metrics-table --> markers")
+		t.Fatal("docs/metrics.md: no metrics table between <!-- metrics-table --> markers")
 	}
 	qs, err := Queries()
 	if err != nil {
@@ -326,7 +326,7 @@ func TestQueriesUseDocumentedMetrics(t *testing.T) {
 				continue
 			}
 			if !documented[m] && !documented[histogramSeries.ReplaceAllString(m, "")] {
-				t.Errorf("%s: panel %q: %s is not in the README's metrics table", q.Dashboard, q.Panel, m)
+				t.Errorf("%s: panel %q: %s is not in the metrics table of docs/metrics.md", q.Dashboard, q.Panel, m)
 			}
 		}
 	}
