@@ -11,12 +11,12 @@ import (
 // the exporter knows of one journey, for an on-call wondering why it is
 // still pending. It reads the tracker only.
 func journeyHandler(w http.ResponseWriter, r *http.Request, ex *exporter.Exporter) {
-	t := ex.Tracker(r.PathValue("registry"))
-	if t == nil {
+	h := ex.Registry(r.PathValue("registry"))
+	if h == nil {
 		http.Error(w, "no such registry", http.StatusNotFound)
 		return
 	}
-	j, ok := t.Lookup(r.PathValue("id"))
+	j, ok := h.Tracker().Lookup(r.PathValue("id"))
 	if !ok {
 		http.Error(w, "journey not tracked", http.StatusNotFound)
 		return

@@ -136,8 +136,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Info("storage opened", "path", store.Path(), "flush_interval", f.flushInterval)
 	}
 
-	// load returns the configuration to apply, from the file or the demo.
+	// load returns the configuration to apply, from the file or the demo;
+	// where names it in errors about what only applying it finds out.
 	load := func() (*config.Config, error) { return config.Load(f.configFile) }
+	where := f.configFile
 	var sim *demo.Registry
 	if f.demo {
 		if sim, err = demo.Start(logger); err != nil {
@@ -147,6 +149,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defer func() { _ = sim.Close() }()
 		opts.Clock = sim.Clock
 		load = func() (*config.Config, error) { return sim.Config(), nil }
+		where = "demo"
 	}
 	ex := exporter.New(opts)
 	defer ex.Close()
@@ -180,7 +183,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	apply := func() error {
 		cfg, err := load()
 		if err == nil {
-			err = ex.Apply(cfg)
+			if err = ex.Apply(cfg); err != nil {
+				err = fmt.Errorf("%s: %w", where, err)
+			}
 		}
 		if err != nil {
 			reloads.failed()
@@ -197,8 +202,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ready.Store(true)
 	if sim != nil {
 		sim.Operate(func(r tracker.Registration) {
-			if t := ex.Tracker(demo.Name); t != nil {
-				t.Register(sim.Clock.Now(), r)
+			if h := ex.Registry(demo.Name); h != nil {
+				h.Tracker().Register(sim.Clock.Now(), r)
 			}
 		})
 	}
@@ -244,8 +249,15 @@ func newMetrics(reg prometheus.Registerer) exporter.Options {
 	}
 }
 
+// checkConfig loads the file and turns it into runtime settings as a
+// start would, credentials read, without running anything.
 func checkConfig(path string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(path)
+	if err == nil {
+		if err = exporter.Check(cfg); err != nil {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: configuration is not valid: %v\n", exporterName, err)
 		return 1
@@ -303,10 +315,19 @@ func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter
 	mux.HandleFunc("GET /api/v1/journeys/{registry}/{id}", func(w http.ResponseWriter, r *http.Request) {
 		journeyHandler(w, r, ex)
 	})
-	mux.Handle("POST /api/v1/journeys/{registry}", push.NewHandler(ex, push.Options{Logger: logger, Metrics: pushMetrics}))
+	lookup := func(name string) (push.Registry, bool) {
+		if h := ex.Registry(name); h != nil {
+			return h, true
+		}
+		return nil, false
+	}
+	mux.Handle("POST /api/v1/journeys/{registry}", push.NewHandler(lookup, push.Options{Logger: logger, Observer: pushMetrics}))
 	mux.HandleFunc("/proxy/{registry}/", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("registry")
-		p := ex.Proxy(name)
+		var p http.Handler
+		if h := ex.Registry(name); h != nil {
+			p = h.Proxy()
+		}
 		if p == nil {
 			// The registry's own error shape, as the proxy's other answers.
 			w.Header().Set("Content-Type", "application/json")

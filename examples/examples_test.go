@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 )
 
 // tool finds one of names on PATH: the tests need the real programs, and
@@ -257,8 +258,14 @@ func TestExporterConfigLoads(t *testing.T) {
 	if err := os.Symlink(journeys, filepath.Join(dir, "journeys.txt")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := config.Parse(data, dir); err == nil || !strings.Contains(err.Error(), "token_file") {
-		t.Fatalf("config.Parse without the token secret: %v, want a token_file error", err)
+	cfg, err := config.Parse(data, dir)
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	// As --config.check does: the configuration becomes runtime settings,
+	// credentials read.
+	if err := exporter.Check(cfg); err == nil || !strings.Contains(err.Error(), "token_file") {
+		t.Fatalf("exporter.Check without the token secret: %v, want a token_file error", err)
 	}
 	secret := filepath.Join(dir, "secrets", "covoiturage_token")
 	if err := os.MkdirAll(filepath.Dir(secret), 0o700); err != nil {
@@ -267,12 +274,11 @@ func TestExporterConfigLoads(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("test-token-not-a-real-one\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse(data, dir)
-	if err != nil {
-		t.Fatalf("config.Parse: %v", err)
+	if len(cfg.Registries) == 0 {
+		t.Fatal("config.Parse read no registry")
 	}
-	if len(cfg.Registries) == 0 || cfg.Registries[0].Auth.Token == "" {
-		t.Fatalf("config.Parse read no registry or no token: %+v", cfg.Registries)
+	if err := exporter.Check(cfg); err != nil {
+		t.Fatalf("exporter.Check: %v", err)
 	}
 }
 

@@ -2,8 +2,6 @@ package collector
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -92,31 +90,4 @@ func TestBoundedLabels(t *testing.T) {
 	if got := boundedEndpoint("made_up"); got != "other" {
 		t.Errorf("boundedEndpoint(made_up) = %s", got)
 	}
-}
-
-func TestHealthProbeFollowsTheRegistry(t *testing.T) {
-	t.Parallel()
-	reg := prometheus.NewPedanticRegistry()
-	h := NewHealth(reg)
-	sim, c := newSimClient(t, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go h.Probe(ctx, "prod", c, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
-
-	waitFor := func(want float64) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if testutil.ToFloat64(h.up.WithLabelValues("prod")) == want {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		t.Fatalf("covoiturage_registry_up never became %v", want)
-	}
-	waitFor(1)
-	sim.SetFaults(simulator.Faults{Maintenance: true})
-	waitFor(0)
-	sim.SetFaults(simulator.Faults{})
-	waitFor(1)
 }

@@ -1,16 +1,11 @@
 package collector
 
 import (
-	"context"
-	"log/slog"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
-// Health probes each registry's /health in the background; a scrape only
+// Health holds the registries' health gauges. The exporter probes each
+// registry's /health in the background and reports here; a scrape only
 // reads the last result, so it never calls the registry.
 type Health struct {
 	up        *prometheus.GaugeVec
@@ -33,31 +28,14 @@ func NewHealth(reg prometheus.Registerer) *Health {
 	return h
 }
 
-// Probe asks the registry's /health every interval until ctx ends.
-func (h *Health) Probe(ctx context.Context, name string, c *registry.Client, interval time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, min(interval, 10*time.Second))
-		hs, err := c.Health(pctx)
-		cancel()
-		up := 0.0
-		switch {
-		case err != nil:
-			logger.Warn("registry health probe failed", "registry", name, "err", err)
-		case hs.Status == "ok":
-			up = 1
-		default:
-			logger.Warn("registry reports itself unhealthy", "registry", name, "status", hs.Status)
-		}
-		h.up.WithLabelValues(name).Set(up)
-		h.lastProbe.WithLabelValues(name).SetToCurrentTime()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// Probed records the result of one probe of the named registry.
+func (h *Health) Probed(name string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
 	}
+	h.up.WithLabelValues(name).Set(v)
+	h.lastProbe.WithLabelValues(name).SetToCurrentTime()
 }
 
 // Forget deletes a registry's series, once it left the configuration.

@@ -7,10 +7,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Reasons a submission could not be tracked, the values of the reason label.
+// The values of the reason label of tracking failures: the proxy's
+// reasons (proxy.TrackingError, proxy.TrackingTimeout).
 const (
-	TrackingError   = "error"   // the registrar failed or panicked, or the answer could not be read
-	TrackingTimeout = "timeout" // the registrar did not return within the tracking timeout
+	trackingError   = "error"
+	trackingTimeout = "timeout"
 )
 
 // proxyCodes are the answers an operator can get for a submission through
@@ -19,7 +20,8 @@ const (
 // mint series.
 var proxyCodes = []int{201, 400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503}
 
-// ProxyMetrics meters the submission proxy.
+// ProxyMetrics meters the submission proxy: it is the proxy's Observer.
+// Its methods accept a nil receiver.
 type ProxyMetrics struct {
 	submissions *prometheus.CounterVec
 	tracked     *prometheus.CounterVec
@@ -69,8 +71,8 @@ func (m *ProxyMetrics) Declare(registryName string) {
 	m.submissions.WithLabelValues(registryName, "other")
 	m.tracked.WithLabelValues(registryName, "new")
 	m.tracked.WithLabelValues(registryName, "already_tracked")
-	m.failures.WithLabelValues(registryName, TrackingError)
-	m.failures.WithLabelValues(registryName, TrackingTimeout)
+	m.failures.WithLabelValues(registryName, trackingError)
+	m.failures.WithLabelValues(registryName, trackingTimeout)
 	m.requests.WithLabelValues(registryName)
 	m.added.WithLabelValues(registryName)
 }
@@ -97,13 +99,13 @@ func (m *ProxyMetrics) Tracked(registryName string, added, already int) {
 }
 
 // TrackingFailed counts a submission that could not be tracked; reason is
-// TrackingError or TrackingTimeout (anything else counts as an error).
+// "error" or "timeout" (anything else counts as an error).
 func (m *ProxyMetrics) TrackingFailed(registryName, reason string) {
 	if m == nil {
 		return
 	}
-	if reason != TrackingTimeout {
-		reason = TrackingError
+	if reason != trackingTimeout {
+		reason = trackingError
 	}
 	m.failures.WithLabelValues(registryName, reason).Inc()
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/proxy"
 )
 
 // Every known series exists at zero once a registry is declared; codes and
@@ -25,7 +27,7 @@ func TestProxyMetricsExposition(t *testing.T) {
 	m.Tracked("prod", 1, 0)
 	m.Tracked("prod", 0, 1)
 	m.Tracked("prod", 1, 0)
-	m.TrackingFailed("prod", TrackingTimeout)
+	m.TrackingFailed("prod", proxy.TrackingTimeout)
 	m.TrackingFailed("prod", "made-up reason")
 	m.Forwarded("prod")
 	m.AddedLatency("prod", 300*time.Microsecond)
@@ -120,7 +122,7 @@ func TestNilProxyMetrics(t *testing.T) {
 	m.Declare("prod")
 	m.Submission("prod", 201)
 	m.Tracked("prod", 1, 0)
-	m.TrackingFailed("prod", TrackingError)
+	m.TrackingFailed("prod", proxy.TrackingError)
 	m.Forwarded("prod")
 	m.AddedLatency("prod", time.Millisecond)
 	m.Forget("prod")

@@ -8,8 +8,8 @@ import (
 // covoiturage_push_journeys_total.
 var PushResults = []string{"new", "already_tracked", "rejected"}
 
-// PushMetrics counts what the push endpoint receives. Its methods accept
-// a nil receiver, so the endpoint runs without metrics in tests.
+// PushMetrics counts what the push endpoint receives: it is the endpoint's
+// Observer. Its methods accept a nil receiver.
 type PushMetrics struct {
 	requests *prometheus.CounterVec
 	journeys *prometheus.CounterVec

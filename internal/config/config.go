@@ -2,6 +2,12 @@
 // watch, their credentials and budgets, the journeys and certificates to
 // follow and the scheduling policy. Loading is strict, so a typo in a key is
 // an error that names it, not a setting silently ignored.
+//
+// The file format is a leaf: this package imports none of the exporter's
+// runtime packages. What only the runtime knows (the registry's URL, version,
+// id and certificate rules, the discoverer's limits, reading the credential
+// files) is checked where the configuration becomes runtime settings, in
+// the exporter package, which --config.check runs as well.
 package config
 
 import (
@@ -20,11 +26,6 @@ import (
 
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/covoiturage-exporter/covoiturage_exporter/internal/discovery"
-	"github.com/covoiturage-exporter/covoiturage_exporter/internal/proxy"
-	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
-	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
 // Config is a whole configuration file.
@@ -42,6 +43,9 @@ type Registry struct {
 	// operator_journey_id).
 	APIVersion string `yaml:"api_version"`
 
+	// TokenFile, or AccessKey with SecretKeyFile, are the credentials.
+	// Load resolves the files against the configuration's directory; the
+	// exporter reads them when it applies the configuration.
 	TokenFile     string `yaml:"token_file"`
 	AccessKey     string `yaml:"access_key"`
 	SecretKeyFile string `yaml:"secret_key_file"`
@@ -56,11 +60,6 @@ type Registry struct {
 
 	HealthInterval model.Duration `yaml:"health_interval"`
 	RequestTimeout model.Duration `yaml:"request_timeout"`
-
-	// Auth holds the credentials read from the files above at load time,
-	// so that --config.check proves they are readable. The demo sets it
-	// directly.
-	Auth registry.Auth `yaml:"-"`
 }
 
 // Budget is the registry's request budget this exporter may spend. The
@@ -81,6 +80,8 @@ type Journeys struct {
 	Files []string `yaml:"files"`
 
 	// Resolved is every entry of IDs and Files, parsed and de-duplicated.
+	// The ids are not checked against the registry's pattern here: the
+	// exporter does, and names the entry with Where.
 	Resolved []Journey `yaml:"-"`
 }
 
@@ -88,6 +89,18 @@ type Journeys struct {
 type Journey struct {
 	ID    string
 	Start time.Time // zero when not given
+	// File is the index in Files of the file that lists the journey, -1
+	// for IDs; Line is its line in that file, or its index in IDs.
+	File, Line int32
+}
+
+// Where names the entry a resolved journey came from, as errors do:
+// journeys.ids[1], or journeys.files[0]: ids.txt:4.
+func (js *Journeys) Where(j Journey) string {
+	if j.File < 0 || int(j.File) >= len(js.Files) {
+		return fmt.Sprintf("journeys.ids[%d]", j.Line)
+	}
+	return fmt.Sprintf("journeys.files[%d]: %s:%d", j.File, js.Files[j.File], j.Line)
 }
 
 // Discovery follows the journeys the registry's list endpoint shows, so
@@ -158,33 +171,36 @@ type Schedule struct {
 	AuthRetryInterval model.Duration `yaml:"auth_retry_interval"`
 }
 
-// Defaults, in one place: the budget and API version are the client's, the
-// schedule the tracker's policy (REGISTRY.md's lifecycle); only the
-// scheduler's reactions to errors are set here.
+// Defaults, in one place. The budget, API version and request timeout are
+// the registry client's, the schedule the tracker's policy (REGISTRY.md's
+// lifecycle), discovery the discoverer's and the tracking timeout the
+// proxy's: they are repeated here so that the file format stays a leaf, and
+// the exporter's tests fail if they drift. Only the scheduler's reactions
+// to errors and the probe intervals are set here.
 var (
-	DefaultAPIVersion = registry.DefaultVersion
-	DefaultBudget     = Budget{RequestsPerSecond: float64(registry.DefaultRate), Burst: registry.DefaultBurst, Concurrency: 4}
+	DefaultAPIVersion = "3.3"
+	DefaultBudget     = Budget{RequestsPerSecond: 5, Burst: 10, Concurrency: 4}
 	DefaultSchedule   = Schedule{
-		FirstCheckDelay:   model.Duration(tracker.DefaultPolicy.FirstCheckDelay),
-		PendingInterval:   model.Duration(tracker.DefaultPolicy.PendingInterval),
-		BatchWindowStart:  model.Duration(tracker.DefaultPolicy.BatchWindowStart),
-		BatchWindowEnd:    model.Duration(tracker.DefaultPolicy.BatchWindowEnd),
-		BatchCheckDelay:   model.Duration(tracker.DefaultPolicy.BatchCheckDelay),
-		SettleAfter:       model.Duration(tracker.DefaultPolicy.SettleAfter),
-		Retention:         model.Duration(tracker.DefaultPolicy.Retention),
-		MaxDelay:          model.Duration(tracker.DefaultPolicy.RetryAfterSkip),
+		FirstCheckDelay:   model.Duration(10 * time.Minute),
+		PendingInterval:   model.Duration(24 * time.Hour),
+		BatchWindowStart:  model.Duration(48 * time.Hour),
+		BatchWindowEnd:    model.Duration(54 * time.Hour),
+		BatchCheckDelay:   model.Duration(time.Hour),
+		SettleAfter:       model.Duration(72 * time.Hour),
+		Retention:         model.Duration(30 * 24 * time.Hour),
+		MaxDelay:          model.Duration(time.Hour),
 		ErrorBackoff:      model.Duration(5 * time.Minute),
 		AuthRetryInterval: model.Duration(5 * time.Minute),
 	}
 	DefaultDiscovery = Discovery{
-		Interval: model.Duration(discovery.DefaultInterval), Lookback: model.Duration(discovery.DefaultLookback),
-		Slice: model.Duration(discovery.DefaultSlice), Statuses: discovery.DefaultStatuses,
-		PageSize: discovery.DefaultPageSize, MaxPagesPerRound: discovery.DefaultMaxPagesPerRound,
+		Interval: model.Duration(10 * time.Minute), Lookback: model.Duration(26 * time.Hour),
+		Slice: model.Duration(6 * time.Hour), Statuses: []string{"pending", "canceled", "acquisition_error"},
+		PageSize: 500, MaxPagesPerRound: 1000,
 	}
-	DefaultProxy               = Proxy{TrackTimeout: model.Duration(proxy.DefaultTrackTimeout)}
+	DefaultProxy               = Proxy{TrackTimeout: model.Duration(2 * time.Second)}
 	DefaultCertificateInterval = model.Duration(time.Hour)
 	DefaultHealthInterval      = model.Duration(30 * time.Second)
-	DefaultRequestTimeout      = model.Duration(registry.DefaultRequestTimeout)
+	DefaultRequestTimeout      = model.Duration(15 * time.Second)
 )
 
 // MaxConfigBytes bounds the configuration file itself.
@@ -233,10 +249,7 @@ func Parse(data []byte, dir string) (*Config, error) {
 	names := map[string]int{}
 	for i := range cfg.Registries {
 		r := &cfg.Registries[i]
-		field := fmt.Sprintf("registries[%d]", i)
-		if r.Name != "" {
-			field = fmt.Sprintf("registries[%d] (%s)", i, r.Name)
-		}
+		field := RegistryField(i, r.Name)
 		if err := r.complete(dir); err != nil {
 			return nil, fmt.Errorf("%s.%w", field, err)
 		}
@@ -319,28 +332,30 @@ func findBadDuration(n *yaml.Node, path, msg string) (*yaml.Node, string) {
 	return nil, ""
 }
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// RegistryField names the i-th registry in errors: registries[0] (prod).
+func RegistryField(i int, name string) string {
+	if name == "" {
+		return fmt.Sprintf("registries[%d]", i)
+	}
+	return fmt.Sprintf("registries[%d] (%s)", i, name)
+}
 
-// v2JourneyIDPattern: the v2 API follows the registry's own numeric id.
-var v2JourneyIDPattern = regexp.MustCompile(`^[0-9]{1,20}$`)
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // IsV2 tells whether the registry is followed through the v2 API.
 func (r *Registry) IsV2() bool { return r.APIVersion == "2" }
 
-// complete applies defaults, checks every field and reads the files the
-// registry refers to. Errors start with the field's name.
+// complete applies defaults, checks every field and reads the id files
+// the registry refers to. Errors start with the field's name.
 func (r *Registry) complete(dir string) error {
 	r.ApplyDefaults()
 	if !namePattern.MatchString(r.Name) {
 		return fmt.Errorf("name: %q: want 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", r.Name)
 	}
-	if err := checkBaseURL(r.BaseURL); err != nil {
-		return fmt.Errorf("base_url: %w", err)
+	if r.BaseURL == "" {
+		return errors.New("base_url: missing: want e.g. https://api.covoiturage.beta.gouv.fr")
 	}
-	if !r.IsV2() && !registry.ValidVersion(r.APIVersion) {
-		return fmt.Errorf("api_version: %q: want 2, 3, 3.1, 3.2, 3.3 or 3.4", r.APIVersion)
-	}
-	if err := r.readCredentials(dir); err != nil {
+	if err := r.checkCredentials(dir); err != nil {
 		return err
 	}
 	if err := r.Budget.check(); err != nil {
@@ -364,11 +379,6 @@ func (r *Registry) complete(dir string) error {
 	}{{"health_interval", r.HealthInterval}, {"request_timeout", r.RequestTimeout}, {"certificates.interval", r.Certificates.Interval}} {
 		if d.v <= 0 {
 			return fmt.Errorf("%s: must be positive", d.name)
-		}
-	}
-	for i, u := range r.Certificates.UUIDs {
-		if !registry.ValidCertificateUUID(u) {
-			return fmt.Errorf("certificates.uuids[%d]: %q is not a UUID", i, u)
 		}
 	}
 	return r.resolveJourneys(dir)
@@ -423,46 +433,23 @@ func (d Discovery) check() error {
 	case len(d.Statuses) == 0:
 		return errors.New("statuses: want at least one status to list")
 	}
-	return d.DiscovererConfig().Validate()
+	return nil
 }
 
-// DiscovererConfig is what the discoverer takes from the configuration;
-// the exporter adds the registry's client, clock and tracker.
-func (d Discovery) DiscovererConfig() discovery.Config {
-	return discovery.Config{
-		Interval: time.Duration(d.Interval), Lookback: time.Duration(d.Lookback), Slice: time.Duration(d.Slice),
-		Statuses: d.Statuses, PageSize: d.PageSize, MaxPagesPerRound: d.MaxPagesPerRound,
-	}
-}
-
-func checkBaseURL(raw string) error {
-	if raw == "" {
-		return errors.New("missing: want e.g. https://api.covoiturage.beta.gouv.fr")
-	}
-	_, err := registry.ParseBaseURL(raw)
-	return err
-}
-
-func (r *Registry) readCredentials(dir string) error {
+// checkCredentials checks that the credentials are one of the two kinds,
+// and resolves their files; the exporter reads them.
+func (r *Registry) checkCredentials(dir string) error {
 	switch {
 	case r.TokenFile != "" && (r.AccessKey != "" || r.SecretKeyFile != ""):
 		return errors.New("token_file: set either token_file or access_key with secret_key_file, not both")
 	case r.TokenFile != "":
-		auth, err := registry.StaticTokenFile(resolve(dir, r.TokenFile))
-		if err != nil {
-			return fmt.Errorf("token_file: %w", err)
-		}
-		r.Auth = auth
+		r.TokenFile = resolve(dir, r.TokenFile)
 	case r.AccessKey != "" && r.SecretKeyFile == "":
 		return errors.New("secret_key_file: missing, access_key needs it")
 	case r.AccessKey == "" && r.SecretKeyFile != "":
 		return errors.New("access_key: missing, secret_key_file needs it")
 	case r.AccessKey != "":
-		auth, err := registry.KeyPairFile(r.AccessKey, resolve(dir, r.SecretKeyFile))
-		if err != nil {
-			return fmt.Errorf("secret_key_file: %w", err)
-		}
-		r.Auth = auth
+		r.SecretKeyFile = resolve(dir, r.SecretKeyFile)
 	default:
 		return errors.New("token_file: missing: set token_file, or access_key with secret_key_file")
 	}
@@ -520,11 +507,12 @@ const MaxIDFileBytes = 300 << 20
 func (r *Registry) resolveJourneys(dir string) error {
 	seen := map[string]bool{}
 	r.Journeys.Resolved = r.Journeys.Resolved[:0]
-	add := func(where, entry string) error {
-		j, err := r.parseJourney(entry)
+	add := func(file, line int, entry string) error {
+		j, err := parseJourney(entry)
 		if err != nil {
-			return fmt.Errorf("%s: %w", where, err)
+			return fmt.Errorf("%s: %w", r.Journeys.Where(Journey{File: int32(file), Line: int32(line)}), err)
 		}
+		j.File, j.Line = int32(file), int32(line)
 		if !seen[j.ID] {
 			seen[j.ID] = true
 			r.Journeys.Resolved = append(r.Journeys.Resolved, j)
@@ -532,7 +520,7 @@ func (r *Registry) resolveJourneys(dir string) error {
 		return nil
 	}
 	for i, entry := range r.Journeys.IDs {
-		if err := add(fmt.Sprintf("journeys.ids[%d]", i), entry); err != nil {
+		if err := add(-1, i, entry); err != nil {
 			return err
 		}
 	}
@@ -554,7 +542,7 @@ func (r *Registry) resolveJourneys(dir string) error {
 			if text == "" || strings.HasPrefix(text, "#") {
 				continue
 			}
-			if err := add(fmt.Sprintf("journeys.files[%d]: %s:%d", i, name, line), text); err != nil {
+			if err := add(i, line, text); err != nil {
 				_ = f.Close()
 				return err
 			}
@@ -568,44 +556,28 @@ func (r *Registry) resolveJourneys(dir string) error {
 	return nil
 }
 
-// ValidateID checks a journey id against the registry's pattern: the
-// numeric journey_id for v2, the operator_journey_id for 3.x.
-func (r *Registry) ValidateID(id string) error {
-	if r.IsV2() {
-		if !v2JourneyIDPattern.MatchString(id) {
-			return fmt.Errorf("%q: the v2 API follows the registry's numeric journey_id", truncateID(id))
-		}
-	} else if !registry.ValidOperatorJourneyID(id) {
-		return fmt.Errorf("%q: an operator_journey_id is 1 to 256 lowercase letters and digits", truncateID(id))
-	}
-	return nil
-}
-
-// truncateID keeps an error about a huge id readable.
-func truncateID(id string) string {
-	const n = 64
-	if len(id) <= n {
-		return id
-	}
-	return id[:n] + "…"
-}
-
 // parseJourney reads "<id>" or "<id> <start RFC 3339>".
-func (r *Registry) parseJourney(entry string) (Journey, error) {
+func parseJourney(entry string) (Journey, error) {
 	fields := strings.Fields(entry)
 	if len(fields) == 0 || len(fields) > 2 {
-		return Journey{}, fmt.Errorf("%q: want an id, optionally followed by its start time (RFC 3339)", entry)
+		return Journey{}, fmt.Errorf("%q: want an id, optionally followed by its start time (RFC 3339)", truncate(entry))
 	}
 	j := Journey{ID: fields[0]}
-	if err := r.ValidateID(j.ID); err != nil {
-		return Journey{}, err
-	}
 	if len(fields) == 2 {
 		t, err := time.Parse(time.RFC3339, fields[1])
 		if err != nil {
-			return Journey{}, fmt.Errorf("%q: start time %q is not RFC 3339 (e.g. 2026-11-20T08:15:00Z)", j.ID, fields[1])
+			return Journey{}, fmt.Errorf("%q: start time %q is not RFC 3339 (e.g. 2026-11-20T08:15:00Z)", truncate(j.ID), truncate(fields[1]))
 		}
 		j.Start = t
 	}
 	return j, nil
+}
+
+// truncate keeps an error about a huge entry readable.
+func truncate(s string) string {
+	const n = 64
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

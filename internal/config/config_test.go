@@ -73,11 +73,21 @@ func assertJourneys(t *testing.T, r config.Registry, want []config.Journey) {
 	}
 }
 
+// assertTokenAuth checks that r's credentials are a token file alone,
+// resolved to a file that exists: the exporter reads it.
 func assertTokenAuth(t *testing.T, r config.Registry) {
 	t.Helper()
-	if r.Auth.Token == "" || r.Auth.AccessKey != "" || r.Auth.SecretKey != "" {
-		t.Errorf("%s: Auth is not a static token alone (token set: %t, access key set: %t, secret key set: %t)",
-			r.Name, r.Auth.Token != "", r.Auth.AccessKey != "", r.Auth.SecretKey != "")
+	if r.TokenFile == "" || r.AccessKey != "" || r.SecretKeyFile != "" {
+		t.Errorf("%s: credentials are not a token file alone (token_file %q, access key set: %t, secret_key_file %q)",
+			r.Name, r.TokenFile, r.AccessKey != "", r.SecretKeyFile)
+	}
+	assertFile(t, r.Name+": token_file", r.TokenFile)
+}
+
+func assertFile(t *testing.T, what, path string) {
+	t.Helper()
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("%s %q is not a file: %v", what, path, err)
 	}
 }
 
@@ -122,9 +132,9 @@ func TestLoadGood(t *testing.T) {
 			if p.Name != "production" || p.APIVersion != "3.2" || p.IsV2() {
 				t.Errorf("name, api_version = %q, %q", p.Name, p.APIVersion)
 			}
-			if p.Auth.AccessKey != "FAKE-ACCESS-KEY-0001" || p.Auth.SecretKey == "" || p.Auth.Token != "" {
-				t.Errorf("production: Auth is not the key pair (access key set: %t, secret key set: %t, token set: %t)",
-					p.Auth.AccessKey != "", p.Auth.SecretKey != "", p.Auth.Token != "")
+			if p.AccessKey != "FAKE-ACCESS-KEY-0001" || p.SecretKeyFile != filepath.Join("testdata", "good", "secrets", "secret_key") || p.TokenFile != "" {
+				t.Errorf("production: credentials are not the key pair, its file resolved (access key set: %t, secret_key_file %q, token_file %q)",
+					p.AccessKey != "", p.SecretKeyFile, p.TokenFile)
 			}
 			if want := (config.Budget{RequestsPerSecond: 20, Burst: 40, Concurrency: 8}); p.Budget != want {
 				t.Errorf("budget = %+v, want %+v", p.Budget, want)
@@ -172,8 +182,8 @@ func TestLoadGood(t *testing.T) {
 				t.Errorf("legacy-v2: budget %+v, schedule %+v: want the defaults", v2.Budget, v2.Schedule)
 			}
 			assertTokenAuth(t, v2)
-			if v2.Auth.Token == cfg.Registries[0].Auth.SecretKey {
-				t.Error("legacy-v2: token is production's secret key, not legacy_token")
+			if want := filepath.Join("testdata", "good", "secrets", "legacy_token"); v2.TokenFile != want {
+				t.Errorf("legacy-v2: token_file %q, want %q", v2.TokenFile, want)
 			}
 			assertJourneys(t, v2, []config.Journey{
 				{ID: "123456"},
@@ -229,7 +239,10 @@ func TestLoadBad(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		file string
-		want []string // substrings of the error
+		// want are substrings of the error. Nil: the file loads, and is
+		// refused when the exporter turns it into runtime settings, which
+		// config knows nothing of (exporter's TestCheckBad).
+		want []string
 	}{
 		{"unknown_top_key.yaml", []string{"line 5", "scrape_interval", "not found"}},
 		{"unknown_schedule_key.yaml", []string{"line 7", "setle_after", "config.Schedule"}},
@@ -238,16 +251,16 @@ func TestLoadBad(t *testing.T) {
 		{"duplicate_name.yaml", []string{`registries[1] (prod).name: "prod" is already the name of registries[0]`}},
 		{"bad_name.yaml", []string{`registries[0] (prod env).name: "prod env"`}},
 		{"missing_base_url.yaml", []string{"registries[0] (prod).base_url: missing"}},
-		{"bad_url_scheme.yaml", []string{"registries[0] (prod).base_url:", "ftp://", "http(s)"}},
-		{"url_userinfo.yaml", []string{"registries[0] (prod).base_url: credentials in the URL"}},
-		{"url_query.yaml", []string{"registries[0] (prod).base_url: want no query"}},
-		{"bad_api_version.yaml", []string{`registries[0] (prod).api_version: "4.0"`}},
+		{"bad_url_scheme.yaml", nil},
+		{"url_userinfo.yaml", nil},
+		{"url_query.yaml", nil},
+		{"bad_api_version.yaml", nil},
 		{"token_and_access_key.yaml", []string{"registries[0] (prod).token_file: set either token_file or access_key"}},
 		{"access_key_without_secret.yaml", []string{"registries[0] (prod).secret_key_file: missing"}},
 		{"secret_without_access_key.yaml", []string{"registries[0] (prod).access_key: missing"}},
 		{"no_credentials.yaml", []string{"registries[0] (prod).token_file: missing"}},
-		{"missing_token_file.yaml", []string{"registries[0] (prod).token_file:", "no_such_token"}},
-		{"empty_token_file.yaml", []string{"registries[0] (prod).token_file:", "empty_token", "is empty"}},
+		{"missing_token_file.yaml", nil},
+		{"empty_token_file.yaml", nil},
 		{"negative_duration.yaml", []string{"line 6", "registries[0] (prod).schedule.retention", `"-1h"`}},
 		{"bad_duration_string.yaml", []string{"line 6", "registries[0] (prod).schedule.pending_interval", `"5 minutes"`}},
 		{"bad_health_interval.yaml", []string{"line 5", "registries[0] (prod).health_interval", `"30 seconds"`}},
@@ -256,19 +269,19 @@ func TestLoadBad(t *testing.T) {
 		{"settle_overflow.yaml", []string{"registries[0] (prod).schedule.settle_after"}},
 		{"retention_before_settle.yaml", []string{"registries[0] (prod).schedule.retention: 3d is shorter than settle_after"}},
 		{"rps_too_high.yaml", []string{"registries[0] (prod).budget.requests_per_second: 34", "33.3"}},
-		{"discovery_unlistable_status.yaml", []string{`registries[0] (prod).discovery.statuses[1]: "terms_violation_error" cannot be listed`, "pending"}},
-		{"discovery_lookback_too_long.yaml", []string{"registries[0] (prod).discovery.lookback: 2400h0m0s", "90 days"}},
+		{"discovery_unlistable_status.yaml", nil},
+		{"discovery_lookback_too_long.yaml", nil},
 		{"discovery_on_v2.yaml", []string{"registries[0] (prod).discovery.enabled", "v2"}},
 		{"proxy_on_v2.yaml", []string{"registries[0] (prod).proxy.enabled", "v2"}},
 		{"negative_burst.yaml", []string{"registries[0] (prod).budget.burst: -1"}},
 		{"concurrency_too_high.yaml", []string{"registries[0] (prod).budget.concurrency: 65"}},
-		{"bad_journey_id.yaml", []string{`registries[0] (prod).journeys.ids[1]: "ABC123"`}},
-		{"bad_id_file.yaml", []string{`registries[0] (prod).journeys.files[0]: ids/bad.txt:4: "Not-An-Id"`}},
+		{"bad_journey_id.yaml", nil},
+		{"bad_id_file.yaml", nil},
 		{"missing_id_file.yaml", []string{"registries[0] (prod).journeys.files[0]:", "no_such_file.txt"}},
 		{"bad_start_time.yaml", []string{`registries[0] (prod).journeys.ids[0]: "abc123": start time "20/11/2026" is not RFC 3339`}},
 		{"journey_extra_field.yaml", []string{"registries[0] (prod).journeys.ids[0]:", "want an id"}},
-		{"v2_non_numeric_id.yaml", []string{`registries[0] (legacy).journeys.ids[1]: "abc123"`, "numeric"}},
-		{"bad_certificate_uuid.yaml", []string{`registries[0] (prod).certificates.uuids[1]: "not-a-uuid" is not a UUID`}},
+		{"v2_non_numeric_id.yaml", nil},
+		{"bad_certificate_uuid.yaml", nil},
 		{"empty.yaml", []string{"empty configuration"}},
 		{"comments_only.yaml", []string{"empty configuration"}},
 		{"no_registries.yaml", []string{"registries: want at least one registry"}},
@@ -281,6 +294,12 @@ func TestLoadBad(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join("testdata", "bad", tt.file)
 			cfg, err := config.Load(path)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Load(%s): %v: want it to load, and the exporter to refuse it", path, err)
+				}
+				return
+			}
 			if err == nil {
 				t.Fatalf("Load(%s) = %d registries, want an error", path, len(cfg.Registries))
 			}
@@ -343,6 +362,9 @@ func TestRelativePaths(t *testing.T) {
 	// resolution against the file's directory finds secrets/token.
 	cfg := load(t, filepath.Join(dir, "exporter.yaml"))
 	assertTokenAuth(t, cfg.Registries[0])
+	if want := filepath.Join(dir, "secrets", "token"); cfg.Registries[0].TokenFile != want {
+		t.Errorf("token_file resolved to %q, want %q", cfg.Registries[0].TokenFile, want)
+	}
 	assertJourneys(t, cfg.Registries[0], []config.Journey{{ID: "rel1"}})
 	assertTokenAuth(t, cfg.Registries[1])
 
@@ -358,8 +380,8 @@ func TestRelativePaths(t *testing.T) {
 	if _, err := config.Parse(data, dir); err != nil {
 		t.Errorf("Parse(data, dir): %v", err)
 	}
-	if _, err := config.Parse(data, root); err == nil || !strings.Contains(err.Error(), "registries[0] (relative).token_file") {
-		t.Errorf("Parse(data, wrong dir) = %v, want a token_file error", err)
+	if _, err := config.Parse(data, root); err == nil || !strings.Contains(err.Error(), "registries[0] (relative).journeys.files[0]") {
+		t.Errorf("Parse(data, wrong dir) = %v, want a journeys.files error", err)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -21,7 +23,6 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
-	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
 // Name is the registry label value of the demo registry.
@@ -47,7 +48,9 @@ var Certificates = []struct{ UUID, Type string }{
 // Registry is a running embedded simulator.
 type Registry struct {
 	BaseURL string
-	Auth    registry.Auth
+	// TokenFile holds the demo operator's token, in a directory of its own
+	// that Close removes: the exporter reads credentials from files only.
+	TokenFile string
 	// Clock is the simulated time; the exporter schedules on it too.
 	Clock    *clock.Accelerated
 	sim      *simulator.Simulator
@@ -69,11 +72,20 @@ func Start(logger *slog.Logger) (*Registry, error) {
 		return nil, fmt.Errorf("demo token: %w", err)
 	}
 	token := hex.EncodeToString(tokenBytes)
+	dir, err := os.MkdirTemp("", "covoiturage-demo-")
+	if err != nil {
+		return nil, fmt.Errorf("demo token: %w", err)
+	}
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("demo token: %w", err)
+	}
 	r := &Registry{
-		Auth:   registry.Auth{Token: registry.Secret(token)},
-		Clock:  clock.NewAccelerated(time.Now(), Speed),
-		done:   make(chan struct{}),
-		logger: logger,
+		TokenFile: tokenFile,
+		Clock:     clock.NewAccelerated(time.Now(), Speed),
+		done:      make(chan struct{}),
+		logger:    logger,
 	}
 	traffic := simulator.DefaultTraffic()
 	traffic.PerHour = PerHour
@@ -86,6 +98,7 @@ func Start(logger *slog.Logger) (*Registry, error) {
 		Logger:  logger.With("component", "simulator"),
 	})
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	now := r.Clock.Now()
@@ -99,6 +112,7 @@ func Start(logger *slog.Logger) (*Registry, error) {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("demo registry listener: %w", err)
 	}
 	r.BaseURL = "http://" + ln.Addr().String()
@@ -117,7 +131,7 @@ func Start(logger *slog.Logger) (*Registry, error) {
 // the whole budget the registry allows one address, and its certificates.
 func (r *Registry) Config() *config.Config {
 	rc := config.Registry{
-		Name: Name, BaseURL: r.BaseURL, Auth: r.Auth,
+		Name: Name, BaseURL: r.BaseURL, TokenFile: r.TokenFile,
 		Budget: config.Budget{RequestsPerSecond: 30, Burst: 30, Concurrency: 8},
 	}
 	for _, c := range Certificates {
@@ -182,5 +196,9 @@ func (r *Registry) Close() error {
 	// Not Shutdown: the exporter, the only client, has stopped by now, and
 	// a connection its client dialled but never used would hold Shutdown
 	// for 5 s (net/http counts a new connection as idle only after 5 s).
-	return r.srv.Close()
+	err := r.srv.Close()
+	if rmErr := os.RemoveAll(filepath.Dir(r.TokenFile)); err == nil {
+		err = rmErr
+	}
+	return err
 }

@@ -56,7 +56,7 @@ func BenchmarkDurableRegister(b *testing.B) {
 				for i := range regs {
 					regs[i] = tracker.Registration{ID: fmt.Sprintf("push%09d", next.Add(1)), Source: tracker.SourcePush}
 				}
-				if added, err := ex.Register(context.Background(), "prod", regs); err != nil || added != c.batch {
+				if added, err := ex.Registry("prod").Register(context.Background(), regs); err != nil || added != c.batch {
 					b.Errorf("Register: %d %v", added, err)
 				}
 			}

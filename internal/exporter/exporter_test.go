@@ -1,7 +1,12 @@
 package exporter_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,15 +18,32 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
-	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
 const token = "exporter-test-token"
 
 var start = time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
 
+// tokenFile holds token: the exporter reads credentials from files only.
+var tokenFile string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "exporter-test-")
+	if err != nil {
+		panic(err)
+	}
+	tokenFile = filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 func registryConfig(name, url string, ids ...string) config.Registry {
-	r := config.Registry{Name: name, BaseURL: url, Auth: registry.Auth{Token: token}}
+	r := config.Registry{Name: name, BaseURL: url, TokenFile: tokenFile}
 	for _, id := range ids {
 		r.Journeys.Resolved = append(r.Journeys.Resolved, config.Journey{ID: id, Start: start})
 	}
@@ -65,7 +87,7 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(2 * time.Minute)
-	prod := ex.Tracker("prod")
+	prod := ex.Registry("prod").Tracker()
 	waitFor(t, "a1 checked", func() bool { j, _ := prod.Lookup("a1"); return j.Status == "ok" })
 
 	err = ex.Apply(&config.Config{Registries: []config.Registry{
@@ -75,7 +97,7 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex.Tracker("prod") != prod {
+	if ex.Registry("prod").Tracker() != prod {
 		t.Fatal("a reload replaced the tracker of a registry it kept")
 	}
 	if j, _ := prod.Lookup("a1"); j.Status != "ok" || j.Checks != 1 {
@@ -84,7 +106,7 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 	clk.Advance(2 * time.Minute)
 	waitFor(t, "a2 and b1 checked", func() bool {
 		a, _ := prod.Lookup("a2")
-		b, _ := ex.Tracker("other").Lookup("b1")
+		b, _ := ex.Registry("other").Tracker().Lookup("b1")
 		return a.Status == "ok" && b.Status == "ok"
 	})
 	checked := func() uint64 {
@@ -112,7 +134,7 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	snaps := ex.Snapshots()
-	if len(snaps) != 1 || ex.Tracker("other") != nil {
+	if len(snaps) != 1 || ex.Registry("other") != nil {
 		t.Fatalf("a registry removed from the configuration is still running: %d", len(snaps))
 	}
 	for _, f := range seriesOf(t, reg, "other") {
@@ -145,7 +167,7 @@ func TestV2Registry(t *testing.T) {
 	}
 	clk.Advance(2 * time.Minute)
 	waitFor(t, "4242 checked through v2", func() bool {
-		j, _ := ex.Tracker("legacy").Lookup("4242")
+		j, _ := ex.Registry("legacy").Tracker().Lookup("4242")
 		return j.Status == "ok" && !j.CreatedAt.IsZero()
 	})
 }
@@ -168,4 +190,89 @@ func seriesOf(t *testing.T, reg *prometheus.Registry, name string) []string {
 		}
 	}
 	return out
+}
+
+// The exporter probes each registry's /health in the background and
+// reports to the Health observer: covoiturage_registry_up follows the
+// registry in and out of maintenance.
+func TestHealthProbeFollowsTheRegistry(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewAccelerated(start, 0)
+	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	reg := prometheus.NewPedanticRegistry()
+	ex := exporter.New(exporter.Options{Clock: clk, Health: collector.NewHealth(reg)})
+	defer ex.Close()
+	rc := registryConfig("prod", srv.URL)
+	rc.HealthInterval = model.Duration(20 * time.Millisecond)
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{rc}}); err != nil {
+		t.Fatal(err)
+	}
+	up := func(want float64) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("covoiturage_registry_up %v", want), func() bool {
+			families, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range families {
+				if f.GetName() == "covoiturage_registry_up" && len(f.GetMetric()) == 1 {
+					return f.GetMetric()[0].GetGauge().GetValue() == want
+				}
+			}
+			return false
+		})
+	}
+	up(1)
+	sim.SetFaults(simulator.Faults{Maintenance: true})
+	up(0)
+	sim.SetFaults(simulator.Faults{})
+	up(1)
+}
+
+// A request works on the handle it looked up: after a reload that keeps
+// the registry the handle still registers into its tracker; once a reload
+// removed the registry, it refuses.
+func TestHandleAcrossReloads(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewAccelerated(start, 0)
+	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	ex := exporter.New(exporter.Options{Clock: clk})
+	defer ex.Close()
+	both := &config.Config{Registries: []config.Registry{registryConfig("prod", srv.URL), registryConfig("other", srv.URL)}}
+	if err := ex.Apply(both); err != nil {
+		t.Fatal(err)
+	}
+	prod, other := ex.Registry("prod"), ex.Registry("other")
+	if prod == nil || other == nil || prod.Name() != "prod" || prod.Proxy() != nil {
+		t.Fatalf("handles %v, %v", prod, other)
+	}
+	if err := prod.ValidateID("abc123"); err != nil {
+		t.Errorf("ValidateID(abc123): %v", err)
+	}
+	if err := prod.ValidateID("ABC"); err == nil {
+		t.Error("ValidateID(ABC) accepted an id the 3.x pattern refuses")
+	}
+
+	if err := ex.Apply(&config.Config{Registries: []config.Registry{registryConfig("prod", srv.URL)}}); err != nil {
+		t.Fatal(err)
+	}
+	if added, err := prod.Register(context.Background(), []tracker.Registration{{ID: "kept1", Source: tracker.SourcePush}}); err != nil || added != 1 {
+		t.Fatalf("Register through the handle of a kept registry: %d, %v", added, err)
+	}
+	if _, ok := ex.Registry("prod").Tracker().Lookup("kept1"); !ok {
+		t.Error("a journey registered through the old handle is not in the running tracker")
+	}
+	if _, err := other.Register(context.Background(), []tracker.Registration{{ID: "gone1", Source: tracker.SourcePush}}); !errors.Is(err, exporter.ErrUnknownRegistry) {
+		t.Errorf("Register through the handle of a removed registry: %v, want ErrUnknownRegistry", err)
+	}
 }

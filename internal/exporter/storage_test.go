@@ -108,7 +108,7 @@ func TestRestartKeepsJourneysAndTotals(t *testing.T) {
 		return s.ByStatus[tracker.Statuses.Index(tracker.StatusUnchecked)] == 0
 	})
 	pushed := []tracker.Registration{{ID: "p1", Source: tracker.SourcePush}, {ID: "p2", Source: tracker.SourceProxy, Status: "terms_violation_error", TermsReasons: []string{"expired"}}}
-	if added, err := ex.Register(context.Background(), "prod", pushed); err != nil || added != 2 {
+	if added, err := ex.Registry("prod").Register(context.Background(), pushed); err != nil || added != 2 {
 		t.Fatalf("Register: %d %v", added, err)
 	}
 	wantStats, wantOutcomes := snapshot(ex, "prod") // nothing is due any more: the clock stands still
@@ -130,11 +130,11 @@ func TestRestartKeepsJourneysAndTotals(t *testing.T) {
 		t.Errorf("check outcomes after the restart: %v, want %v", gotOutcomes, wantOutcomes)
 	}
 	for _, id := range []string{"p1", "p2"} {
-		if j, ok := ex2.Tracker("prod").Lookup(id); !ok || j.Source == "config" {
+		if j, ok := ex2.Registry("prod").Tracker().Lookup(id); !ok || j.Source == "config" {
 			t.Errorf("pushed journey %s after the restart: %+v %v", id, j, ok)
 		}
 	}
-	if j, _ := ex2.Tracker("prod").Lookup("c1"); j.Status != "fraud_error" || len(j.FraudLabels) != 1 {
+	if j, _ := ex2.Registry("prod").Tracker().Lookup("c1"); j.Status != "fraud_error" || len(j.FraudLabels) != 1 {
 		t.Errorf("c1 after the restart: %+v", j)
 	}
 	if !strings.Contains(logs.String(), "journeys=7") {
@@ -155,10 +155,10 @@ func TestRemovedRegistryStaysOnDisk(t *testing.T) {
 	if err := ex.Apply(both); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ex.Register(context.Background(), "b", []tracker.Registration{{ID: "pushed-to-b", Source: tracker.SourcePush}}); err != nil {
+	if _, err := ex.Registry("b").Register(context.Background(), []tracker.Registration{{ID: "pushed-to-b", Source: tracker.SourcePush}}); err != nil {
 		t.Fatal(err)
 	}
-	ex.Tracker("b").Register(clk.Now(), tracker.Registration{ID: "unsynced", Source: tracker.SourceDemo})
+	ex.Registry("b").Tracker().Register(clk.Now(), tracker.Registration{ID: "unsynced", Source: tracker.SourceDemo})
 	onlyA := &config.Config{Registries: []config.Registry{registryConfig("a", url, "c0")}}
 	for range 2 {
 		if err := ex.Apply(onlyA); err != nil {
@@ -175,7 +175,7 @@ func TestRemovedRegistryStaysOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"c1", "pushed-to-b", "unsynced"} {
-		if _, ok := ex.Tracker("b").Lookup(id); !ok {
+		if _, ok := ex.Registry("b").Tracker().Lookup(id); !ok {
 			t.Errorf("%s lost when b left the configuration and came back", id)
 		}
 	}
@@ -194,13 +194,11 @@ func TestRegisterFailsWhenTheStoreCannotWrite(t *testing.T) {
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := ex.Register(context.Background(), "prod", []tracker.Registration{{ID: "p1", Source: tracker.SourcePush}})
+	_, err := ex.Registry("prod").Register(context.Background(), []tracker.Registration{{ID: "p1", Source: tracker.SourcePush}})
 	if !errors.Is(err, storage.ErrClosed) {
 		t.Fatalf("Register on a closed store: %v, want ErrClosed", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := ex.Register(ctx, "nosuch", nil); !errors.Is(err, exporter.ErrUnknownRegistry) {
-		t.Fatalf("Register in an unknown registry: %v", err)
+	if ex.Registry("nosuch") != nil {
+		t.Fatal("a handle for a registry the configuration does not name")
 	}
 }

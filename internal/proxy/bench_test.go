@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,7 +17,6 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/storage"
-	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
 // BenchmarkSubmission posts distinct journeys, each a real 201, to a fresh
@@ -50,10 +51,10 @@ func BenchmarkSubmission(b *testing.B) {
 	b.Run("proxied-durable", func(b *testing.B) {
 		target := benchRegistry(b)
 		ex := durableExporter(b, target)
-		f := newFront(b, target, ex, nil)
+		f := newFront(b, target, ex.Registry(regName), nil)
 		benchSubmit(b, f.url+"/v3.3/journeys")
 		n := f.metric(b, "covoiturage_proxy_added_latency_seconds")
-		if tracked := ex.Tracker(regName).Len(); n == 0 || tracked != int(n) {
+		if tracked := ex.Registry(regName).Tracker().Len(); n == 0 || tracked != int(n) {
 			b.Fatalf("%v submissions measured, %d tracked", n, tracked)
 		}
 		if failed := f.metric(b, "covoiturage_proxy_tracking_failures_total", "reason", "timeout") +
@@ -86,7 +87,11 @@ func durableExporter(b *testing.B, target *url.URL) *exporter.Exporter {
 	})
 	ex := exporter.New(exporter.Options{Clock: clock.NewAccelerated(simNow, 0), Store: store})
 	b.Cleanup(ex.Close) // before the store's Close: the exporter writes its last changes
-	rc := config.Registry{Name: regName, BaseURL: target.String(), APIVersion: "3.3", Auth: registry.Auth{Token: token}}
+	tokenFile := filepath.Join(b.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	rc := config.Registry{Name: regName, BaseURL: target.String(), APIVersion: "3.3", TokenFile: tokenFile}
 	rc.ApplyDefaults()
 	if err := ex.Apply(&config.Config{Registries: []config.Registry{rc}}); err != nil {
 		b.Fatal(err)

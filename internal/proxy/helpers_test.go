@@ -137,10 +137,7 @@ func newTrackerRegistrar() *trackerRegistrar {
 	return &trackerRegistrar{tr: tracker.New(tracker.DefaultPolicy)}
 }
 
-func (r *trackerRegistrar) Register(ctx context.Context, name string, regs []tracker.Registration) (int, error) {
-	if name != regName {
-		return 0, fmt.Errorf("no registry %q", name)
-	}
+func (r *trackerRegistrar) Register(ctx context.Context, regs []tracker.Registration) (int, error) {
 	if r.hook != nil {
 		if err := r.hook(ctx); err != nil {
 			return 0, err
@@ -188,8 +185,11 @@ func newFront(t testing.TB, target *url.URL, reg proxy.Registrar, mod func(*prox
 		Target:    target,
 		Registrar: reg,
 		Logger:    slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics:   collector.NewProxyMetrics(f.metrics),
 	}
+	// As the exporter does: the series exist before the first submission.
+	observer := collector.NewProxyMetrics(f.metrics)
+	observer.Declare(regName)
+	cfg.Observer = observer
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -103,7 +103,7 @@ type blockedRegistrar struct {
 	release chan struct{}
 }
 
-func (r *blockedRegistrar) Register(context.Context, string, []tracker.Registration) (int, error) {
+func (r *blockedRegistrar) Register(context.Context, []tracker.Registration) (int, error) {
 	r.calls.Add(1)
 	<-r.release
 	return 1, nil
@@ -121,8 +121,10 @@ func TestStuckRegistrationsAreBounded(t *testing.T) {
 	reg := &blockedRegistrar{release: make(chan struct{})}
 	t.Cleanup(func() { close(reg.release) })
 	metrics := prometheus.NewPedanticRegistry()
+	observer := collector.NewProxyMetrics(metrics)
+	observer.Declare("prod") // as the exporter does
 	p, err := New(Config{Registry: "prod", Target: target, Registrar: reg, TrackTimeout: 20 * time.Millisecond,
-		Metrics: collector.NewProxyMetrics(metrics)})
+		Observer: observer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,17 +30,50 @@ import (
 	"sync"
 	"time"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
-// Registrar starts following journeys; the exporter implements it. It
-// returns once the registrations are durable, so an id the proxy relays an
-// answer for is on disk first (unless the tracking timeout ran out).
+// Registrar starts following journeys in the proxy's registry; the
+// exporter's handle on the registry implements it. It returns once the
+// registrations are durable, so an id the proxy relays an answer for is on
+// disk first (unless the tracking timeout ran out).
 type Registrar interface {
-	Register(ctx context.Context, registry string, regs []tracker.Registration) (added int, err error)
+	Register(ctx context.Context, regs []tracker.Registration) (added int, err error)
 }
+
+// Observer is told what the proxy does; the collector's ProxyMetrics
+// implements it. Its methods must be fast and safe for concurrent use.
+type Observer interface {
+	// Submission: a submission answered with code (0: the operator hung
+	// up first).
+	Submission(registry string, code int)
+	// Tracked: registrations from a submission's answer; added were new,
+	// already were tracked before.
+	Tracked(registry string, added, already int)
+	// TrackingFailed: a submission relayed without being tracked, for
+	// reason TrackingError or TrackingTimeout.
+	TrackingFailed(registry, reason string)
+	// Forwarded: a request other than a submission.
+	Forwarded(registry string)
+	// AddedLatency: the time the proxy added to a submission.
+	AddedLatency(registry string, d time.Duration)
+}
+
+// Reasons a submission could not be tracked, given to
+// Observer.TrackingFailed.
+const (
+	TrackingError   = "error"   // the registrar failed or panicked, or the answer could not be read
+	TrackingTimeout = "timeout" // the registrar did not return within the tracking timeout
+)
+
+type noObserver struct{}
+
+func (noObserver) Submission(string, int)             {}
+func (noObserver) Tracked(string, int, int)           {}
+func (noObserver) TrackingFailed(string, string)      {}
+func (noObserver) Forwarded(string)                   {}
+func (noObserver) AddedLatency(string, time.Duration) {}
 
 // Defaults of Config.
 const (
@@ -61,8 +94,8 @@ const (
 
 // Config configures a Proxy.
 type Config struct {
-	// Registry is the registry's name in the configuration: the registry
-	// label of the metrics and the name given to the Registrar.
+	// Registry is the registry's name in the configuration, given to the
+	// Observer.
 	Registry string
 	// Target is the registry's base URL, e.g.
 	// https://api.covoiturage.beta.gouv.fr; the request path is appended.
@@ -70,8 +103,8 @@ type Config struct {
 	// Registrar registers the journeys of observed submissions.
 	Registrar Registrar
 	Logger    *slog.Logger
-	// Metrics is optional.
-	Metrics *collector.ProxyMetrics
+	// Observer is optional.
+	Observer Observer
 	// TrackTimeout bounds how long a submission's answer waits for its
 	// registration; after it the answer is relayed anyway. Default 2 s.
 	TrackTimeout time.Duration
@@ -97,7 +130,7 @@ type Proxy struct {
 	name         string
 	registrar    Registrar
 	logger       *slog.Logger
-	metrics      *collector.ProxyMetrics
+	metrics      Observer
 	trackTimeout time.Duration
 	readTimeout  time.Duration
 	maxBody      int64
@@ -131,7 +164,7 @@ func New(cfg Config) (*Proxy, error) {
 		name:         cfg.Registry,
 		registrar:    cfg.Registrar,
 		logger:       cfg.Logger,
-		metrics:      cfg.Metrics,
+		metrics:      cfg.Observer,
 		trackTimeout: orDefault(cfg.TrackTimeout, DefaultTrackTimeout),
 		readTimeout:  orDefault(cfg.ReadTimeout, DefaultReadTimeout),
 		maxBody:      orDefault(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
@@ -139,6 +172,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
+	}
+	if p.metrics == nil {
+		p.metrics = noObserver{}
 	}
 	transport := cfg.Transport
 	if transport == nil {
@@ -162,7 +198,6 @@ func New(cfg Config) (*Proxy, error) {
 		// Without a pool, every relayed answer allocates a 32 KiB buffer.
 		BufferPool: &bufferPool{},
 	}
-	p.metrics.Declare(p.name)
 	return p, nil
 }
 
@@ -260,7 +295,7 @@ func (p *Proxy) readJourney(body []byte) (j journeyRef) {
 	defer func() {
 		if v := recover(); v != nil {
 			p.logger.Warn("proxy: reading a submission panicked; it is forwarded untracked", "registry", p.name, "panic", v)
-			p.metrics.TrackingFailed(p.name, collector.TrackingError)
+			p.metrics.TrackingFailed(p.name, TrackingError)
 			j = journeyRef{}
 		}
 	}()
@@ -344,7 +379,7 @@ func (p *Proxy) observeAnswer(resp *http.Response) error {
 		if v := recover(); v != nil {
 			p.logger.Warn("proxy: tracking a submission panicked; the answer is relayed unchanged",
 				"registry", p.name, "journey", ex.journey.id, "panic", v)
-			p.metrics.TrackingFailed(p.name, collector.TrackingError)
+			p.metrics.TrackingFailed(p.name, TrackingError)
 		}
 	}()
 	reg := tracker.Registration{ID: ex.journey.id, Source: tracker.SourceProxy, Start: ex.journey.start}
@@ -431,7 +466,7 @@ func (p *Proxy) register(ctx context.Context, id string, reg tracker.Registratio
 	default:
 		p.logger.Warn("proxy: too many registrations still running; the submission is relayed untracked",
 			"registry", p.name, "journey", id, "running", maxPendingRegistrations)
-		p.metrics.TrackingFailed(p.name, collector.TrackingTimeout)
+		p.metrics.TrackingFailed(p.name, TrackingTimeout)
 		return
 	}
 	// The registry has answered: the journey is worth tracking even if the
@@ -450,7 +485,7 @@ func (p *Proxy) register(ctx context.Context, id string, reg tracker.Registratio
 				done <- result{err: fmt.Errorf("registrar panicked: %v", v)}
 			}
 		}()
-		added, err := p.registrar.Register(ctx, p.name, []tracker.Registration{reg})
+		added, err := p.registrar.Register(ctx, []tracker.Registration{reg})
 		done <- result{added, err}
 	}()
 	var res result
@@ -467,11 +502,11 @@ func (p *Proxy) register(ctx context.Context, id string, reg tracker.Registratio
 	case res.err != nil && errors.Is(res.err, context.DeadlineExceeded):
 		p.logger.Warn("proxy: tracking a submission timed out; the answer is relayed unchanged",
 			"registry", p.name, "journey", id, "timeout", p.trackTimeout)
-		p.metrics.TrackingFailed(p.name, collector.TrackingTimeout)
+		p.metrics.TrackingFailed(p.name, TrackingTimeout)
 	case res.err != nil:
 		p.logger.Warn("proxy: tracking a submission failed; the answer is relayed unchanged",
 			"registry", p.name, "journey", id, "err", res.err)
-		p.metrics.TrackingFailed(p.name, collector.TrackingError)
+		p.metrics.TrackingFailed(p.name, TrackingError)
 	default:
 		added := min(max(res.added, 0), 1)
 		p.metrics.Tracked(p.name, added, 1-added)

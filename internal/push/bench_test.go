@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,7 +18,6 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/push"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/storage"
-	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
 // appendBatch writes n journeys numbered from first, with their start, as
@@ -62,7 +63,7 @@ func BenchmarkPush(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ex := newExporter(b)
-			url := serve(b, ex, push.Options{}) + "/api/v1/journeys/" + prod
+			url := serve(b, lookupIn(ex), push.Options{}) + "/api/v1/journeys/" + prod
 			contentType := "application/json"
 			if bc.ndjson {
 				contentType = "application/x-ndjson"
@@ -102,7 +103,7 @@ func BenchmarkPush(b *testing.B) {
 			if bc.again {
 				want = bc.batch
 			}
-			if n := ex.Tracker(prod).Len(); n != want {
+			if n := ex.Registry(prod).Tracker().Len(); n != want {
 				b.Fatalf("tracker holds %d journeys, want %d", n, want)
 			}
 		})
@@ -132,7 +133,11 @@ func newDurableExporter(b *testing.B) (*exporter.Exporter, *storage.Store) {
 	})
 	ex := exporter.New(exporter.Options{Clock: clk, Store: store})
 	b.Cleanup(ex.Close) // before the store's Close: the exporter writes its last changes
-	rc := config.Registry{Name: prod, BaseURL: srv.URL, APIVersion: "3.3", Auth: registry.Auth{Token: token}}
+	tokenFile := filepath.Join(b.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	rc := config.Registry{Name: prod, BaseURL: srv.URL, APIVersion: "3.3", TokenFile: tokenFile}
 	rc.ApplyDefaults()
 	if err := ex.Apply(&config.Config{Registries: []config.Registry{rc}}); err != nil {
 		b.Fatal(err)
@@ -160,7 +165,7 @@ func BenchmarkPushDurable(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ex, store := newDurableExporter(b)
-			url := serve(b, ex, push.Options{}) + "/api/v1/journeys/" + prod
+			url := serve(b, lookupIn(ex), push.Options{}) + "/api/v1/journeys/" + prod
 			contentType := "application/json"
 			if bc.ndjson {
 				contentType = "application/x-ndjson"
@@ -228,7 +233,7 @@ func BenchmarkPushDurable(b *testing.B) {
 			n := int(batches.Load())
 			b.ReportMetric(float64(n*bc.batch)/b.Elapsed().Seconds(), "ids/s")
 			b.ReportMetric(float64(store.Stats().Flushes-flushes)/float64(n), "flushes/op")
-			if got := ex.Tracker(prod).Len(); got != n*bc.batch {
+			if got := ex.Registry(prod).Tracker().Len(); got != n*bc.batch {
 				b.Fatalf("tracker holds %d journeys, want %d", got, n*bc.batch)
 			}
 		})

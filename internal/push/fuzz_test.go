@@ -14,23 +14,23 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
-// recorder is a Registrar with the 3.x id pattern that keeps what it is
-// given.
+// recorder is a registry named prod with the 3.x id pattern that keeps
+// what it is given.
 type recorder struct {
 	calls int
 	regs  []tracker.Registration
 }
 
-func (r *recorder) Has(name string) bool { return name == prod }
+func (r *recorder) lookup(name string) (push.Registry, bool) { return r, name == prod }
 
-func (r *recorder) ValidateID(_, id string) error {
+func (r *recorder) ValidateID(id string) error {
 	if !registry.ValidOperatorJourneyID(id) {
 		return errors.New("invalid id")
 	}
 	return nil
 }
 
-func (r *recorder) Register(_ context.Context, _ string, regs []tracker.Registration) (int, error) {
+func (r *recorder) Register(_ context.Context, regs []tracker.Registration) (int, error) {
 	r.calls++
 	r.regs = append(r.regs, regs...)
 	return len(regs), nil
@@ -53,7 +53,7 @@ func FuzzPush(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
 		rec := &recorder{}
-		h := push.NewHandler(rec, push.Options{MaxBodyBytes: 1 << 20, MaxBatch: 1 << 20})
+		h := push.NewHandler(rec.lookup, push.Options{MaxBodyBytes: 1 << 20, MaxBatch: 1 << 20})
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/journeys/"+prod, bytes.NewReader(body))
 		req.SetPathValue("registry", prod)
 		contentType := "application/json"

@@ -18,17 +18,35 @@ import (
 	"sync"
 	"time"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
-// Registrar is where pushed journeys go: the exporter.
-type Registrar interface {
-	Has(registry string) bool
-	ValidateID(registry, id string) error
+// Registry is where pushed journeys go: the exporter's handle on one
+// configured registry.
+type Registry interface {
+	ValidateID(id string) error
 	// Register returns once regs are durable; added counts the new ones.
-	Register(ctx context.Context, registry string, regs []tracker.Registration) (added int, err error)
+	Register(ctx context.Context, regs []tracker.Registration) (added int, err error)
 }
+
+// Lookup finds the registry the configuration names name; ok is false
+// when it names none.
+type Lookup func(name string) (r Registry, ok bool)
+
+// Observer is told what the endpoint does; the collector's PushMetrics
+// implements it. Its methods must be fast and safe for concurrent use.
+type Observer interface {
+	// Request: an answer with code. registry is a configured registry's
+	// name, or "" when the URL named none.
+	Request(registry string, code int)
+	// Journeys: the items of a processed request.
+	Journeys(registry string, added, alreadyTracked, rejected int)
+}
+
+type noObserver struct{}
+
+func (noObserver) Request(string, int)            {}
+func (noObserver) Journeys(string, int, int, int) {}
 
 // Options tune the endpoint; zero values take the defaults.
 type Options struct {
@@ -40,8 +58,8 @@ type Options struct {
 	// ReadTimeout is how long the whole body may take to arrive, from the
 	// moment the handler starts; default DefaultReadTimeout.
 	ReadTimeout time.Duration
-	// Metrics, when set, counts requests and journeys.
-	Metrics *collector.PushMetrics
+	// Observer, when set, is told of every request.
+	Observer Observer
 }
 
 // Defaults of Options.
@@ -88,7 +106,7 @@ type ErrorResponse struct {
 }
 
 type handler struct {
-	reg        Registrar
+	lookup     Lookup
 	opts       Options
 	noDeadline sync.Once
 }
@@ -96,9 +114,12 @@ type handler struct {
 // NewHandler returns the endpoint. It reads the registry's name from the
 // path value "registry": mount it as
 // mux.Handle("POST /api/v1/journeys/{registry}", h).
-func NewHandler(r Registrar, opts Options) http.Handler {
+func NewHandler(lookup Lookup, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -109,7 +130,7 @@ func NewHandler(r Registrar, opts Options) http.Handler {
 	if opts.ReadTimeout <= 0 {
 		opts.ReadTimeout = DefaultReadTimeout
 	}
-	return &handler{reg: r, opts: opts}
+	return &handler{lookup: lookup, opts: opts}
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -120,9 +141,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code == http.StatusNotFound {
 		label = "" // a name from the URL must not mint series
 	}
-	h.opts.Metrics.Request(label, code)
+	h.opts.Observer.Request(label, code)
 	if resp, ok := body.(*Response); ok {
-		h.opts.Metrics.Journeys(name, resp.New, resp.AlreadyTracked, resp.RejectedCount)
+		h.opts.Observer.Journeys(name, resp.New, resp.AlreadyTracked, resp.RejectedCount)
 		h.opts.Logger.Debug("push processed", "registry", name, "accepted", resp.Accepted,
 			"new", resp.New, "rejected", resp.RejectedCount, "duration", time.Since(began))
 	} else if e, ok := body.(*ErrorResponse); ok && code != http.StatusServiceUnavailable {
@@ -132,7 +153,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) (int, any) {
-	if !h.reg.Has(name) {
+	reg, ok := h.lookup(name)
+	if !ok {
 		return http.StatusNotFound, &ErrorResponse{Error: "no registry named " + quote(name) + " in the configuration"}
 	}
 	if r.Method != http.MethodPost {
@@ -159,7 +181,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) (in
 	d := decoder{
 		maxItems: h.opts.MaxBatch,
 		maxBody:  h.opts.MaxBodyBytes,
-		validate: func(id string) error { return h.reg.ValidateID(name, id) },
+		validate: reg.ValidateID,
 	}
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 	var fail *requestError
@@ -174,15 +196,17 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) (in
 	// The body is in: registering may take longer than reading did.
 	_ = rc.SetReadDeadline(time.Time{})
 
-	if !h.reg.Has(name) { // removed by a reload meanwhile
+	// A reload may have removed the registry meanwhile, or replaced its
+	// handle: register with the one that runs now.
+	if reg, ok = h.lookup(name); !ok {
 		return http.StatusNotFound, &ErrorResponse{Error: "no registry named " + quote(name) + " in the configuration"}
 	}
 	added := 0
 	if len(d.regs) > 0 {
 		var err error
-		added, err = h.reg.Register(r.Context(), name, d.regs)
+		added, err = reg.Register(r.Context(), d.regs)
 		if err != nil {
-			if !h.reg.Has(name) {
+			if _, ok := h.lookup(name); !ok {
 				return http.StatusNotFound, &ErrorResponse{Error: "no registry named " + quote(name) + " in the configuration"}
 			}
 			h.opts.Logger.Error("push: registering failed: the request is not acknowledged, the next flush that works writes what it registered",

@@ -29,7 +29,6 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/push"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
-	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
 const (
@@ -46,6 +45,10 @@ var now = time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
 // nothing is checked and the trackers hold what was registered.
 func newExporter(t testing.TB) *exporter.Exporter {
 	t.Helper()
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	clk := clock.NewAccelerated(now, 0)
 	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
 	if err != nil {
@@ -57,7 +60,7 @@ func newExporter(t testing.TB) *exporter.Exporter {
 	t.Cleanup(ex.Close)
 	var regs []config.Registry
 	for _, r := range []struct{ name, version string }{{prod, "3.3"}, {legacy, "2"}} {
-		rc := config.Registry{Name: r.name, BaseURL: srv.URL, APIVersion: r.version, Auth: registry.Auth{Token: token}}
+		rc := config.Registry{Name: r.name, BaseURL: srv.URL, APIVersion: r.version, TokenFile: tokenFile}
 		rc.ApplyDefaults()
 		regs = append(regs, rc)
 	}
@@ -67,11 +70,21 @@ func newExporter(t testing.TB) *exporter.Exporter {
 	return ex
 }
 
+// lookupIn finds registries in ex, as main does.
+func lookupIn(ex *exporter.Exporter) push.Lookup {
+	return func(name string) (push.Registry, bool) {
+		if h := ex.Registry(name); h != nil {
+			return h, true
+		}
+		return nil, false
+	}
+}
+
 // serve mounts the endpoint as main does, on a real HTTP server.
-func serve(t testing.TB, r push.Registrar, opts push.Options) string {
+func serve(t testing.TB, lookup push.Lookup, opts push.Options) string {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.Handle(route, push.NewHandler(r, opts))
+	mux.Handle(route, push.NewHandler(lookup, opts))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -129,7 +142,7 @@ func do(t testing.TB, req *http.Request) answer {
 func TestPushFormats(t *testing.T) {
 	t.Parallel()
 	ex := newExporter(t)
-	base := serve(t, ex, push.Options{})
+	base := serve(t, lookupIn(ex), push.Options{})
 	start := time.Date(2026, 11, 20, 8, 15, 0, 0, time.UTC)
 	type want struct {
 		id    string
@@ -173,7 +186,7 @@ func TestPushFormats(t *testing.T) {
 			[]want{{"4242", start}, {"4243", time.Time{}}, {"4244", time.Time{}}, {"4245", time.Time{}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tr := ex.Tracker(tc.registry)
+			tr := ex.Registry(tc.registry).Tracker()
 			before := tr.Len()
 			a := post(t, base, tc.registry, tc.contentType, tc.body)
 			if a.code != http.StatusOK {
@@ -207,8 +220,8 @@ func TestPushFormats(t *testing.T) {
 func TestPushIsIdempotent(t *testing.T) {
 	t.Parallel()
 	ex := newExporter(t)
-	base := serve(t, ex, push.Options{})
-	tr := ex.Tracker(prod)
+	base := serve(t, lookupIn(ex), push.Options{})
+	tr := ex.Registry(prod).Tracker()
 	var ids []string
 	var body strings.Builder
 	for i := range 50 {
@@ -245,7 +258,7 @@ func TestPushIsIdempotent(t *testing.T) {
 func TestPushRejectsInvalidItems(t *testing.T) {
 	t.Parallel()
 	ex := newExporter(t)
-	base := serve(t, ex, push.Options{})
+	base := serve(t, lookupIn(ex), push.Options{})
 	long := strings.Repeat("a", 257)
 	for i, tc := range []struct {
 		registry string
@@ -281,7 +294,7 @@ func TestPushRejectsInvalidItems(t *testing.T) {
 		{legacy, `{"operator_journey_id": "opj1"}`, false, "opj1", "numeric journey_id"},
 	} {
 		t.Run(tc.registry+"/"+truncateName(tc.item), func(t *testing.T) {
-			tr := ex.Tracker(tc.registry)
+			tr := ex.Registry(tc.registry).Tracker()
 			before := tr.Len()
 			// The item sits between two valid ones, to show they go on.
 			pad := func(i int) string {
@@ -331,7 +344,7 @@ func truncateName(s string) string {
 func TestPushCapsTheRejectedList(t *testing.T) {
 	t.Parallel()
 	ex := newExporter(t)
-	base := serve(t, ex, push.Options{})
+	base := serve(t, lookupIn(ex), push.Options{})
 	const bad = 250
 	var body strings.Builder
 	body.WriteString("{\"operator_journey_id\": \"fine1\"}\n\n")
@@ -359,7 +372,7 @@ func TestPushRefusesBadBodies(t *testing.T) {
 	t.Parallel()
 	ex := newExporter(t)
 	const maxBody, maxBatch = 4096, 5
-	base := serve(t, ex, push.Options{MaxBodyBytes: maxBody, MaxBatch: maxBatch})
+	base := serve(t, lookupIn(ex), push.Options{MaxBodyBytes: maxBody, MaxBatch: maxBatch})
 	valid := `{"operator_journey_id": "valid1"}`
 	items := func(n int, sep string) string {
 		s := make([]string, n)
@@ -424,7 +437,7 @@ func TestPushRefusesBadBodies(t *testing.T) {
 		{"unknown registry", "nosuch", "application/json", valid, false, http.StatusNotFound, `no registry named "nosuch"`, 0, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := ex.Tracker(prod).Len()
+			before := ex.Registry(prod).Tracker().Len()
 			var body io.Reader = strings.NewReader(tc.body)
 			if tc.chunked {
 				body = io.MultiReader(body) // hides the length
@@ -447,7 +460,7 @@ func TestPushRefusesBadBodies(t *testing.T) {
 			if a.Accepted != 0 {
 				t.Errorf("a refused request says %d accepted", a.Accepted)
 			}
-			if n := ex.Tracker(prod).Len(); n != before {
+			if n := ex.Registry(prod).Tracker().Len(); n != before {
 				t.Errorf("a refused request registered %d journeys", n-before)
 			}
 		})
@@ -459,7 +472,7 @@ func TestPushRefusesBadBodies(t *testing.T) {
 func TestPushOffsetPointsAtTheFault(t *testing.T) {
 	t.Parallel()
 	ex := newExporter(t)
-	base := serve(t, ex, push.Options{})
+	base := serve(t, lookupIn(ex), push.Options{})
 	body := "\ufeff  \n[{\"operator_journey_id\": \"a1\"},\n {\"operator_journey_id\": \"a2\"} x]"
 	a := post(t, base, prod, "application/json", body)
 	if a.code != http.StatusBadRequest || a.Offset == nil {
@@ -475,13 +488,13 @@ func TestPushOffsetPointsAtTheFault(t *testing.T) {
 func TestPushSlowClient(t *testing.T) {
 	t.Parallel()
 	ex := newExporter(t)
-	base := serve(t, ex, push.Options{ReadTimeout: 200 * time.Millisecond})
+	base := serve(t, lookupIn(ex), push.Options{ReadTimeout: 200 * time.Millisecond})
 	body := `[{"operator_journey_id": "slow1"}, {"operator_journey_id": "slow2"}]`
 	a := stall(t, strings.TrimPrefix(base, "http://"), prod, "", body)
 	if a.code != http.StatusRequestTimeout || !strings.Contains(a.Error, "did not arrive in time") {
 		t.Fatalf("answer %d %q, want 408", a.code, a.Error)
 	}
-	if n := ex.Tracker(prod).Len(); n != 0 {
+	if n := ex.Registry(prod).Tracker().Len(); n != 0 {
 		t.Fatalf("a body cut off registered %d journeys", n)
 	}
 }
@@ -518,7 +531,7 @@ func stall(t *testing.T, addr, name, authorization, body string) answer {
 	return a
 }
 
-// registrar wraps the exporter to fail or hold Register.
+// registrar wraps the exporter's handles to fail or hold Register.
 type registrar struct {
 	*exporter.Exporter
 	fail    atomic.Bool
@@ -527,7 +540,22 @@ type registrar struct {
 	calls   atomic.Int32
 }
 
-func (r *registrar) Register(ctx context.Context, name string, regs []tracker.Registration) (int, error) {
+func (r *registrar) lookup(name string) (push.Registry, bool) {
+	h := r.Registry(name)
+	if h == nil {
+		return nil, false
+	}
+	return &wrapped{Registry: h, r: r}, true
+}
+
+// wrapped is a handle whose Register the registrar fails or holds.
+type wrapped struct {
+	*exporter.Registry
+	r *registrar
+}
+
+func (w *wrapped) Register(ctx context.Context, regs []tracker.Registration) (int, error) {
+	r := w.r
 	r.calls.Add(1)
 	if r.fail.Load() {
 		return 0, errors.New("storage: write /var/lib/covoiturage/state.db: no space left on device")
@@ -542,7 +570,7 @@ func (r *registrar) Register(ctx context.Context, name string, regs []tracker.Re
 			return 0, ctx.Err()
 		}
 	}
-	return r.Exporter.Register(ctx, name, regs)
+	return w.Registry.Register(ctx, regs)
 }
 
 // When storage fails, the answer is a 503 that claims nothing, and the
@@ -552,7 +580,7 @@ func TestPushRegisterFailure(t *testing.T) {
 	ex := newExporter(t)
 	reg := &registrar{Exporter: ex}
 	reg.fail.Store(true)
-	base := serve(t, reg, push.Options{})
+	base := serve(t, reg.lookup, push.Options{})
 	body := `[{"operator_journey_id": "retry1"}, {"operator_journey_id": "retry2"}, {"operator_journey_id": "BAD"}]`
 	a := post(t, base, prod, "application/json", body)
 	if a.code != http.StatusServiceUnavailable || !strings.Contains(a.Error, "none of this request is acknowledged") {
@@ -561,8 +589,8 @@ func TestPushRegisterFailure(t *testing.T) {
 	if strings.Contains(a.Error, "/var/lib") {
 		t.Errorf("the answer repeats the storage error: %q", a.Error)
 	}
-	if a.Accepted != 0 || a.New != 0 || ex.Tracker(prod).Len() != 0 {
-		t.Fatalf("a failed request claims %d accepted, %d tracked", a.Accepted, ex.Tracker(prod).Len())
+	if a.Accepted != 0 || a.New != 0 || ex.Registry(prod).Tracker().Len() != 0 {
+		t.Fatalf("a failed request claims %d accepted, %d tracked", a.Accepted, ex.Registry(prod).Tracker().Len())
 	}
 	reg.fail.Store(false)
 	a = post(t, base, prod, "application/json", body)
@@ -588,7 +616,7 @@ func TestPushAnswersAfterRegisterReturns(t *testing.T) {
 	release := make(chan struct{})
 	reg := &registrar{Exporter: ex, entered: make(chan struct{}, 1), release: release}
 	const readTimeout = 50 * time.Millisecond
-	base := serve(t, reg, push.Options{ReadTimeout: readTimeout})
+	base := serve(t, reg.lookup, push.Options{ReadTimeout: readTimeout})
 	answers := make(chan answer, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/journeys/"+prod, strings.NewReader(`{"operator_journey_id": "held1"}`))
@@ -615,7 +643,7 @@ func TestPushAnswersAfterRegisterReturns(t *testing.T) {
 	if a.code != http.StatusOK || a.New != 1 {
 		t.Fatalf("answer %d %+v (%s), want 200 with the journey new", a.code, a.Response, a.Error)
 	}
-	if _, ok := ex.Tracker(prod).Lookup("held1"); !ok {
+	if _, ok := ex.Registry(prod).Tracker().Lookup("held1"); !ok {
 		t.Fatal("held1 is not tracked")
 	}
 }
@@ -634,7 +662,7 @@ func TestPushBehindBasicAuth(t *testing.T) {
 	t.Parallel()
 	ex := newExporter(t)
 	mux := http.NewServeMux()
-	mux.Handle(route, push.NewHandler(ex, push.Options{ReadTimeout: 200 * time.Millisecond}))
+	mux.Handle(route, push.NewHandler(lookupIn(ex), push.Options{ReadTimeout: 200 * time.Millisecond}))
 	path := filepath.Join(t.TempDir(), "web.yml")
 	if err := os.WriteFile(path, []byte(webConfig), 0o600); err != nil {
 		t.Fatal(err)
@@ -685,7 +713,7 @@ func TestPushBehindBasicAuth(t *testing.T) {
 		if resp.StatusCode != tc.code {
 			t.Fatalf("%s: answer %d, want %d", tc.name, resp.StatusCode, tc.code)
 		}
-		_, tracked := ex.Tracker(prod).Lookup("auth1")
+		_, tracked := ex.Registry(prod).Tracker().Lookup("auth1")
 		if tracked != (tc.code == http.StatusOK) {
 			t.Fatalf("%s: auth1 tracked: %v", tc.name, tracked)
 		}
@@ -707,7 +735,7 @@ func TestPushMetrics(t *testing.T) {
 	ex := newExporter(t)
 	reg := prometheus.NewPedanticRegistry()
 	metrics := collector.NewPushMetrics(reg)
-	base := serve(t, ex, push.Options{Metrics: metrics})
+	base := serve(t, lookupIn(ex), push.Options{Observer: metrics})
 	post(t, base, prod, "application/json", `[{"operator_journey_id": "m1"}, {"operator_journey_id": "m2"}, {"operator_journey_id": "M3"}]`)
 	post(t, base, prod, "application/json", `[{"operator_journey_id": "m1"}]`)
 	post(t, base, prod, "text/plain", `m1`)

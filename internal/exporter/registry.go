@@ -1,0 +1,156 @@
+package exporter
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/discovery"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/proxy"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+)
+
+// Registry is the handle on one running registry, as one applied
+// configuration made it: its tracker, proxy, id rule and runners. A
+// request looks its registry up once (Exporter.Registry) and works on the
+// handle, without a lock. A handle stays usable after a reload; once its
+// registry has left the configuration, Register refuses.
+type Registry struct {
+	e      *Exporter
+	name   string
+	v2     bool
+	kept   *kept
+	client *registry.Client
+	health time.Duration // the /health probe's interval
+	proxy  *proxy.Proxy  // nil unless the configuration enables it
+	sched  *scheduler.Scheduler
+	certs  *scheduler.Certificates
+	disc   *discovery.Discoverer // nil unless the configuration enables it
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// newRegistry builds a registry's handle and its runners, not started.
+func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Registry, error) {
+	rc := s.rc
+	logger := e.opts.Logger.With("registry", rc.Name)
+	r := &Registry{e: e, name: rc.Name, v2: rc.IsV2(), kept: k, client: c, health: time.Duration(rc.HealthInterval)}
+	if rc.Proxy.Enabled {
+		var observer proxy.Observer // not a nil *ProxyMetrics in an interface
+		if e.opts.Proxy != nil {
+			observer = e.opts.Proxy
+		}
+		p, err := proxy.New(proxy.Config{
+			Registry: rc.Name, Target: s.target, Registrar: r, Observer: observer,
+			Logger:       logger.With("component", "proxy"),
+			TrackTimeout: time.Duration(rc.Proxy.TrackTimeout),
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.opts.Proxy.Declare(rc.Name) // its series exist before the first submission
+		r.proxy = p
+	}
+	checker := scheduler.V3(c)
+	if r.v2 {
+		checker = scheduler.V2(c)
+	}
+	r.sched = scheduler.New(scheduler.Config{
+		Name: rc.Name, Checker: checker, Tracker: k.tracker, Clock: e.opts.Clock,
+		Rate: rc.Budget.RequestsPerSecond, Concurrency: rc.Budget.Concurrency,
+		MaxDelay: time.Duration(rc.Schedule.MaxDelay), ErrorBackoff: time.Duration(rc.Schedule.ErrorBackoff),
+		AuthRetryInterval: time.Duration(rc.Schedule.AuthRetryInterval),
+		BlockedFor:        c.BlockedFor, Logger: logger, Counters: k.counters,
+		Tick: e.opts.Tick, Poll: e.opts.Poll,
+	})
+	r.certs = scheduler.NewCertificates(c, rc.Certificates.UUIDs, time.Duration(rc.Certificates.Interval), k.counters, logger)
+	if rc.Discovery.Enabled {
+		dc := s.discovery
+		dc.Lister, dc.Clock, dc.Counters = c, e.opts.Clock, k.found
+		t := k.tracker
+		dc.Register = func(ctx context.Context, regs []tracker.Registration) (int, error) { return e.register(ctx, t, regs) }
+		dc.Logger = logger.With("component", "discovery")
+		r.disc = discovery.New(dc)
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	return r, nil
+}
+
+// start runs the registry's scheduler, certificate checks, discovery and
+// health probe until stop.
+func (r *Registry) start() {
+	ctx := r.ctx
+	if r.disc != nil {
+		r.done.Add(1)
+		go func() { defer r.done.Done(); r.disc.Run(ctx) }()
+	}
+	r.done.Add(2)
+	go func() { defer r.done.Done(); r.sched.Run(ctx) }()
+	go func() { defer r.done.Done(); r.certs.Run(ctx) }()
+	if h := r.e.opts.Health; h != nil {
+		r.done.Add(1)
+		go func() { defer r.done.Done(); probeHealth(ctx, r.name, r.client, r.health, h, r.e.opts.Logger) }()
+	}
+}
+
+// stop stops the registries' runners and waits for them.
+func stop(registries []*Registry) {
+	for _, r := range registries {
+		r.cancel()
+	}
+	for _, r := range registries {
+		r.done.Wait()
+	}
+}
+
+func (r *Registry) snapshot() collector.Snapshot {
+	return collector.Snapshot{
+		Registry: r.name, Journeys: r.kept.tracker.Stats(),
+		Scheduler: r.sched.Stats(), Certificates: r.certs.Stats(),
+	}
+}
+
+// Name is the registry's name in the configuration.
+func (r *Registry) Name() string { return r.name }
+
+// Tracker is the registry's tracker, which outlives reloads.
+func (r *Registry) Tracker() *tracker.Tracker { return r.kept.tracker }
+
+// Proxy returns the registry's submission proxy, nil when its
+// configuration does not enable one.
+func (r *Registry) Proxy() http.Handler {
+	if r.proxy == nil {
+		return nil
+	}
+	return r.proxy
+}
+
+// ValidateID checks a journey id against the registry's pattern: the
+// numeric journey_id for v2, the operator_journey_id for 3.x.
+func (r *Registry) ValidateID(id string) error { return validateID(r.v2, id) }
+
+// Register starts following regs and returns how many were new.
+// Registration is idempotent. With a store, it returns once a flush that
+// began after the registrations has written them, and concurrent calls
+// share that flush. On an error nothing may be claimed as stored: the
+// journeys may stay followed in memory, and are written by the next flush
+// that succeeds; the caller registers them again, which returns once they
+// are on disk.
+func (r *Registry) Register(ctx context.Context, regs []tracker.Registration) (int, error) {
+	added, err := r.e.register(ctx, r.kept.tracker, regs)
+	if err != nil {
+		return 0, fmt.Errorf("registry %q: storing the journeys: %w", r.name, err)
+	}
+	if r.kept.removed.Load() {
+		// Removed by a reload meanwhile: its flushes no longer cover it.
+		return 0, fmt.Errorf("registry %q: %w", r.name, ErrUnknownRegistry)
+	}
+	return added, ctx.Err()
+}

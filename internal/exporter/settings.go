@@ -1,0 +1,171 @@
+package exporter
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/discovery"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+)
+
+// settings is one registry's configuration turned into what its parts run
+// with: the client, the tracker's policy, the discoverer and the proxy.
+// This file is the one place where that happens; config only reads and
+// checks the file, and knows none of the runtime packages.
+type settings struct {
+	rc     config.Registry
+	client registry.Config // without its Observer, which Apply adds
+	policy tracker.Policy
+	// discovery lacks what Apply adds: the client, clock, tracker and
+	// counters. It is checked even while discovery is off, as the file is.
+	discovery discovery.Config
+	// target is the proxy's upstream, the registry's base URL.
+	target *url.URL
+}
+
+// Check turns every registry of cfg into its runtime settings as Apply
+// would, credentials read and clients built, without running anything:
+// --config.check calls it after config.Load. Errors name the field at
+// fault, as config's do.
+func Check(cfg *config.Config) error {
+	all, err := prepare(cfg)
+	if err != nil {
+		return err
+	}
+	for i, s := range all {
+		if _, err := registry.New(s.client); err != nil {
+			return fmt.Errorf("%s: %w", config.RegistryField(i, s.rc.Name), err)
+		}
+	}
+	return nil
+}
+
+// prepare turns every registry of cfg into its settings.
+func prepare(cfg *config.Config) ([]settings, error) {
+	out := make([]settings, len(cfg.Registries))
+	for i, rc := range cfg.Registries {
+		s, err := prepareRegistry(rc)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%w", config.RegistryField(i, rc.Name), err)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// prepareRegistry checks what only the runtime knows of a registry's
+// configuration (its base URL, API version, credential files, discovery
+// limits, certificate and journey ids) and builds its settings. Errors
+// start with the field's name.
+func prepareRegistry(rc config.Registry) (settings, error) {
+	target, err := registry.ParseBaseURL(rc.BaseURL)
+	if err != nil {
+		return settings{}, fmt.Errorf("base_url: %w", err)
+	}
+	version := rc.APIVersion
+	if rc.IsV2() {
+		version = config.DefaultAPIVersion // only the v2 status route is used
+	} else if !registry.ValidVersion(rc.APIVersion) {
+		return settings{}, fmt.Errorf("api_version: %q: want 2, 3, 3.1, 3.2, 3.3 or 3.4", rc.APIVersion)
+	}
+	auth, err := credentials(rc)
+	if err != nil {
+		return settings{}, err
+	}
+	dc := discovery.Config{
+		Name:     rc.Name,
+		Interval: time.Duration(rc.Discovery.Interval), Lookback: time.Duration(rc.Discovery.Lookback),
+		Slice: time.Duration(rc.Discovery.Slice), Statuses: rc.Discovery.Statuses,
+		PageSize: rc.Discovery.PageSize, MaxPagesPerRound: rc.Discovery.MaxPagesPerRound,
+	}
+	if err := dc.Validate(); err != nil {
+		return settings{}, fmt.Errorf("discovery.%w", err)
+	}
+	for i, u := range rc.Certificates.UUIDs {
+		if !registry.ValidCertificateUUID(u) {
+			return settings{}, fmt.Errorf("certificates.uuids[%d]: %q is not a UUID", i, truncateID(u))
+		}
+	}
+	for _, j := range rc.Journeys.Resolved {
+		if err := validateID(rc.IsV2(), j.ID); err != nil {
+			return settings{}, fmt.Errorf("%s: %w", rc.Journeys.Where(j), err)
+		}
+	}
+	return settings{
+		rc: rc,
+		client: registry.Config{
+			BaseURL: rc.BaseURL, Version: version, Auth: auth,
+			Rate: rate.Limit(rc.Budget.RequestsPerSecond), Burst: rc.Budget.Burst,
+			RequestTimeout: time.Duration(rc.RequestTimeout),
+		},
+		policy:    Policy(rc.Schedule),
+		discovery: dc,
+		target:    target,
+	}, nil
+}
+
+// credentials reads the registry's credential files; config checked that
+// exactly one kind is set and resolved the paths.
+func credentials(rc config.Registry) (registry.Auth, error) {
+	switch {
+	case rc.TokenFile != "":
+		auth, err := registry.StaticTokenFile(rc.TokenFile)
+		if err != nil {
+			return registry.Auth{}, fmt.Errorf("token_file: %w", err)
+		}
+		return auth, nil
+	case rc.AccessKey != "":
+		auth, err := registry.KeyPairFile(rc.AccessKey, rc.SecretKeyFile)
+		if err != nil {
+			return registry.Auth{}, fmt.Errorf("secret_key_file: %w", err)
+		}
+		return auth, nil
+	}
+	return registry.Auth{}, errors.New("token_file: missing: set token_file, or access_key with secret_key_file")
+}
+
+// Policy turns a configured schedule into the tracker's policy.
+func Policy(s config.Schedule) tracker.Policy {
+	p := tracker.DefaultPolicy
+	p.FirstCheckDelay = time.Duration(s.FirstCheckDelay)
+	p.PendingInterval = time.Duration(s.PendingInterval)
+	p.BatchWindowStart = time.Duration(s.BatchWindowStart)
+	p.BatchWindowEnd = time.Duration(s.BatchWindowEnd)
+	p.BatchCheckDelay = time.Duration(s.BatchCheckDelay)
+	p.SettleAfter = time.Duration(s.SettleAfter)
+	p.Retention = time.Duration(s.Retention)
+	p.RetryAfterSkip = time.Duration(s.MaxDelay)
+	return p
+}
+
+// v2JourneyIDPattern: the v2 API follows the registry's own numeric id.
+var v2JourneyIDPattern = regexp.MustCompile(`^[0-9]{1,20}$`)
+
+// validateID checks a journey id against the registry's pattern: the
+// numeric journey_id for v2, the operator_journey_id for 3.x.
+func validateID(v2 bool, id string) error {
+	if v2 {
+		if !v2JourneyIDPattern.MatchString(id) {
+			return fmt.Errorf("%q: the v2 API follows the registry's numeric journey_id", truncateID(id))
+		}
+	} else if !registry.ValidOperatorJourneyID(id) {
+		return fmt.Errorf("%q: an operator_journey_id is 1 to 256 lowercase letters and digits", truncateID(id))
+	}
+	return nil
+}
+
+// truncateID keeps an error about a huge id readable.
+func truncateID(id string) string {
+	const n = 64
+	if len(id) <= n {
+		return id
+	}
+	return id[:n] + "…"
+}
