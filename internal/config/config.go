@@ -237,7 +237,11 @@ func Parse(data []byte, dir string) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, errors.New("empty configuration: want at least one registry under registries")
 		}
-		return nil, fmt.Errorf("yaml: %s", strings.TrimPrefix(locateDurationError(data, err).Error(), "yaml: "))
+		if unknown := unknownKeyError(data, err); unknown != nil {
+			return nil, fmt.Errorf("yaml: %w", unknown)
+		}
+		err = locateDurationError(data, syntaxError(data, err))
+		return nil, fmt.Errorf("yaml: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var extra any
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {

@@ -244,9 +244,16 @@ func TestLoadBad(t *testing.T) {
 		// config knows nothing of (exporter's TestCheckBad).
 		want []string
 	}{
-		{"unknown_top_key.yaml", []string{"line 5", "scrape_interval", "not found"}},
-		{"unknown_schedule_key.yaml", []string{"line 7", "setle_after", "config.Schedule"}},
-		{"unknown_registry_key.yaml", []string{"line 4", "tokenfile", "config.Registry"}},
+		{"unknown_top_key.yaml", []string{"line 5: scrape_interval: unknown key; known keys here: registries"}},
+		{"unknown_schedule_key.yaml", []string{"line 7: registries[0].schedule.setle_after: unknown key; did you mean settle_after?"}},
+		{"unknown_registry_key.yaml", []string{"line 4: registries[0].tokenfile: unknown key; did you mean token_file?"}},
+		{"unknown_budget_key.yaml", []string{"line 7: registries[0].budget.requests_per_sec: unknown key; did you mean requests_per_second?"}},
+		{"unknown_keys_second_registry.yaml", []string{"line 11: registries[1].discovery.page_sise: unknown key; did you mean page_size?", "(and 1 more unknown key)"}},
+		{"unknown_key_through_merge.yaml", []string{"line 8: registries[0].budget.requests_per_sec: unknown key"}},
+		{"syntax_misindented_key.yaml", []string{"yaml: line 5: did not find expected '-' indicator"}},
+		{"syntax_unclosed_flow.yaml", []string{"yaml: line 7: did not find expected ',' or ']'"}},
+		{"syntax_tab_indent.yaml", []string{"yaml: line 6: found character that cannot start any token"}},
+		{"syntax_unclosed_quote.yaml", []string{"yaml: line 3:"}},
 		{"wrong_type.yaml", []string{"line 6", "lots"}},
 		{"duplicate_name.yaml", []string{`registries[1] (prod).name: "prod" is already the name of registries[0]`}},
 		{"bad_name.yaml", []string{`registries[0] (prod env).name: "prod env"`}},
