@@ -1,6 +1,11 @@
 // Package exporter runs the registries a configuration names: for each, a
 // client within its budget, a tracker that outlives configuration reloads,
 // a scheduler, certificate checks and a health probe.
+//
+// It is the one place where the configuration becomes runtime settings
+// (settings.go), for Apply and --config.check alike. The web handlers work
+// on a Registry, the handle of one running registry, looked up once per
+// request.
 package exporter
 
 import (
