@@ -26,6 +26,12 @@ type Stats struct {
 	NotFound                              uint64 // 404 answers
 	Forgotten                             uint64 // journeys whose retention ended
 	Settle                                Histogram
+	// Lag is the submission lag of the journeys registered from their
+	// submission, by source (LagBuckets); LagUnknown counts those that
+	// gave no start, LagNegative those whose start came after their
+	// submission (a clock skew).
+	Lag                     [numSources]Histogram
+	LagUnknown, LagNegative [numSources]uint64
 }
 
 // Histogram is a cumulative-ready histogram: Counts[i] counts the
@@ -36,10 +42,10 @@ type Histogram struct {
 	Count  uint64
 }
 
-func (h *Histogram) observe(v float64) {
+func (h *Histogram) observe(bounds []float64, v float64) {
 	h.Sum += v
 	h.Count++
-	for i, b := range SettleBuckets {
+	for i, b := range bounds {
 		if v <= b {
 			h.Counts[i]++
 			return
@@ -47,11 +53,16 @@ func (h *Histogram) observe(v float64) {
 	}
 }
 
-// Cumulative returns the counts of observations at or under each bound.
-func (h Histogram) Cumulative() map[float64]uint64 {
-	out := make(map[float64]uint64, len(SettleBuckets))
+// Cumulative returns the counts of observations at or under each bound of
+// the settle histogram.
+func (h Histogram) Cumulative() map[float64]uint64 { return h.CumulativeOver(SettleBuckets) }
+
+// CumulativeOver returns the counts of observations at or under each of
+// bounds, the histogram's own.
+func (h Histogram) CumulativeOver(bounds []float64) map[float64]uint64 {
+	out := make(map[float64]uint64, len(bounds))
 	var c uint64
-	for i, b := range SettleBuckets {
+	for i, b := range bounds {
 		if i < len(h.Counts) {
 			c += h.Counts[i]
 		}
@@ -61,13 +72,17 @@ func (h Histogram) Cumulative() map[float64]uint64 {
 }
 
 func newStats() Stats {
-	return Stats{
+	s := Stats{
 		ByStatus: make([]int64, Statuses.Len()), ByFraud: make([]int64, FraudLabels.Len()),
 		ByAnomaly: make([]int64, AnomalyLabels.Len()), ByTerms: make([]int64, TermsReasons.Len()),
 		SeenStatus: make([]uint64, Statuses.Len()), SeenFraud: make([]uint64, FraudLabels.Len()),
 		SeenAnomaly: make([]uint64, AnomalyLabels.Len()), SeenTerms: make([]uint64, TermsReasons.Len()),
 		Settle: Histogram{Counts: make([]uint64, len(SettleBuckets))},
 	}
+	for i := range s.Lag {
+		s.Lag[i].Counts = make([]uint64, len(LagBuckets))
+	}
+	return s
 }
 
 // Stats returns a copy of the aggregates; its cost does not depend on the
@@ -82,5 +97,8 @@ func (t *Tracker) Stats() Stats {
 	s.SeenStatus, s.SeenFraud = append([]uint64(nil), s.SeenStatus...), append([]uint64(nil), s.SeenFraud...)
 	s.SeenAnomaly, s.SeenTerms = append([]uint64(nil), s.SeenAnomaly...), append([]uint64(nil), s.SeenTerms...)
 	s.Settle.Counts = append([]uint64(nil), s.Settle.Counts...)
+	for i := range s.Lag {
+		s.Lag[i].Counts = append([]uint64(nil), s.Lag[i].Counts...)
+	}
 	return s
 }

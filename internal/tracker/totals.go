@@ -13,9 +13,14 @@ type Totals struct {
 	NotFound    uint64            `json:"not_found,omitempty"`
 	Forgotten   uint64            `json:"forgotten,omitempty"`
 	Settle      SettleTotals      `json:"settle"`
+	// The submission lag, by source.
+	Lag         map[string]SettleTotals `json:"submission_lag,omitempty"`
+	LagUnknown  map[string]uint64       `json:"submission_lag_unknown,omitempty"`
+	LagNegative map[string]uint64       `json:"submission_lag_negative,omitempty"`
 }
 
-// SettleTotals are the settle histogram's counts.
+// SettleTotals are a histogram's counts: the settle histogram's, or a
+// source's submission lag.
 type SettleTotals struct {
 	// Buckets count the observations of each bucket alone, by upper
 	// bound.
@@ -44,14 +49,46 @@ func (t *Tracker) totalsLocked() Totals {
 		SeenAnomaly: byName(AnomalyLabels.names, s.SeenAnomaly), SeenTerms: byName(TermsReasons.names, s.SeenTerms),
 		Registered: byName(SourceNames[:], s.Registered[:]),
 		NotFound:   s.NotFound, Forgotten: s.Forgotten,
-		Settle: SettleTotals{Sum: s.Settle.Sum, Count: s.Settle.Count},
+		Settle:      s.Settle.totals(SettleBuckets),
+		LagUnknown:  byName(SourceNames[:], s.LagUnknown[:]),
+		LagNegative: byName(SourceNames[:], s.LagNegative[:]),
 	}
-	for i, c := range s.Settle.Counts {
-		if c != 0 && i < len(SettleBuckets) {
-			out.Settle.Buckets = append(out.Settle.Buckets, BucketCount{UpperBound: SettleBuckets[i], Count: c})
+	for i, h := range s.Lag {
+		if h.Count == 0 {
+			continue
+		}
+		if out.Lag == nil {
+			out.Lag = map[string]SettleTotals{}
+		}
+		out.Lag[SourceNames[i]] = h.totals(LagBuckets)
+	}
+	return out
+}
+
+func (h *Histogram) totals(bounds []float64) SettleTotals {
+	out := SettleTotals{Sum: h.Sum, Count: h.Count}
+	for i, c := range h.Counts {
+		if c != 0 && i < len(bounds) {
+			out.Buckets = append(out.Buckets, BucketCount{UpperBound: bounds[i], Count: c})
 		}
 	}
 	return out
+}
+
+// addTotals adds stored counts to h. A bucket whose bound this release no
+// longer has goes to the next larger one: its observations are still
+// under that bound.
+func (h *Histogram) addTotals(bounds []float64, tot SettleTotals) {
+	for _, b := range tot.Buckets {
+		for i, bound := range bounds {
+			if b.UpperBound <= bound {
+				h.Counts[i] += b.Count
+				break
+			}
+		}
+	}
+	h.Sum += tot.Sum
+	h.Count += tot.Count
 }
 
 // byName keeps the counts that are not 0.
@@ -89,16 +126,14 @@ func (t *Tracker) applyTotals(tot Totals) {
 	}
 	s.NotFound += tot.NotFound
 	s.Forgotten += tot.Forgotten
-	// A bucket whose bound this release no longer has goes to the next
-	// larger one: its observations are still under that bound.
-	for _, b := range tot.Settle.Buckets {
-		for i, bound := range SettleBuckets {
-			if b.UpperBound <= bound {
-				s.Settle.Counts[i] += b.Count
-				break
-			}
-		}
+	s.Settle.addTotals(SettleBuckets, tot.Settle)
+	for name, h := range tot.Lag {
+		s.Lag[sourceNamed(name)].addTotals(LagBuckets, h)
 	}
-	s.Settle.Sum += tot.Settle.Sum
-	s.Settle.Count += tot.Settle.Count
+	for name, n := range tot.LagUnknown {
+		s.LagUnknown[sourceNamed(name)] += n
+	}
+	for name, n := range tot.LagNegative {
+		s.LagNegative[sourceNamed(name)] += n
+	}
 }

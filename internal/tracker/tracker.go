@@ -20,6 +20,11 @@ type Registration struct {
 	Start        time.Time // zero when unknown
 	Status       string
 	TermsReasons []string
+	// SubmittedAt is when the operator submitted the journey to the
+	// registry, for a registration that comes from that submission
+	// (Source.Submits); zero means at the registration itself, as with the
+	// proxy, which registers while it relays the answer.
+	SubmittedAt time.Time
 }
 
 // Result is what a status check found.
@@ -132,6 +137,13 @@ func (t *Tracker) Register(now time.Time, r Registration) bool {
 		j.start = r.Start.Unix()
 	}
 	t.index[r.ID] = slot
+	if r.Source.Submits() {
+		submitted := r.SubmittedAt
+		if submitted.IsZero() {
+			submitted = now
+		}
+		t.stats.observeLag(r.Source, r.Start, submitted)
+	}
 	t.stats.Tracked++
 	t.stats.BySource[r.Source]++
 	t.stats.Registered[r.Source]++
@@ -274,7 +286,7 @@ func (t *Tracker) apply(j *journey, at int64, status, fraud, anomaly, terms uint
 	}
 	if j.flags&flagSettled == 0 && !j.undecided() {
 		j.flags |= flagSettled
-		s.Settle.observe(float64(at - j.registered))
+		s.Settle.observe(SettleBuckets, float64(at-j.registered))
 	}
 }
 
