@@ -28,6 +28,7 @@ type Journeys struct {
 	seenStatus, seenFraud, seenAnomaly, seenTerms *prometheus.Desc
 	settle, tracked, registered, polling, overdue *prometheus.Desc
 	notFound, forgotten                           *prometheus.Desc
+	lag, lagUnknown, lagNegative                  *prometheus.Desc
 	certs, certChecks, certLast                   *prometheus.Desc
 	due, ratio, checks, state, lastSuccess        *prometheus.Desc
 }
@@ -62,6 +63,10 @@ func NewJourneys(snapshots func() []Snapshot) *Journeys {
 		notFound:   desc("journeys_not_found_total", "Status checks the registry answered 404: journeys it does not know."),
 		forgotten:  desc("journeys_forgotten_total", "Journeys no longer tracked because their retention ended."),
 
+		lag:         desc("submission_lag_seconds", "Time from a journey's start to its submission to the registry, as the exporter saw it: relayed by the proxy, pushed (for a push that gives the start), or made by the demo's operator; once per newly registered journey. The registry refuses a journey submitted more than 24 h (86400 s) after its start as expired.", "source"),
+		lagUnknown:  desc("submission_lag_unknown_total", "Journeys newly registered from their submission (proxy, push, demo) without a start time: their lag is not known, and not in covoiturage_submission_lag_seconds.", "source"),
+		lagNegative: desc("submission_lag_negative_total", "Journeys newly registered from their submission whose start is after the moment of their submission: a clock skew between the operator and the exporter, not in covoiturage_submission_lag_seconds.", "source"),
+
 		certs:      desc("certificates", "Configured certificates by the result of their latest check (ok, expired, other: a type this exporter does not know, not_found, error: no answer).", "result"),
 		certChecks: desc("certificate_checks_total", "Certificate checks, by result.", "result"),
 		certLast:   desc("certificate_last_check_timestamp_seconds", "When the certificates were last checked, in Unix seconds."),
@@ -79,6 +84,7 @@ func (c *Journeys) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.status, c.fraud, c.anomaly, c.terms, c.seenStatus, c.seenFraud, c.seenAnomaly, c.seenTerms,
 		c.settle, c.tracked, c.registered, c.polling, c.overdue, c.notFound, c.forgotten,
+		c.lag, c.lagUnknown, c.lagNegative,
 		c.certs, c.certChecks, c.certLast, c.due, c.ratio, c.checks, c.state, c.lastSuccess,
 	} {
 		ch <- d
@@ -106,6 +112,12 @@ func (c *Journeys) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.overdue, prometheus.GaugeValue, float64(j.PendingOverdue), r)
 		ch <- prometheus.MustNewConstMetric(c.notFound, prometheus.CounterValue, float64(j.NotFound), r)
 		ch <- prometheus.MustNewConstMetric(c.forgotten, prometheus.CounterValue, float64(j.Forgotten), r)
+		for _, src := range tracker.LagSources {
+			h, name := j.Lag[src], src.String()
+			ch <- prometheus.MustNewConstHistogram(c.lag, h.Count, h.Sum, h.CumulativeOver(tracker.LagBuckets), r, name)
+			ch <- prometheus.MustNewConstMetric(c.lagUnknown, prometheus.CounterValue, float64(j.LagUnknown[src]), r, name)
+			ch <- prometheus.MustNewConstMetric(c.lagNegative, prometheus.CounterValue, float64(j.LagNegative[src]), r, name)
+		}
 
 		gauges(ch, c.certs, r, scheduler.CertificateResults, s.Certificates.ByResult)
 		counters(ch, c.certChecks, r, scheduler.CertificateResults, s.Certificates.Checks)

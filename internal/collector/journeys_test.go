@@ -37,6 +37,9 @@ var journeyFamilies = []string{
 	"covoiturage_journeys_pending_overdue",
 	"covoiturage_journeys_not_found_total",
 	"covoiturage_journeys_forgotten_total",
+	"covoiturage_submission_lag_seconds",
+	"covoiturage_submission_lag_unknown_total",
+	"covoiturage_submission_lag_negative_total",
 	"covoiturage_certificates",
 	"covoiturage_certificate_checks_total",
 	"covoiturage_certificate_last_check_timestamp_seconds",
@@ -70,6 +73,11 @@ func productionTracker(t *testing.T) *tracker.Tracker {
 	register(tracker.Registration{ID: "terms1", Source: tracker.SourceDemo, Status: "terms_violation_error",
 		TermsReasons: []string{"expired", "too_close_trips", "a_reason_it_invented"}})
 	register(tracker.Registration{ID: "demo1", Source: tracker.SourceDemo, Start: at(-2 * time.Hour)})
+	// Relayed by the proxy 18 h 30 after its start, pushed without a
+	// start, and pushed by an operator whose clock runs ahead.
+	register(tracker.Registration{ID: "proxied1", Source: tracker.SourceProxy, Start: at(-18*time.Hour - 30*time.Minute)})
+	register(tracker.Registration{ID: "pushed1", Source: tracker.SourcePush})
+	register(tracker.Registration{ID: "skewed1", Source: tracker.SourcePush, Start: at(3 * time.Minute)})
 	// Registering a tracked journey again changes nothing.
 	if tr.Register(at(time.Minute), tracker.Registration{ID: "ok1", Source: tracker.SourceDemo}) {
 		t.Fatal("ok1 registered again")
