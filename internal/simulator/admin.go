@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -130,9 +131,32 @@ type trafficSettings struct {
 	TooCloseRatio         *float64 `json:"too_close_ratio,omitempty"`
 	AcquisitionErrorRatio *float64 `json:"acquisition_error_ratio,omitempty"`
 	CancelRatio           *float64 `json:"cancel_ratio,omitempty"`
+	// Delay is a Go duration ("18h"), as the faults' durations are.
+	Delay       *adminDuration `json:"delay,omitempty"`
+	DelayGrowth *float64       `json:"delay_growth,omitempty"`
 }
 
-const trafficKeys = "per_hour, late_ratio, duplicate_ratio, fraud_ratio, anomaly_ratio, short_ratio, too_many_ratio, too_close_ratio, acquisition_error_ratio, cancel_ratio"
+const trafficKeys = "per_hour, late_ratio, duplicate_ratio, fraud_ratio, anomaly_ratio, short_ratio, too_many_ratio, too_close_ratio, acquisition_error_ratio, cancel_ratio, delay, delay_growth"
+
+// adminDuration is a duration written as a Go duration string.
+type adminDuration time.Duration
+
+func (d adminDuration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *adminDuration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`want a duration string such as "18h" or "90m"`)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"18h\" or \"90m\"", s)
+	}
+	*d = adminDuration(v)
+	return nil
+}
 
 func (c trafficSettings) apply(t *Traffic) {
 	for _, f := range []struct{ from, to *float64 }{
@@ -145,6 +169,12 @@ func (c trafficSettings) apply(t *Traffic) {
 			*f.to = *f.from
 		}
 	}
+	if c.Delay != nil {
+		t.Delay = time.Duration(*c.Delay)
+	}
+	if c.DelayGrowth != nil {
+		t.DelayGrowth = *c.DelayGrowth
+	}
 }
 
 func trafficSettingsOf(t Traffic) trafficSettings {
@@ -153,6 +183,7 @@ func trafficSettingsOf(t Traffic) trafficSettings {
 		FraudRatio: &t.FraudRatio, AnomalyRatio: &t.AnomalyRatio, ShortRatio: &t.ShortRatio,
 		TooManyRatio: &t.TooManyRatio, TooCloseRatio: &t.TooCloseRatio,
 		AcquisitionErrorRatio: &t.AcquisitionErrorRatio, CancelRatio: &t.CancelRatio,
+		Delay: (*adminDuration)(&t.Delay), DelayGrowth: &t.DelayGrowth,
 	}
 }
 

@@ -41,6 +41,17 @@ type Traffic struct {
 	AcquisitionErrorRatio float64
 	// CancelRatio: a journey canceled right after submission.
 	CancelRatio float64
+	// Delay is how far behind the operator's submission pipeline runs:
+	// every case is submitted that much later than it would be (a clean
+	// journey 2 minutes to an hour after it ends, 12 minutes to 2 hours
+	// after it starts). From 22 h on, some of its journeys come back
+	// expired; from 24 h on, all.
+	Delay time.Duration
+	// DelayGrowth is how much Delay grows per simulated second: 0.5 is a
+	// pipeline falling half an hour further behind every hour, a negative
+	// growth one catching up (Delay stops at 0). At most 1: journeys are
+	// submitted in the order they arrive.
+	DelayGrowth float64
 	// OperatorID submits the journeys; 0 means 1.
 	OperatorID int
 	// OnSubmit, when set, is called after each generated submission,
@@ -52,8 +63,10 @@ type Traffic struct {
 type Submission struct {
 	OperatorJourneyID string
 	StartAt           time.Time
-	HTTPStatus        int
-	TermsLabels       []string
+	// SubmittedAt is the simulated time of the submission.
+	SubmittedAt time.Time
+	HTTPStatus  int
+	TermsLabels []string
 }
 
 // DefaultTraffic is a lively mix where every status and label shows up
@@ -87,6 +100,12 @@ func (t Traffic) validate() error {
 	if t.Backfill < 0 {
 		return errors.New("traffic backfill must not be negative")
 	}
+	if t.Delay < 0 || t.Delay > maxDelay {
+		return fmt.Errorf("traffic delay must be between 0 and %s", maxDelay)
+	}
+	if !(t.DelayGrowth >= -maxCatchUp && t.DelayGrowth <= 1) {
+		return fmt.Errorf("traffic delay growth must be between %g and 1 (a pipeline cannot fall behind faster than time passes)", -float64(maxCatchUp))
+	}
 	sum := 0.0
 	for _, r := range t.ratios() {
 		if !(r >= 0 && r <= 1) {
@@ -98,6 +117,22 @@ func (t Traffic) validate() error {
 		return fmt.Errorf("traffic ratios add up to %.2f, more than 1", sum)
 	}
 	return nil
+}
+
+// Bounds of the delay settings: a month behind, and catching up a day an
+// hour.
+const (
+	maxDelay   = 30 * 24 * time.Hour
+	maxCatchUp = 24
+)
+
+// grow applies DelayGrowth over span to Delay, within its bounds.
+func (t *Traffic) grow(span time.Duration) {
+	if t.DelayGrowth == 0 {
+		return
+	}
+	d := t.Delay + time.Duration(t.DelayGrowth*float64(span))
+	t.Delay = min(max(d, 0), maxDelay)
 }
 
 // generator turns simulated time into submissions. It runs under s.mu.
@@ -137,10 +172,14 @@ func (g *generator) step(s *Simulator, now time.Time) {
 		n := g.cfg.PerHour*span.Hours() + g.carry
 		count := math.Floor(n)
 		g.carry = n - count
+		prev := g.last
 		for i := range int(count) {
 			at := g.last.Add(time.Duration(float64(span) * (float64(i) + 0.5) / count))
+			g.cfg.grow(at.Sub(prev))
+			prev = at
 			g.generateCase(s, at)
 		}
+		g.cfg.grow(until.Sub(prev))
 		g.last = until
 		if until.Before(now) {
 			s.tickAt(until)
@@ -217,7 +256,7 @@ func (g *generator) submit(s *Simulator, p plan, at time.Time) {
 
 func (g *generator) send(s *Simulator, id string, start time.Time, body []byte, at time.Time) {
 	a := s.submitAt(g.cfg.OperatorID, body, s.newest3, at)
-	rep := Submission{OperatorJourneyID: id, StartAt: start, HTTPStatus: a.status}
+	rep := Submission{OperatorJourneyID: id, StartAt: start, SubmittedAt: at, HTTPStatus: a.status}
 	if a.status == http.StatusUnprocessableEntity {
 		if r, ok := s.st.get(g.cfg.OperatorID, id); ok {
 			rep.TermsLabels = append([]string(nil), r.TermsViolations...)
@@ -232,7 +271,10 @@ func (g *generator) send(s *Simulator, id string, start time.Time, body []byte, 
 }
 
 // generateCase draws one case kind and submits it at simulated time at.
+// Its journeys are planned as if it were Delay earlier: a pipeline running
+// behind submits at at what it would have submitted then.
 func (g *generator) generateCase(s *Simulator, at time.Time) {
+	planned := at.Add(-g.cfg.Delay)
 	draw := g.rng.Float64()
 	kind := -1
 	for i, r := range g.cfg.ratios() {
@@ -242,10 +284,10 @@ func (g *generator) generateCase(s *Simulator, at time.Time) {
 		}
 		draw -= r
 	}
-	p := g.journey(at)
+	p := g.journey(planned)
 	switch kind {
 	case 0: // late
-		p = p.at(at.Add(-25*time.Hour-g.between(0, 5*time.Hour)), p.end.Sub(p.start))
+		p = p.at(planned.Add(-25*time.Hour-g.between(0, 5*time.Hour)), p.end.Sub(p.start))
 	case 1: // duplicate
 		if g.previous != nil {
 			var in struct {
@@ -264,14 +306,14 @@ func (g *generator) generateCase(s *Simulator, at time.Time) {
 	case 4: // short
 		p.distance = 300 + g.rng.IntN(600)
 	case 5:
-		g.tooMany(s, p, at)
+		g.tooMany(s, p, planned, at)
 		return
 	case 6: // too close: a first trip ends 10 minutes before this one starts
-		first := p.at(at.Add(-90*time.Minute), 20*time.Minute)
+		first := p.at(planned.Add(-90*time.Minute), 20*time.Minute)
 		first.id, first.trip = first.id+"a", first.trip+"a"
 		first.passenger = g.identity()
 		g.submit(s, first, at)
-		p = p.at(at.Add(-60*time.Minute), 20*time.Minute)
+		p = p.at(planned.Add(-60*time.Minute), 20*time.Minute)
 	case 7: // acquisition error: nowhere normalisation can place
 		p.lat, p.lon = 0, 0
 	case 8:
@@ -283,12 +325,13 @@ func (g *generator) generateCase(s *Simulator, at time.Time) {
 }
 
 // tooMany submits five trips of one driver on the same UTC day, 50
-// minutes apart; the fifth breaks the four-a-day rule.
-func (g *generator) tooMany(s *Simulator, p plan, at time.Time) {
+// minutes apart, planned around planned and submitted at at; the fifth
+// breaks the four-a-day rule.
+func (g *generator) tooMany(s *Simulator, p plan, planned, at time.Time) {
 	const n, spacing, dur = 5, 50 * time.Minute, 15 * time.Minute
-	first := at.Add(-35*time.Minute - (n-1)*spacing)
-	if !sameDay(first, at.Add(-35*time.Minute)) {
-		first = at.Truncate(24 * time.Hour).Add(-5 * time.Hour)
+	first := planned.Add(-35*time.Minute - (n-1)*spacing)
+	if !sameDay(first, planned.Add(-35*time.Minute)) {
+		first = planned.Truncate(24 * time.Hour).Add(-5 * time.Hour)
 	}
 	for k := range n {
 		q := p.at(first.Add(time.Duration(k)*spacing), dur)

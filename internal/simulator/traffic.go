@@ -46,5 +46,7 @@ func (s *Simulator) UpdateTraffic(change func(*Traffic)) (Traffic, error) {
 	c.TooCloseRatio = next.TooCloseRatio
 	c.AcquisitionErrorRatio = next.AcquisitionErrorRatio
 	c.CancelRatio = next.CancelRatio
+	c.Delay = next.Delay
+	c.DelayGrowth = next.DelayGrowth
 	return *c, nil
 }

@@ -41,9 +41,9 @@ func trafficFixture(t *testing.T) (*fixture, *submissions, Traffic) {
 	return newFixture(t, func(c *Config) { c.Traffic = &traffic }), subs, traffic
 }
 
-func decodeSettings(t *testing.T, r reply) map[string]float64 {
+func decodeSettings(t *testing.T, r reply) map[string]any {
 	t.Helper()
-	var m map[string]float64
+	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
 		t.Fatalf("body %q: %v", r.body, err)
 	}
@@ -52,16 +52,17 @@ func decodeSettings(t *testing.T, r reply) map[string]float64 {
 
 // settingsOf is what the routes should show for t, built from the struct
 // rather than typed again.
-func settingsOf(t Traffic) map[string]float64 {
-	return map[string]float64{
+func settingsOf(t Traffic) map[string]any {
+	return map[string]any{
 		"per_hour": t.PerHour, "late_ratio": t.LateRatio, "duplicate_ratio": t.DuplicateRatio,
 		"fraud_ratio": t.FraudRatio, "anomaly_ratio": t.AnomalyRatio, "short_ratio": t.ShortRatio,
 		"too_many_ratio": t.TooManyRatio, "too_close_ratio": t.TooCloseRatio,
 		"acquisition_error_ratio": t.AcquisitionErrorRatio, "cancel_ratio": t.CancelRatio,
+		"delay": t.Delay.String(), "delay_growth": t.DelayGrowth,
 	}
 }
 
-func sameSettings(got, want map[string]float64) bool {
+func sameSettings(got, want map[string]any) bool {
 	if len(got) != len(want) {
 		return false
 	}
@@ -96,6 +97,12 @@ func TestTrafficRoutes(t *testing.T) {
 		{`{"late_ration": 0.5}`, "the keys are per_hour, late_ratio"},
 		{`{"late_ratio": "high"}`, "traffic:"},
 		{`{"late_ratio": 0.5} {"late_ratio": 0.6}`, "trailing data"},
+		{`{"delay": "-1h"}`, "delay must be between 0"},
+		{`{"delay": "10000h"}`, "delay must be between 0"},
+		{`{"delay": 3600}`, "duration string"},
+		{`{"delay": "a day"}`, "not a duration"},
+		{`{"delay_growth": 2}`, "cannot fall behind faster"},
+		{`{"delay_growth": -100}`, "growth must be between"},
 		{`late_ratio=0.5`, "traffic:"},
 		{``, "traffic:"},
 	} {
@@ -185,5 +192,67 @@ func TestTrafficUpdateWhileGenerating(t *testing.T) {
 	<-done
 	if len(subs.take()) == 0 {
 		t.Error("no submission in 200 simulated minutes")
+	}
+}
+
+// An operator falling behind by degrees: with a delay and a growth set
+// through the admin route, each journey is submitted later after its
+// start than the one before, GET shows the delay as it grows, and once
+// the lag passes 24 h the registry refuses the journeys as expired, as
+// it would a real late pipeline. A negative growth catches up, down to 0.
+func TestTrafficFallsBehind(t *testing.T) {
+	t.Parallel()
+	f, subs, _ := trafficFixture(t)
+	r := f.do(t, "PUT", "/_simulator/traffic", "", `{"late_ratio": 0, "duplicate_ratio": 0, "fraud_ratio": 0,
+		"anomaly_ratio": 0, "short_ratio": 0, "too_many_ratio": 0, "too_close_ratio": 0,
+		"acquisition_error_ratio": 0, "cancel_ratio": 0, "delay": "18h", "delay_growth": 0.5}`)
+	if r.status != http.StatusOK || decodeSettings(t, r)["delay"] != "18h0m0s" || decodeSettings(t, r)["delay_growth"] != 0.5 {
+		t.Fatalf("PUT delay = %d %s", r.status, r.body)
+	}
+	subs.take()
+	for range 12 {
+		f.advance(time.Hour)
+	}
+	got := subs.take()
+	if len(got) < 700 {
+		t.Fatalf("%d submissions in 12 h at 60 an hour", len(got))
+	}
+	lag := func(s Submission) time.Duration { return s.SubmittedAt.Sub(s.StartAt) }
+	first, last := got[0], got[len(got)-1]
+	// 18 h of delay plus 12 min to 2 h for the journey itself, growing by
+	// half of the 12 h that passed.
+	if l := lag(first); l < 18*time.Hour || l > 20*time.Hour+time.Minute {
+		t.Errorf("first lag %s, want 18 h and a journey", l)
+	}
+	if l := lag(last); l < 24*time.Hour || l > 26*time.Hour+time.Minute {
+		t.Errorf("last lag %s, want 24 h and a journey", l)
+	}
+	expired := 0
+	for _, s := range got {
+		switch {
+		case s.HTTPStatus == http.StatusUnprocessableEntity && slices.Equal(s.TermsLabels, []string{TermsExpired}):
+			expired++
+			if lag(s) <= 24*time.Hour {
+				t.Errorf("%s refused as expired with a lag of %s", s.OperatorJourneyID, lag(s))
+			}
+		case s.HTTPStatus != http.StatusCreated:
+			t.Errorf("%s = %d %v", s.OperatorJourneyID, s.HTTPStatus, s.TermsLabels)
+		case lag(s) > 24*time.Hour:
+			t.Errorf("%s accepted with a lag of %s", s.OperatorJourneyID, lag(s))
+		}
+	}
+	if expired == 0 || expired == len(got) {
+		t.Errorf("%d of %d expired: want the lag to cross 24 h during the run", expired, len(got))
+	}
+	r = f.do(t, "GET", "/_simulator/traffic", "", "")
+	if d := decodeSettings(t, r)["delay"]; d != "24h0m0s" {
+		t.Errorf("delay after 12 h at 0.5 = %v, want 24h0m0s", d)
+	}
+
+	f.do(t, "PUT", "/_simulator/traffic", "", `{"delay_growth": -24}`)
+	f.advance(2 * time.Hour)
+	subs.take()
+	if d := decodeSettings(t, f.do(t, "GET", "/_simulator/traffic", "", ""))["delay"]; d != "0s" {
+		t.Errorf("delay after catching up = %v, want 0s", d)
 	}
 }
