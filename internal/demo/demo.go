@@ -169,7 +169,7 @@ func (r *Registry) Operate(onSubmit func(tracker.Registration)) {
 // submitted turns the operator's submission into a registration carrying
 // what the registry's answer already said.
 func (r *Registry) submitted(s simulator.Submission) {
-	reg := tracker.Registration{ID: s.OperatorJourneyID, Source: tracker.SourceDemo, Start: s.StartAt}
+	reg := tracker.Registration{ID: s.OperatorJourneyID, Source: tracker.SourceDemo, Start: s.StartAt, SubmittedAt: s.SubmittedAt}
 	switch s.HTTPStatus {
 	case http.StatusCreated:
 		reg.Status = "pending"
