@@ -65,8 +65,15 @@ func TestSubmissionLagFromProxyAndPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/proxy/prod/", http.StripPrefix("/proxy/prod", ex.Proxy("prod")))
-	mux.Handle("POST /api/v1/journeys/{registry}", push.NewHandler(ex, push.Options{}))
+	prod := ex.Registry("prod")
+	mux.Handle("/proxy/prod/", http.StripPrefix("/proxy/prod", prod.Proxy()))
+	lookup := func(name string) (push.Registry, bool) {
+		if h := ex.Registry(name); h != nil {
+			return h, true
+		}
+		return nil, false
+	}
+	mux.Handle("POST /api/v1/journeys/{registry}", push.NewHandler(lookup, push.Options{}))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
