@@ -226,9 +226,7 @@ func startPushing(t *testing.T, p *process, goroutines int) *pusher {
 	url := p.url("/api/v1/journeys/" + durableRegistry)
 	hc := &http.Client{Timeout: 30 * time.Second}
 	for g := range goroutines {
-		ps.wg.Add(1)
-		go func() {
-			defer ps.wg.Done()
+		ps.wg.Go(func() {
 			for k := 0; ; k++ {
 				size := 1
 				if k%2 == 0 {
@@ -261,7 +259,7 @@ func startPushing(t *testing.T, p *process, goroutines int) *pusher {
 				ps.acked = append(ps.acked, ids...)
 				ps.mu.Unlock()
 			}
-		}()
+		})
 	}
 	return ps
 }
@@ -328,7 +326,9 @@ func TestDurableStateSurvivesSIGKILL(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-p.exited
+	if err := <-p.exited; err == nil {
+		t.Fatal("the exporter exited cleanly after SIGKILL")
+	}
 	scrapes := rec.halt()
 	pushers.wg.Wait()
 	acked := pushers.acked

@@ -309,7 +309,7 @@ func promtoolCheck(t *testing.T, exposition string) {
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(exposition)
 	out, err := cmd.CombinedOutput()
-	for _, line := range strings.Split(string(out), "\n") {
+	for line := range strings.SplitSeq(string(out), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			t.Errorf("promtool check metrics: %s", line)
 		}

@@ -80,7 +80,7 @@ func TestMetricsTableMatchesTheExporter(t *testing.T) {
 
 	row := regexp.MustCompile("^\\| `([a-z_]+)` \\| (gauge|counter|histogram) \\|([^|]*)\\|")
 	documented := map[string]string{}
-	for _, line := range strings.Split(between(t, metricsDoc, "metrics-table"), "\n") {
+	for line := range strings.SplitSeq(between(t, metricsDoc, "metrics-table"), "\n") {
 		m := row.FindStringSubmatch(line)
 		if m == nil {
 			continue

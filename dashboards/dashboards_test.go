@@ -564,7 +564,8 @@ func lintSelectors(expr string) ([]string, []string) {
 			}
 		case tk.kind == 'i' && labelListKeywords[tk.text]:
 			if next(i) == '(' {
-				for i++; i < len(toks) && toks[i].kind != ')'; i++ {
+				for i++; i < len(toks) && toks[i].kind != ')'; {
+					i++
 				}
 			}
 		case tk.kind == 'i' && otherKeywords[tk.text]:

@@ -626,7 +626,7 @@ func checkGrafana(t *testing.T, c compose, mounts map[string]mount) {
 	}
 	readYAML(t, filepath.Join(provisioning, "datasources", "covoiturage.yml"), &datasources)
 	for _, d := range datasources.Datasources {
-		host := strings.Split(strings.TrimPrefix(d.URL, "http://"), ":")[0]
+		host, _, _ := strings.Cut(strings.TrimPrefix(d.URL, "http://"), ":")
 		if _, ok := c.Services[host]; !ok {
 			t.Errorf("data source %s at %s: no compose service %q", d.Type, d.URL, host)
 		}

@@ -276,8 +276,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 // contextError wraps a cancelled or expired context as a transport error
 // for the endpoint, so callers see one error type.
 func (c *Client) contextError(endpoint string, err error) error {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -383,8 +382,7 @@ func (c *Client) send(ctx context.Context, cl call, token string, attempt int) (
 	}
 	if cl.decode != nil {
 		if derr := cl.decode(data); derr != nil {
-			var de *Error
-			if errors.As(derr, &de) {
+			if de, ok := errors.AsType[*Error](derr); ok {
 				return de
 			}
 			return &Error{Kind: KindDecode, Endpoint: cl.endpoint, HTTPStatus: resp.StatusCode, Err: derr}

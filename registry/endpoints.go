@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,11 +28,12 @@ var Endpoints = []string{
 }
 
 func (c *Client) versioned(segments ...string) string {
-	p := "/v" + c.version
+	var p strings.Builder
+	p.WriteString("/v" + c.version)
 	for _, s := range segments {
-		p += "/" + url.PathEscape(s)
+		p.WriteString("/" + url.PathEscape(s))
 	}
-	return p
+	return p.String()
 }
 
 func badRequest(endpoint, msg string) error {

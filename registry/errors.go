@@ -144,8 +144,7 @@ func (e *Error) Is(target error) bool {
 // KindOf returns the Kind of any error the client returned, KindUnknown for
 // others (a cancelled context, say).
 func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Kind
 	}
 	return KindUnknown
@@ -153,8 +152,7 @@ func KindOf(err error) Kind {
 
 // RetryAfterOf returns how long the registry asked to wait, if it did.
 func RetryAfterOf(err error) time.Duration {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := errors.AsType[*Error](err); ok {
 		return e.RetryAfter
 	}
 	return 0

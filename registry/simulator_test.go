@@ -600,9 +600,7 @@ func TestSustainedRunStaysWithinRegistryLimit(t *testing.T) {
 	var wg sync.WaitGroup
 	var failed atomic.Int32
 	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for range 20 {
 				if _, err := c.JourneyStatus(ctxT(t), "j1"); err != nil {
 					failed.Add(1)
@@ -610,7 +608,7 @@ func TestSustainedRunStaysWithinRegistryLimit(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if failed.Load() > 0 {
@@ -636,16 +634,14 @@ func TestConfiguredBudgetHolds(t *testing.T) {
 	c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.Rate, c.Burst = r, burst })
 	var wg sync.WaitGroup
 	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for range 15 {
 				if _, err := c.JourneyStatus(ctxT(t), "j1"); err != nil {
 					t.Error(err)
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	times := []time.Time{}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -106,7 +105,7 @@ func TestBuildConfigErrors(t *testing.T) {
 		"no token":  {tokenFile: "/nonexistent/token", limits: ok},
 		"no keys":   {keysFile: "/nonexistent/keys", limits: ok},
 	} {
-		if _, err := buildConfig(o, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+		if _, err := buildConfig(o, slog.New(slog.DiscardHandler)); err == nil {
 			t.Errorf("%s: buildConfig succeeded", name)
 		}
 	}

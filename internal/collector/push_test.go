@@ -101,7 +101,7 @@ func promtoolCheckMetrics(t *testing.T, reg prometheus.Gatherer) {
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = &exposition
 	out, err := cmd.CombinedOutput()
-	for _, line := range strings.Split(string(out), "\n") {
+	for line := range strings.SplitSeq(string(out), "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			t.Errorf("promtool check metrics: %s", line)
 		}

@@ -3,6 +3,7 @@
 package collector
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,10 +94,8 @@ func boundedCode(code int) string {
 }
 
 func boundedEndpoint(e string) string {
-	for _, known := range registry.Endpoints {
-		if e == known {
-			return e
-		}
+	if slices.Contains(registry.Endpoints, e) {
+		return e
 	}
 	return "other"
 }

@@ -283,8 +283,8 @@ var durationKeys = func() map[string]bool {
 	keys := map[string]bool{}
 	for _, t := range []reflect.Type{reflect.TypeFor[Registry](), reflect.TypeFor[Certificates](), reflect.TypeFor[Schedule](),
 		reflect.TypeFor[Discovery](), reflect.TypeFor[Proxy]()} {
-		for i := range t.NumField() {
-			if f := t.Field(i); f.Type == reflect.TypeFor[model.Duration]() {
+		for f := range t.Fields() {
+			if f.Type == reflect.TypeFor[model.Duration]() {
 				keys[f.Tag.Get("yaml")] = true
 			}
 		}

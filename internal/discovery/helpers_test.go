@@ -80,7 +80,7 @@ func newFixture(t testing.TB, o options) *fixture {
 		t.Fatal(err)
 	}
 	f.sim = sim
-	var h http.Handler = sim.Handler()
+	h := sim.Handler()
 	if o.wrap != nil {
 		h = o.wrap(h)
 	}

@@ -66,13 +66,11 @@ func BenchmarkDurableRegister(b *testing.B) {
 			var calls atomic.Int64
 			var wg sync.WaitGroup
 			for range c.callers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					for calls.Add(1) <= int64(b.N) {
 						register()
 					}
-				}()
+				})
 			}
 			wg.Wait()
 			elapsed := time.Since(began)

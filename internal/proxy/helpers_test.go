@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -275,9 +276,7 @@ func do(t testing.TB, method, u, auth string, body []byte, header http.Header) a
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
+	maps.Copy(req.Header, header)
 	if auth != "" {
 		req.Header.Set("Authorization", "Bearer "+auth)
 	}

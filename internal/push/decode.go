@@ -478,8 +478,7 @@ func (d *decoder) decodeNDJSON(body io.Reader) *requestError {
 		rec = record{}
 		err := json.Unmarshal(line, &rec)
 		if _, ok := itemError(err); err != nil && !ok {
-			var syntax *json.SyntaxError
-			if errors.As(err, &syntax) {
+			if syntax, ok := errors.AsType[*json.SyntaxError](err); ok {
 				return &requestError{code: http.StatusBadRequest, line: lineNo, offset: lineStart + syntax.Offset,
 					msg: fmt.Sprintf("malformed JSON on line %d at column %d: %v", lineNo, syntax.Offset, syntax)}
 			}

@@ -148,11 +148,9 @@ func (s *Scheduler) sampled(hash uint64) bool {
 // flight; interrupted checks go back to the queue.
 func (s *Scheduler) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		s.plan(ctx)
-	}()
+	})
 	// A slot is taken before a journey: a journey never waits out of the
 	// queue for one, and a pause that starts meanwhile is seen before the
 	// next is taken.
@@ -190,13 +188,11 @@ func (s *Scheduler) Run(ctx context.Context) {
 			s.pause(s.cfg.AuthRetryInterval)
 		}
 		s.dispatched.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			s.check(ctx, id)
 			s.inFlight.Add(-1)
 			<-sem
-		}()
+		})
 	}
 	wg.Wait()
 }

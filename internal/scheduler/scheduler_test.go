@@ -98,8 +98,7 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	w.sched = scheduler.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); w.sched.Run(ctx) }()
+	wg.Go(func() { w.sched.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	return w
 }

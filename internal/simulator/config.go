@@ -140,10 +140,7 @@ func (l Lifecycle) withDefaults() Lifecycle {
 	l.NormalisationDelay = orDuration(l.NormalisationDelay, d.NormalisationDelay)
 	l.BatchInterval = orDuration(l.BatchInterval, d.BatchInterval)
 	l.CheckFrom = orDuration(l.CheckFrom, d.CheckFrom)
-	l.CheckTo = orDuration(l.CheckTo, d.CheckTo)
-	if l.CheckTo < l.CheckFrom {
-		l.CheckTo = l.CheckFrom
-	}
+	l.CheckTo = max(orDuration(l.CheckTo, d.CheckTo), l.CheckFrom)
 	l.Retention = orDuration(l.Retention, d.Retention)
 	l.TickInterval = orDuration(l.TickInterval, d.TickInterval)
 	return l

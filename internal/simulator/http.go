@@ -3,10 +3,12 @@ package simulator
 import (
 	"context"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,10 +72,8 @@ func (s *Simulator) resolveVersion(seg string) string {
 	if v == "3" {
 		return s.newest3
 	}
-	for _, served := range s.versions {
-		if served == v {
-			return v
-		}
+	if slices.Contains(s.versions, v) {
+		return v
 	}
 	return ""
 }
@@ -81,9 +81,7 @@ func (s *Simulator) resolveVersion(seg string) string {
 func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	rec := RequestRecord{Method: r.Method, Path: r.URL.Path, ClientIP: clientIP(r), HasAuthorization: r.Header.Get("Authorization") != ""}
 	a := s.answerAPI(r, &rec)
-	for k, vs := range a.header {
-		w.Header()[k] = vs
-	}
+	maps.Copy(w.Header(), a.header)
 	if len(a.body) > 0 {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	}

@@ -22,17 +22,17 @@ type RequestRecord struct {
 // long-running simulator stays bounded.
 type requestLog struct {
 	mu      sync.Mutex
-	max     int
+	limit   int
 	records []RequestRecord
 }
 
-func newRequestLog(max int) *requestLog { return &requestLog{max: max} }
+func newRequestLog(limit int) *requestLog { return &requestLog{limit: limit} }
 
 func (l *requestLog) add(r RequestRecord) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.records) >= l.max {
-		n := copy(l.records, l.records[len(l.records)-l.max/2:])
+	if len(l.records) >= l.limit {
+		n := copy(l.records, l.records[len(l.records)-l.limit/2:])
 		l.records = l.records[:n]
 	}
 	l.records = append(l.records, r)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"slices"
@@ -76,7 +75,7 @@ func New(cfg Config) (*Simulator, error) {
 		cfg.Clock = clock.Real()
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {

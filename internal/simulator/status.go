@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -116,10 +117,8 @@ func v2StatusName(j Journey) string {
 	case StatusFraudError:
 		return "fraudcheck_error"
 	case StatusTermsViolationError:
-		for _, t := range j.TermsViolations {
-			if t == TermsExpired {
-				return "expired"
-			}
+		if slices.Contains(j.TermsViolations, TermsExpired) {
+			return "expired"
 		}
 	}
 	return j.Status

@@ -221,9 +221,7 @@ func TestSync(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range 20 {
 				id := fmt.Sprintf("g%d-%d", g, i)
 				r.Tracker.Register(t0, tracker.Registration{ID: id, Source: tracker.SourcePush})
@@ -237,7 +235,7 @@ func TestSync(t *testing.T) {
 					t.Errorf("%s not on disk when Sync returned", id)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if n := s.Stats().Flushes; n == 0 || n > 160 {
