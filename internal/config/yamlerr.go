@@ -126,8 +126,7 @@ func (w *keyWalker) walk(n *yaml.Node, t reflect.Type, path string) error {
 // yamlFields maps the keys a struct accepts to their types.
 func yamlFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
+	for f := range t.Fields() {
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" || !f.IsExported() {
 			continue

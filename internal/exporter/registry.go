@@ -88,15 +88,12 @@ func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Regist
 func (r *Registry) start() {
 	ctx := r.ctx
 	if r.disc != nil {
-		r.done.Add(1)
-		go func() { defer r.done.Done(); r.disc.Run(ctx) }()
+		r.done.Go(func() { r.disc.Run(ctx) })
 	}
-	r.done.Add(2)
-	go func() { defer r.done.Done(); r.sched.Run(ctx) }()
-	go func() { defer r.done.Done(); r.certs.Run(ctx) }()
+	r.done.Go(func() { r.sched.Run(ctx) })
+	r.done.Go(func() { r.certs.Run(ctx) })
 	if h := r.e.opts.Health; h != nil {
-		r.done.Add(1)
-		go func() { defer r.done.Done(); probeHealth(ctx, r.name, r.client, r.health, h, r.e.opts.Logger) }()
+		r.done.Go(func() { probeHealth(ctx, r.name, r.client, r.health, h, r.e.opts.Logger) })
 	}
 }
 
