@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,8 +53,12 @@ type flags struct {
 	disableExporterMetrics bool
 	storagePath            string
 	storagePathSet         bool
+	storageRecover         bool
 	flushInterval          time.Duration
+	maxConnections         int
 	web                    *web.FlagConfig
+	proxyListen            string
+	proxyWebConfig         string
 	log                    *promslog.Config
 }
 
@@ -78,6 +83,14 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		Default("data/").IsSetByUser(&f.storagePathSet).StringVar(&f.storagePath)
 	app.Flag("storage.flush-interval", "How often changes are written to --storage.path. A journey registered through the push endpoint or the proxy is written before it is acknowledged, whatever this interval.").
 		Default("1s").DurationVar(&f.flushInterval)
+	app.Flag("storage.recover", "If the state file in --storage.path is damaged, move it aside (covoiturage.db.damaged-<time>) and start from what can still be read of it. Without it, a damaged file stops the exporter. See docs/storage.md.").
+		BoolVar(&f.storageRecover)
+	app.Flag("web.max-connections", "Maximum number of open connections on each listener; past three quarters of it, idle keep-alive connections are closed. See docs/security.md.").
+		Default("2048").IntVar(&f.maxConnections)
+	app.Flag("proxy.listen-address", "Address on which to serve the submission proxies (/proxy/<registry>/...) on a listener of their own, with its own --proxy.web.config.file, so that basic auth can protect the exporter while operators' registry tokens pass through the proxy. Empty: the proxies are served on --web.listen-address.").
+		Default("").StringVar(&f.proxyListen)
+	app.Flag("proxy.web.config.file", "Configuration file of the --proxy.listen-address listener (TLS; the exporter-toolkit web configuration format). Basic auth there would take the Authorization header the registry needs.").
+		Default("").StringVar(&f.proxyWebConfig)
 	f.web = kingpinflag.AddFlags(app, defaultListenAddress)
 	promslogflag.AddFlags(app, f.log)
 	app.Version(version.Print(exporterName))
@@ -119,7 +132,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: --storage.flush-interval must be positive, got %v\n", exporterName, f.flushInterval)
 			return 2
 		}
-		store, err := storage.Open(f.storagePath, storage.Options{Logger: logger, FlushInterval: f.flushInterval})
+		store, err := openStorage(f, logger)
 		if err != nil {
 			logger.Error("opening the storage", "err", err)
 			return 1
@@ -156,7 +169,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reg.MustRegister(collector.NewJourneys(ex.Snapshots), collector.NewDiscovery(ex.DiscoverySnapshots))
 
 	// Serve first, so /-/healthy answers while a large configuration is
-	// applied; /-/ready waits for it.
+	// applied; /-/ready waits for it, and the routes that need it answer
+	// 503 meanwhile.
 	var ready atomic.Bool
 	reloadRequests := make(chan chan error)
 	mux := http.NewServeMux()
@@ -164,19 +178,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Error("web routes", "err", err)
 		return 1
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	serveErr := make(chan error, 1)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		serveErr <- web.ListenAndServe(srv, f.web, logger)
-	}()
-	// Whatever run returns on, the server is closed and done with stderr
-	// by then: run also runs in-process, in the tests.
-	defer func() {
-		_ = srv.Close()
-		<-served
-	}()
+	servers := []*served{{name: "web", handler: mux, flags: f.web}}
+	if f.proxyListen != "" {
+		pmux := http.NewServeMux()
+		pmux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "OK\n") })
+		pmux.Handle("/proxy/{registry}/", whenReady(&ready, proxyHandler(ex, false), proxyNotReady))
+		noSystemd := false
+		servers = append(servers, &served{name: "proxy", handler: pmux, flags: &web.FlagConfig{
+			WebListenAddresses: &[]string{f.proxyListen}, WebSystemdSocket: &noSystemd, WebConfigFile: &f.proxyWebConfig,
+		}})
+	}
+	serveErr := make(chan error, len(servers))
+	for _, s := range servers {
+		if err := s.start(f.maxConnections, logger, serveErr); err != nil {
+			logger.Error("web server", "listener", s.name, "err", err)
+			return 1
+		}
+		// Whatever run returns on, the server is closed and done with
+		// stderr by then: run also runs in-process, in the tests.
+		defer s.close()
+	}
 
 	// apply loads the configuration and applies it; a failure leaves the
 	// running one, if any, in place.
@@ -193,6 +214,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		reloads.succeeded()
 		logger.Info("configuration applied", "registries", len(cfg.Registries))
+		for _, w := range exporter.Warnings(cfg) {
+			logger.Warn("configuration: " + w)
+		}
 		return nil
 	}
 	if err := apply(); err != nil {
@@ -231,7 +255,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			logger.Info("shutting down")
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_ = srv.Shutdown(shutdownCtx)
+			for _, s := range servers {
+				_ = s.srv.Shutdown(shutdownCtx)
+			}
 			return 0
 		}
 	}
@@ -247,6 +273,121 @@ func newMetrics(reg prometheus.Registerer) exporter.Options {
 		Push:     collector.NewPushMetrics(reg),
 		Proxy:    collector.NewProxyMetrics(reg),
 	}
+}
+
+// openStorage opens the store of --storage.path; with --storage.recover,
+// a damaged file is moved aside and what can be read of it kept.
+func openStorage(f *flags, logger *slog.Logger) (*storage.Store, error) {
+	opts := storage.Options{Logger: logger, FlushInterval: f.flushInterval}
+	store, err := storage.Open(f.storagePath, opts)
+	var damaged *storage.DamagedError
+	if !errors.As(err, &damaged) {
+		return store, err
+	}
+	if !f.storageRecover {
+		return nil, fmt.Errorf("%w; the exporter does not start on it: start it once with --storage.recover to move the file aside and keep what can still be read of it (see docs/storage.md)", err)
+	}
+	logger.Error("the state file is damaged: moving it aside and keeping what can still be read of it", "err", err)
+	got, rerr := storage.Recover(f.storagePath, func() string { return time.Now().UTC().Format("20060102T150405Z") })
+	if rerr != nil {
+		return nil, rerr
+	}
+	logger.Warn("storage recovered: the damaged file is kept aside; journeys and totals not salvaged are lost",
+		"moved_to", got.MovedTo, "registries", got.Registries, "records", got.Records, "incomplete", got.Incomplete)
+	return storage.Open(f.storagePath, opts)
+}
+
+// served is one of the exporter's HTTP servers.
+type served struct {
+	name    string
+	handler http.Handler
+	flags   *web.FlagConfig
+	srv     *http.Server
+	done    chan struct{}
+}
+
+// start listens and serves in the background; a serving error goes to
+// errs.
+func (s *served) start(maxConnections int, logger *slog.Logger, errs chan<- error) error {
+	if maxConnections < 1 {
+		return fmt.Errorf("--web.max-connections must be at least 1, got %d", maxConnections)
+	}
+	ls, err := listen(s.flags, maxConnections)
+	if err != nil {
+		return err
+	}
+	s.srv = newServer(s.handler)
+	newConnections(s.srv, maxConnections, logger)
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		errs <- web.ServeMultiple(ls, s.srv, s.flags, logger)
+	}()
+	return nil
+}
+
+func (s *served) close() {
+	_ = s.srv.Close()
+	<-s.done
+}
+
+// retryAfter is what a client told 503 during start-up waits.
+const retryAfter = "5"
+
+// whenReady answers with notReady until the configuration is applied: a
+// registry not yet known then is not a registry that does not exist.
+func whenReady(ready *atomic.Bool, h http.Handler, notReady func(http.ResponseWriter)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			w.Header().Set("Retry-After", retryAfter)
+			notReady(w)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func pushNotReady(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, `{"error":"the exporter is starting: its configuration is not applied yet; retry after the Retry-After seconds"}`+"\n")
+}
+
+func proxyNotReady(w http.ResponseWriter) {
+	proxyError(w, http.StatusServiceUnavailable, "Service Unavailable: the exporter is starting, its proxy is not ready yet")
+}
+
+// proxyError answers in the registry's error shape, as the proxy does.
+func proxyError(w http.ResponseWriter, code int, message string) {
+	b, _ := json.Marshal(struct {
+		Code  int    `json:"code"`
+		Error string `json:"error"`
+	}{code, message})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// proxyHandler routes /proxy/{registry}/ to the registry's proxy. Behind
+// the exporter's basic auth, the Authorization header holds the
+// exporter's own credentials: it is not the registry's business, and is
+// removed.
+func proxyHandler(ex *exporter.Exporter, stripAuthorization bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("registry")
+		var p http.Handler
+		if h := ex.Registry(name); h != nil {
+			p = h.Proxy()
+		}
+		if p == nil {
+			proxyError(w, http.StatusNotFound, "Not found: no registry of that name has proxy.enabled in the exporter's configuration")
+			return
+		}
+		if stripAuthorization {
+			r.Header.Del("Authorization")
+		}
+		http.StripPrefix("/proxy/"+name, p).ServeHTTP(w, r)
+	})
 }
 
 // checkConfig loads the file and turns it into runtime settings as a
@@ -265,6 +406,9 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	for _, r := range cfg.Registries {
 		fmt.Fprintf(stdout, "registry %s: %s (API %s), %d journeys, %d certificates\n",
 			r.Name, r.BaseURL, r.APIVersion, len(r.Journeys.Resolved), len(r.Certificates.UUIDs))
+	}
+	for _, w := range exporter.Warnings(cfg) {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", exporterName, w)
 	}
 	fmt.Fprintf(stdout, "%s: configuration is valid\n", path)
 	return 0
@@ -312,31 +456,27 @@ func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter
 		}
 		_, _ = io.WriteString(w, "OK\n")
 	})
-	mux.HandleFunc("GET /api/v1/journeys/{registry}/{id}", func(w http.ResponseWriter, r *http.Request) {
-		journeyHandler(w, r, ex)
-	})
+	mux.Handle("GET /api/v1/journeys/{registry}/{id}", whenReady(ready, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		journeyHandler(w, r, ex, logger)
+	}), pushNotReady))
 	lookup := func(name string) (push.Registry, bool) {
 		if h := ex.Registry(name); h != nil {
 			return h, true
 		}
 		return nil, false
 	}
-	mux.Handle("POST /api/v1/journeys/{registry}", push.NewHandler(lookup, push.Options{Logger: logger, Observer: pushMetrics}))
-	mux.HandleFunc("/proxy/{registry}/", func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("registry")
-		var p http.Handler
-		if h := ex.Registry(name); h != nil {
-			p = h.Proxy()
+	mux.Handle("POST /api/v1/journeys/{registry}", whenReady(ready, push.NewHandler(lookup, push.Options{Logger: logger, Observer: pushMetrics}), pushNotReady))
+	if f.proxyListen != "" {
+		mux.HandleFunc("/proxy/{registry}/", func(w http.ResponseWriter, _ *http.Request) {
+			proxyError(w, http.StatusNotFound, "Not found: the exporter serves its proxies on --proxy.listen-address")
+		})
+	} else {
+		basicAuth, err := hasBasicAuth(*f.web.WebConfigFile)
+		if err != nil {
+			return err
 		}
-		if p == nil {
-			// The registry's own error shape, as the proxy's other answers.
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, `{"code":404,"error":"Not found: no registry of that name has proxy.enabled in the exporter's configuration"}`)
-			return
-		}
-		http.StripPrefix("/proxy/"+name, p).ServeHTTP(w, r)
-	})
+		mux.Handle("/proxy/{registry}/", whenReady(ready, proxyHandler(ex, basicAuth), proxyNotReady))
+	}
 	if f.telemetryPath == "/" {
 		return nil
 	}

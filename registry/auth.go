@@ -55,7 +55,38 @@ func ReadSecretFile(path string) (Secret, error) {
 	if strings.ContainsAny(s, "\r\n") {
 		return "", fmt.Errorf("secret file %s holds more than one line", path)
 	}
+	// A credential travels in an HTTP header (the token, the JWT a key
+	// pair is traded for): one that cannot would fail every request as a
+	// transport error, never as a refused credential.
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return "", fmt.Errorf("secret file %s holds a character that cannot be sent in an HTTP header (byte %d of the credential, %s): want printable ASCII without spaces", path, i+1, describeByte(c))
+		}
+	}
 	return Secret(s), nil
+}
+
+// describeByte names a byte without repeating a secret's content.
+func describeByte(c byte) string {
+	switch {
+	case c == 0:
+		return "a NUL"
+	case c == ' ':
+		return "a space"
+	case c < ' ' || c == 0x7f:
+		return "a control character"
+	}
+	return "not ASCII"
+}
+
+// ExposedSecretFile tells why a credential file may be read by other
+// users than its owner, "" when it may not.
+func ExposedSecretFile(path string) string {
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm()&0o077 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("secret file %s has mode %#o: group or others can read it; chmod 600 it", path, st.Mode().Perm())
 }
 
 // Auth is how the client authenticates: a legacy static application token,
@@ -79,6 +110,11 @@ func StaticTokenFile(path string) (Auth, error) {
 func KeyPairFile(accessKey, secretKeyFile string) (Auth, error) {
 	if strings.TrimSpace(accessKey) == "" {
 		return Auth{}, errors.New("access key is empty")
+	}
+	for _, c := range []byte(strings.TrimSpace(accessKey)) {
+		if c <= ' ' || c >= 0x7f {
+			return Auth{}, fmt.Errorf("access key holds %s: want printable ASCII without spaces", describeByte(c))
+		}
 	}
 	s, err := ReadSecretFile(secretKeyFile)
 	if err != nil {

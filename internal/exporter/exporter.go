@@ -135,10 +135,14 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 	defer e.applying.Unlock()
 
 	clients := make([]*registry.Client, len(all))
+	attempts := make([]*attemptSink, len(all))
 	for i, s := range all {
 		c := s.client
+		attempts[i] = &attemptSink{}
+		c.Observer = attempts[i].observe
 		if e.opts.Requests != nil {
-			c.Observer = e.opts.Requests.Observer(s.rc.Name)
+			metered := e.opts.Requests.Observer(s.rc.Name)
+			c.Observer = func(o registry.Observation) { metered(o); attempts[i].observe(o) }
 		}
 		if clients[i], err = registry.New(c); err != nil {
 			e.forgetNew(cfg.Registries[:i+1])
@@ -163,6 +167,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 			e.forgetNew(cfg.Registries)
 			return fmt.Errorf("registry %s: proxy: %w", s.rc.Name, err)
 		}
+		attempts[i].sched.Store(next[i].sched)
 	}
 
 	stop(old)

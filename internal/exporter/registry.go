@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
@@ -40,7 +41,9 @@ type Registry struct {
 // newRegistry builds a registry's handle and its runners, not started.
 func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Registry, error) {
 	rc := s.rc
-	logger := e.opts.Logger.With("registry", rc.Name)
+	// The scheduler's, the proxy's and discovery's lines name their
+	// registry themselves; the certificate checks' do not.
+	logger := e.opts.Logger
 	r := &Registry{e: e, name: rc.Name, v2: rc.IsV2(), kept: k, client: c, health: time.Duration(rc.HealthInterval)}
 	if rc.Proxy.Enabled {
 		var observer proxy.Observer // not a nil *ProxyMetrics in an interface
@@ -70,7 +73,7 @@ func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Regist
 		BlockedFor:        c.BlockedFor, Logger: logger, Counters: k.counters,
 		Tick: e.opts.Tick, Poll: e.opts.Poll,
 	})
-	r.certs = scheduler.NewCertificates(c, rc.Certificates.UUIDs, time.Duration(rc.Certificates.Interval), k.counters, logger)
+	r.certs = scheduler.NewCertificates(c, rc.Certificates.UUIDs, time.Duration(rc.Certificates.Interval), k.counters, logger.With("registry", rc.Name))
 	if rc.Discovery.Enabled {
 		dc := s.discovery
 		dc.Lister, dc.Clock, dc.Counters = c, e.opts.Clock, k.found
@@ -81,6 +84,16 @@ func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Regist
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r, nil
+}
+
+// attemptSink hands the client's HTTP attempts to the scheduler, which is
+// made after the client.
+type attemptSink struct{ sched atomic.Pointer[scheduler.Scheduler] }
+
+func (a *attemptSink) observe(o registry.Observation) {
+	if s := a.sched.Load(); s != nil {
+		s.Attempt(o)
+	}
 }
 
 // start runs the registry's scheduler, certificate checks, discovery and

@@ -169,3 +169,20 @@ func truncateID(id string) string {
 	}
 	return id[:n] + "…"
 }
+
+// Warnings lists what in cfg deserves an operator's attention but stops
+// nothing: credential files that group or others can read.
+func Warnings(cfg *config.Config) []string {
+	var out []string
+	for i, rc := range cfg.Registries {
+		for _, f := range []struct{ key, path string }{{"token_file", rc.TokenFile}, {"secret_key_file", rc.SecretKeyFile}} {
+			if f.path == "" {
+				continue
+			}
+			if w := registry.ExposedSecretFile(f.path); w != "" {
+				out = append(out, fmt.Sprintf("%s.%s: %s", config.RegistryField(i, rc.Name), f.key, w))
+			}
+		}
+	}
+	return out
+}

@@ -329,11 +329,19 @@ func parseJourney(body []byte) journeyRef {
 		Datetime string `json:"datetime"`
 	}
 	if json.Unmarshal(in.Start, &start) == nil {
-		if t, err := time.Parse(time.RFC3339, start.Datetime); err == nil {
+		// A start the push endpoint would refuse is a mistake the
+		// registry will judge; the journey is tracked without it.
+		if t, err := time.Parse(time.RFC3339, start.Datetime); err == nil && saneStart(t) {
 			j.start = t.UTC()
 		}
 	}
 	return j
+}
+
+// saneStart bounds a start as the push endpoint does: from 2015 to a day
+// past the wall clock.
+func saneStart(t time.Time) bool {
+	return !t.Before(time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)) && !t.After(time.Now().Add(24*time.Hour))
 }
 
 // isSubmitPath tells whether path is /v3/journeys or /v3.N/journeys, where

@@ -113,6 +113,13 @@ type startTime struct{ t time.Time }
 
 const startExample = "e.g. 2026-11-20T08:15:00Z"
 
+// The starts the endpoint takes: from MinStart to MaxStartAhead past the
+// wall clock.
+var (
+	MinStart      = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxStartAhead = 24 * time.Hour
+)
+
 func (s *startTime) UnmarshalJSON(b []byte) error {
 	switch b[0] {
 	case 'n':
@@ -150,10 +157,14 @@ func (s *startTime) parse(field, v string) error {
 	if err != nil {
 		return &fieldError{field, fmt.Sprintf("%q is not an RFC 3339 time (%s)", truncate(v), startExample)}
 	}
-	// The tracker stores Unix seconds with 0 meaning unknown: an earlier
-	// start would silently become unknown.
-	if t.Unix() <= 0 {
-		return &fieldError{field, fmt.Sprintf("%q is not after 1970", truncate(v))}
+	// A start out of these bounds is a placeholder or a unit mistake, and
+	// a far one breaks the journey's schedule and what the journey API
+	// can show of it (no year after 9999 in RFC 3339).
+	if t.Before(MinStart) {
+		return &fieldError{field, fmt.Sprintf("%q is before %d: no carpooling journey the registry holds is that old", truncate(v), MinStart.Year())}
+	}
+	if limit := time.Now().Add(MaxStartAhead); t.After(limit) {
+		return &fieldError{field, fmt.Sprintf("%q is more than %s in the future", truncate(v), MaxStartAhead)}
 	}
 	s.t = t
 	return nil

@@ -99,8 +99,11 @@ type Scheduler struct {
 	pauseUntil atomic.Int64 // wall Unix nanoseconds
 	counters   *Counters
 	failures   atomic.Int32 // consecutive errors
-	dispatched atomic.Int64 // since the last planning tick
-	inFlight   atomic.Int64
+	// failedAttempts counts the client's consecutive HTTP attempts that
+	// got no answer or a 5xx (Attempt).
+	failedAttempts atomic.Int32
+	dispatched     atomic.Int64 // since the last planning tick
+	inFlight       atomic.Int64
 
 	stateMu      sync.Mutex
 	troubleSince time.Time // when the state last left polling
@@ -272,12 +275,40 @@ func (s *Scheduler) check(ctx context.Context, id string) {
 		s.counters.outcomes[OutcomeError].Add(1)
 		n := s.failures.Add(1)
 		s.cfg.Logger.Debug("journey check failed", "registry", s.cfg.Name, "err", err)
-		if n >= 3 {
+		if n >= unavailableAfter {
 			// The registry is failing, not this journey: slow down,
 			// doubling up to a minute.
 			s.pause(min(time.Second<<min(n-3, 6), time.Minute))
 			s.setState(StateUnavailable, started, err)
 		}
+	}
+}
+
+// unavailableAfter is how many checks, or HTTP attempts, fail in a row
+// before the registry is taken for unavailable.
+const unavailableAfter = 3
+
+// Attempt is told of every HTTP attempt of the registry's client (its
+// Observer). A check returns only once the client has given up retrying:
+// against a registry that hangs, three 15 s attempts. Counting attempts
+// makes the registry unavailable as soon as a few in a row got no answer,
+// as fast as it does for a registry answering 5xx.
+func (s *Scheduler) Attempt(o registry.Observation) {
+	if o.Err == nil {
+		s.failedAttempts.Store(0)
+		return
+	}
+	if errors.Is(o.Err, context.Canceled) {
+		return // the exporter stopping, or a reload
+	}
+	switch registry.KindOf(o.Err) {
+	case registry.KindTransport, registry.KindUnavailable, registry.KindServerError:
+	default:
+		s.failedAttempts.Store(0) // an answer: the registry is there
+		return
+	}
+	if s.failedAttempts.Add(1) >= unavailableAfter {
+		s.setState(StateUnavailable, time.Now(), o.Err)
 	}
 }
 

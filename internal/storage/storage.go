@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -125,7 +126,21 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	// bbolt makes a new store of a missing or empty file; an empty file is
+	// never a store this program left, whose format version is written
+	// when it is created: it is one truncated to nothing.
+	if st, err := os.Stat(path); err == nil && st.Size() == 0 {
+		return nil, &DamagedError{Path: path, Problem: "it is empty (0 bytes): truncated to nothing, so every journey and total it held is gone"}
+	}
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		if err := verify(path); err != nil {
+			if locked(path) {
+				return nil, errLocked(path)
+			}
+			return nil, err
+		}
+	}
+	db, err := openBolt(path, &bolt.Options{
 		Timeout: lockTimeout,
 		// The freelist is rebuilt by a scan at open instead of being
 		// written at every commit, and kept in a hash map: commits of a
@@ -135,11 +150,20 @@ func Open(dir string, opts Options) (*Store, error) {
 	})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("storage: %s is locked by another covoiturage_exporter (or another program): only one process may use a storage path", path)
+		return nil, errLocked(path)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-		return nil, fmt.Errorf("storage: %s is not a readable covoiturage_exporter store: %w", path, err)
+		return nil, &DamagedError{Path: path, Problem: fmt.Sprintf("it is not a readable covoiturage_exporter store: %v", err)}
+	case err != nil && db == nil && !errors.Is(err, os.ErrPermission) && !errors.Is(err, os.ErrNotExist):
+		if _, statErr := os.Stat(path); statErr == nil {
+			return nil, &DamagedError{Path: path, Problem: err.Error()}
+		}
+		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
 	case err != nil:
 		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
+	}
+	if err := check(db, path); err != nil {
+		_ = guard(db.Close)
+		return nil, err
 	}
 	s := &Store{
 		db: db, path: path, opts: opts, logger: opts.Logger,
@@ -152,6 +176,25 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s.measure()
 	return s, nil
+}
+
+func errLocked(path string) error {
+	return fmt.Errorf("storage: %s is locked by another covoiturage_exporter (or another program): only one process may use a storage path", path)
+}
+
+// locked tells whether another process holds the file: what it is
+// writing meanwhile is no damage.
+func locked(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = f.Close() }()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	}
+	return errors.Is(err, syscall.EWOULDBLOCK)
 }
 
 // checkFormat refuses a file of another format, and marks a new one.

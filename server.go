@@ -1,0 +1,189 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/mdlayher/vsock"
+	"github.com/prometheus/exporter-toolkit/web"
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/netutil"
+)
+
+// Limits of the exporter's HTTP servers, documented in docs/security.md.
+const (
+	// headerTimeout bounds the wait for a request's headers, the first
+	// request of a connection included: a connection that sends nothing
+	// is closed after it.
+	headerTimeout = 10 * time.Second
+	// idleTimeout closes a keep-alive connection that sends no new
+	// request; above any sane scrape interval is useless, since
+	// Prometheus reconnects at no cost.
+	idleTimeout = 2 * time.Minute
+	// bodyTimeout bounds the arrival of a request's body: the push
+	// endpoint's and the proxy's own timeouts, applied to every route so
+	// that a body no handler reads is not waited for forever either.
+	bodyTimeout = 30 * time.Second
+	// writeTimeout bounds a request's handling and answer: a body (30 s),
+	// its registration (a flush) or the registry's answer the proxy
+	// relays, and a scrape read by a slow client.
+	writeTimeout = 2 * time.Minute
+	// maxHeaderBytes bounds a request's headers; an operator's JWT is a
+	// couple of kilobytes.
+	maxHeaderBytes = 64 << 10
+)
+
+// newServer returns a server of handler with the exporter's timeouts; its
+// connections are bounded by serve.
+func newServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           deadlines(handler),
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
+}
+
+// deadlines gives every request a deadline to send its body and one to
+// be answered. There is no server-wide ReadTimeout: it would also cancel
+// a bodyless request still running after it (a proxied call waiting for
+// the registry), through net/http's background read.
+func deadlines(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		now := time.Now()
+		_ = rc.SetWriteDeadline(now.Add(writeTimeout))
+		if r.ContentLength != 0 {
+			_ = rc.SetReadDeadline(now.Add(bodyTimeout))
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// connections bounds a server's open connections. Past shedAt of them,
+// idle keep-alive connections are closed and keep-alive is off until
+// they are down to resumeAt, so that idle clients, authenticated or not,
+// never hold the slots a scrape needs; at max, new connections wait in
+// the kernel's queue.
+type connections struct {
+	srv              *http.Server
+	logger           *slog.Logger
+	max              int
+	shedAt, resumeAt int
+
+	mu       sync.Mutex
+	open     int
+	shedding bool
+}
+
+func newConnections(srv *http.Server, max int, logger *slog.Logger) *connections {
+	c := &connections{srv: srv, logger: logger, max: max, shedAt: max * 3 / 4, resumeAt: max / 2}
+	prev := srv.ConnState
+	srv.ConnState = func(conn net.Conn, st http.ConnState) {
+		c.track(st)
+		if prev != nil {
+			prev(conn, st)
+		}
+	}
+	return c
+}
+
+func (c *connections) track(st http.ConnState) {
+	c.mu.Lock()
+	switch st {
+	case http.StateNew:
+		c.open++
+	case http.StateClosed, http.StateHijacked:
+		c.open--
+	}
+	shed, resume := false, false
+	switch {
+	case !c.shedding && c.open >= c.shedAt:
+		c.shedding, shed = true, true
+	case c.shedding && c.open <= c.resumeAt:
+		c.shedding, resume = false, true
+	}
+	open := c.open
+	c.mu.Unlock()
+	// Outside the lock: closing idle connections calls back here.
+	switch {
+	case shed:
+		c.logger.Warn("web: many open connections: closing idle ones, keep-alive off until they are fewer", "open", open, "max", c.max)
+		go c.srv.SetKeepAlivesEnabled(false)
+	case resume:
+		c.logger.Info("web: open connections back to normal: keep-alive on", "open", open, "max", c.max)
+		go c.srv.SetKeepAlivesEnabled(true)
+	}
+}
+
+// listen opens the listeners of a FlagConfig as exporter-toolkit's
+// ListenAndServe would, each bounded to max connections.
+func listen(flags *web.FlagConfig, max int) ([]net.Listener, error) {
+	var ls []net.Listener
+	if flags.WebSystemdSocket != nil && *flags.WebSystemdSocket {
+		got, err := activation.Listeners()
+		if err != nil {
+			return nil, err
+		}
+		if len(got) == 0 {
+			return nil, errors.New("no socket activation file descriptors found")
+		}
+		ls = got
+	} else {
+		for _, address := range *flags.WebListenAddresses {
+			var l net.Listener
+			var err error
+			if port, ok := strings.CutPrefix(address, "vsock://:"); ok {
+				var p uint64
+				if _, err = fmt.Sscan(port, &p); err == nil {
+					l, err = vsock.Listen(uint32(p), nil)
+				}
+			} else {
+				l, err = net.Listen("tcp", address)
+			}
+			if err != nil {
+				for _, l := range ls {
+					_ = l.Close()
+				}
+				return nil, err
+			}
+			ls = append(ls, l)
+		}
+	}
+	if len(ls) == 0 {
+		return nil, web.ErrNoListeners
+	}
+	for i, l := range ls {
+		ls[i] = netutil.LimitListener(l, max)
+	}
+	return ls, nil
+}
+
+// hasBasicAuth tells whether a web configuration file asks for basic
+// authentication.
+func hasBasicAuth(path string) (bool, error) {
+	if path == "" {
+		return false, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer func() { _ = f.Close() }()
+	var c struct {
+		Users map[string]string `yaml:"basic_auth_users"`
+	}
+	if err := yaml.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return len(c.Users) > 0, nil
+}
