@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -504,6 +506,84 @@ func TestDurableStoreRefusals(t *testing.T) {
 		}
 		p.stop(t)
 	})
+}
+
+// A damaged state file stops the exporter with the file and the damage
+// named, never with a panic or an empty start; --storage.recover moves it
+// aside and starts from what can be read.
+func TestDamagedStoreIsRefusedThenRecovered(t *testing.T) {
+	t.Parallel()
+	bin := buildExporter(t)
+	dir := t.TempDir()
+	ids := make([]string, 2000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("dmg%05d", i)
+	}
+	writeFile(t, filepath.Join(dir, "ids.txt"), strings.Join(ids, "\n")+"\n")
+	cfg := durableConfig(t, dir, blackHole(t), "damage-token-4e1f", "ids.txt")
+	// A store holding the 2000 journeys, copied for each damage.
+	sound := filepath.Join(dir, "sound")
+	p := startExporter(t, bin, "--config.file="+cfg, "--storage.path="+sound)
+	p.waitFor(t, 30*time.Second, func(m metrics) []string {
+		return unmetWants(m, []want{{"covoiturage_journeys_tracked", []string{"registry", durableRegistry, "source", "config"}, 2000}})
+	})
+	p.stop(t)
+	original, err := os.ReadFile(filepath.Join(sound, storage.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		damage func([]byte) []byte
+		says   string
+	}{
+		{"truncated to nothing", func([]byte) []byte { return nil }, "0 bytes"},
+		{"truncated to half", func(b []byte) []byte { return b[:len(b)/2] }, "truncated"},
+		{"meta pages overwritten", func(b []byte) []byte {
+			b = bytes.Clone(b)
+			copy(b, bytes.Repeat([]byte{0x5a}, 2*os.Getpagesize()))
+			return b
+		}, "meta pages is valid"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			if err := os.MkdirAll(data, 0o750); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(data, storage.FileName)
+			if err := os.WriteFile(path, c.damage(original), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			// Bounded: an exporter that starts on the damaged file does
+			// not exit by itself.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+freeAddress(t))
+			out, _ := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code != 1 || strings.Contains(string(out), "panic") {
+				t.Fatalf("exit code %d, want 1 and no panic\n%s", code, out)
+			}
+			for _, w := range []string{path, c.says, "--storage.recover"} {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("the error does not say %q:\n%s", w, out)
+				}
+			}
+			p := startExporter(t, bin, "--config.file="+cfg, "--storage.path="+data, "--storage.recover")
+			p.waitFor(t, 30*time.Second, func(m metrics) []string {
+				if code, _, err := get(p.url("/-/ready")); err != nil || code != http.StatusOK {
+					return []string{"ready"}
+				}
+				return nil
+			})
+			if aside, _ := filepath.Glob(path + ".damaged-*"); len(aside) != 1 {
+				t.Errorf("the damaged file is not kept aside: %v", aside)
+			}
+			if !strings.Contains(p.logs.String(), "storage recovered") {
+				t.Errorf("the recovery is not logged:\n%s", p.logs.String())
+			}
+			p.stop(t)
+		})
+	}
 }
 
 // setFormat overwrites a store's format version, as a future release
