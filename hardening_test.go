@@ -25,7 +25,6 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
-	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
 const hardeningToken = "hardening-token-7f3a"
@@ -88,7 +87,9 @@ func newInProcess(t *testing.T, upstream string, args ...string) *inProcess {
 	}
 	ex := exporter.New(exporter.Options{})
 	t.Cleanup(ex.Close)
-	rc := config.Registry{Name: "p", BaseURL: upstream, Auth: registry.Auth{Token: hardeningToken}}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	writeFile(t, tokenFile, hardeningToken+"\n")
+	rc := config.Registry{Name: "p", BaseURL: upstream, TokenFile: tokenFile}
 	rc.Proxy.Enabled = true
 	rc.Schedule.FirstCheckDelay = model.Duration(time.Hour)
 	rc.ApplyDefaults()
@@ -192,7 +193,7 @@ func TestJourneyThatCannotBeEncodedIs500(t *testing.T) {
 	}
 	// Another way in (an older store, a configuration's start) still
 	// must not make an empty answer.
-	p.ex.Tracker("p").Register(time.Now(), tracker.Registration{ID: "far2", Source: tracker.SourceConfig,
+	p.ex.Registry("p").Tracker().Register(time.Now(), tracker.Registration{ID: "far2", Source: tracker.SourceConfig,
 		Start: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)})
 	resp, body = send(t, http.MethodGet, p.url+"/api/v1/journeys/p/far2", "", "", nil)
 	if resp.StatusCode != http.StatusInternalServerError {

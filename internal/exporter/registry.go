@@ -88,7 +88,9 @@ func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Regist
 
 // attemptSink hands the client's HTTP attempts to the scheduler, which is
 // made after the client.
-type attemptSink struct{ sched atomic.Pointer[scheduler.Scheduler] }
+type attemptSink struct {
+	sched atomic.Pointer[scheduler.Scheduler]
+}
 
 func (a *attemptSink) observe(o registry.Observation) {
 	if s := a.sched.Load(); s != nil {
