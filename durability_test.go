@@ -659,7 +659,9 @@ func TestKillLoop(t *testing.T) {
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-p.exited
+		if err := <-p.exited; err == nil {
+			t.Fatal("the exporter exited cleanly after SIGKILL")
+		}
 		scrapes := rec.halt()
 		pushers.wg.Wait()
 		acked = append(acked, pushers.acked...)

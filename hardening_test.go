@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -118,9 +119,7 @@ func send(t *testing.T, method, url, contentType, body string, header http.Heade
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
+	maps.Copy(req.Header, header)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -279,7 +278,7 @@ func closedByServer(conn net.Conn, d time.Duration) bool {
 	_ = conn.SetReadDeadline(time.Now().Add(d))
 	_, err := conn.Read(make([]byte, 1))
 	var ne net.Error
-	return err != nil && !(errorsAs(err, &ne) && ne.Timeout())
+	return err != nil && (!errorsAs(err, &ne) || !ne.Timeout())
 }
 
 // Idle keep-alive connections, authenticated or refused, do not pile up:

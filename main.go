@@ -215,7 +215,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		reloads.succeeded()
 		logger.Info("configuration applied", "registries", len(cfg.Registries))
 		for _, w := range exporter.Warnings(cfg) {
-			logger.Warn("configuration: " + w)
+			logger.Warn("configuration: a credential file others can read", "warning", w)
 		}
 		return nil
 	}
@@ -280,8 +280,7 @@ func newMetrics(reg prometheus.Registerer) exporter.Options {
 func openStorage(f *flags, logger *slog.Logger) (*storage.Store, error) {
 	opts := storage.Options{Logger: logger, FlushInterval: f.flushInterval}
 	store, err := storage.Open(f.storagePath, opts)
-	var damaged *storage.DamagedError
-	if !errors.As(err, &damaged) {
+	if _, damaged := errors.AsType[*storage.DamagedError](err); !damaged {
 		return store, err
 	}
 	if !f.storageRecover {

@@ -48,15 +48,20 @@ func newServer(handler http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           deadlines(handler),
 		ReadHeaderTimeout: headerTimeout,
+		// Bounds the whole request where deadlines does not run: one the
+		// web configuration's basic auth refuses, whose body net/http
+		// still reads to reuse the connection.
+		ReadTimeout: headerTimeout + bodyTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 	}
 }
 
 // deadlines gives every request a deadline to send its body and one to
-// be answered. There is no server-wide ReadTimeout: it would also cancel
-// a bodyless request still running after it (a proxied call waiting for
-// the registry), through net/http's background read.
+// be answered. A bodyless request has its read deadline lifted: the
+// server's ReadTimeout would otherwise cancel it, through net/http's
+// background read, if it ran longer (a proxied call waiting for the
+// registry).
 func deadlines(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
@@ -64,6 +69,8 @@ func deadlines(h http.Handler) http.Handler {
 		_ = rc.SetWriteDeadline(now.Add(writeTimeout))
 		if r.ContentLength != 0 {
 			_ = rc.SetReadDeadline(now.Add(bodyTimeout))
+		} else {
+			_ = rc.SetReadDeadline(time.Time{})
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -85,8 +92,8 @@ type connections struct {
 	shedding bool
 }
 
-func newConnections(srv *http.Server, max int, logger *slog.Logger) *connections {
-	c := &connections{srv: srv, logger: logger, max: max, shedAt: max * 3 / 4, resumeAt: max / 2}
+func newConnections(srv *http.Server, limit int, logger *slog.Logger) *connections {
+	c := &connections{srv: srv, logger: logger, max: limit, shedAt: limit * 3 / 4, resumeAt: limit / 2}
 	prev := srv.ConnState
 	srv.ConnState = func(conn net.Conn, st http.ConnState) {
 		c.track(st)
@@ -127,7 +134,7 @@ func (c *connections) track(st http.ConnState) {
 
 // listen opens the listeners of a FlagConfig as exporter-toolkit's
 // ListenAndServe would, each bounded to max connections.
-func listen(flags *web.FlagConfig, max int) ([]net.Listener, error) {
+func listen(flags *web.FlagConfig, limit int) ([]net.Listener, error) {
 	var ls []net.Listener
 	if flags.WebSystemdSocket != nil && *flags.WebSystemdSocket {
 		got, err := activation.Listeners()
@@ -163,7 +170,7 @@ func listen(flags *web.FlagConfig, max int) ([]net.Listener, error) {
 		return nil, web.ErrNoListeners
 	}
 	for i, l := range ls {
-		ls[i] = netutil.LimitListener(l, max)
+		ls[i] = netutil.LimitListener(l, limit)
 	}
 	return ls, nil
 }
