@@ -51,9 +51,9 @@ func newServer(handler http.Handler) *http.Server {
 		// Bounds the whole request where deadlines does not run: one the
 		// web configuration's basic auth refuses, whose body net/http
 		// still reads to reuse the connection.
-		ReadTimeout: headerTimeout + bodyTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
+		ReadTimeout:    headerTimeout + bodyTimeout,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
 	}
 }
 
