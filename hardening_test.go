@@ -375,6 +375,13 @@ func TestProxyListenerOfItsOwn(t *testing.T) {
 		}
 		return err
 	})
+	// Basic auth on the proxy's own listener is refused at start.
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--config.file=" + cfg, "--storage.path=" + filepath.Join(dir, "refused"), "--web.listen-address=127.0.0.1:0",
+		"--proxy.listen-address=127.0.0.1:0", "--proxy.web.config.file=" + filepath.Join(dir, "web.yml")}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "basic auth") {
+		t.Errorf("basic auth on the proxy's listener: exit %d, want 1 saying why\n%s", code, stderr.String())
+	}
 	if code, _, err := get(p.url("/metrics")); err != nil || code != http.StatusUnauthorized {
 		t.Errorf("the exporter without credentials: %d %v, want 401", code, err)
 	}

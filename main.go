@@ -180,6 +180,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	servers := []*served{{name: "web", handler: mux, flags: f.web}}
 	if f.proxyListen != "" {
+		// Basic auth there would both eat the operator's registry token and
+		// hand the proxy's own password to the registry.
+		if basicAuth, err := hasBasicAuth(f.proxyWebConfig); err != nil || basicAuth {
+			if err == nil {
+				err = errors.New("it asks for basic auth, but the Authorization header of a proxied request is the operator's registry token: protect the proxy's listener with TLS client certificates or the network")
+			}
+			logger.Error("--proxy.web.config.file", "err", err)
+			return 1
+		}
 		pmux := http.NewServeMux()
 		pmux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "OK\n") })
 		pmux.Handle("/proxy/{registry}/", whenReady(&ready, proxyHandler(ex, false), proxyNotReady))
