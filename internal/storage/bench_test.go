@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
@@ -236,5 +238,42 @@ func BenchmarkSteadyFlush(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkOpenChecks measures what the checks at open cost on a store of
+// a million journeys: verify's walk of every page (verify-seconds) and
+// bbolt's consistency check (check-seconds); ns/op is the whole Open.
+func BenchmarkOpenChecks(b *testing.B) {
+	b.Run(fmt.Sprintf("journeys=%d", benchJourneys), func(b *testing.B) {
+		dir := fixture(b)
+		path := filepath.Join(dir, FileName)
+		var verifying, checking time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			began := time.Now()
+			if err := verify(path); err != nil {
+				b.Fatal(err)
+			}
+			verifying += time.Since(began)
+			db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+			if err != nil {
+				b.Fatal(err)
+			}
+			began = time.Now()
+			if err := check(db, path); err != nil {
+				b.Fatal(err)
+			}
+			checking += time.Since(began)
+			_ = db.Close()
+			b.StartTimer()
+			s, err := Open(dir, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = s.Close()
+		}
+		b.ReportMetric(verifying.Seconds()/float64(b.N), "verify-seconds")
+		b.ReportMetric(checking.Seconds()/float64(b.N), "check-seconds")
 	})
 }
