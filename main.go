@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,7 +88,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		Default("2048").IntVar(&f.maxConnections)
 	app.Flag("proxy.listen-address", "Address on which to serve the submission proxies (/proxy/<registry>/...) on a listener of their own, with its own --proxy.web.config.file, so that basic auth can protect the exporter while operators' registry tokens pass through the proxy. Empty: the proxies are served on --web.listen-address.").
 		Default("").StringVar(&f.proxyListen)
-	app.Flag("proxy.web.config.file", "Configuration file of the --proxy.listen-address listener (TLS; the exporter-toolkit web configuration format). Basic auth there would take the Authorization header the registry needs.").
+	app.Flag("proxy.web.config.file", "Configuration file of the --proxy.listen-address listener (TLS, client certificates; the exporter-toolkit web configuration format). One asking for basic auth is refused: the Authorization header of a proxied request is the operator's registry token.").
 		Default("").StringVar(&f.proxyWebConfig)
 	f.web = kingpinflag.AddFlags(app, defaultListenAddress)
 	promslogflag.AddFlags(app, f.log)
@@ -303,99 +302,6 @@ func openStorage(f *flags, logger *slog.Logger) (*storage.Store, error) {
 	logger.Warn("storage recovered: the damaged file is kept aside; journeys and totals not salvaged are lost",
 		"moved_to", got.MovedTo, "registries", got.Registries, "records", got.Records, "incomplete", got.Incomplete)
 	return storage.Open(f.storagePath, opts)
-}
-
-// served is one of the exporter's HTTP servers.
-type served struct {
-	name    string
-	handler http.Handler
-	flags   *web.FlagConfig
-	srv     *http.Server
-	done    chan struct{}
-}
-
-// start listens and serves in the background; a serving error goes to
-// errs.
-func (s *served) start(maxConnections int, logger *slog.Logger, errs chan<- error) error {
-	if maxConnections < 1 {
-		return fmt.Errorf("--web.max-connections must be at least 1, got %d", maxConnections)
-	}
-	ls, err := listen(s.flags, maxConnections)
-	if err != nil {
-		return err
-	}
-	s.srv = newServer(s.handler)
-	newConnections(s.srv, maxConnections, logger)
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		errs <- web.ServeMultiple(ls, s.srv, s.flags, logger)
-	}()
-	return nil
-}
-
-func (s *served) close() {
-	_ = s.srv.Close()
-	<-s.done
-}
-
-// retryAfter is what a client told 503 during start-up waits.
-const retryAfter = "5"
-
-// whenReady answers with notReady until the configuration is applied: a
-// registry not yet known then is not a registry that does not exist.
-func whenReady(ready *atomic.Bool, h http.Handler, notReady func(http.ResponseWriter)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !ready.Load() {
-			w.Header().Set("Retry-After", retryAfter)
-			notReady(w)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-func pushNotReady(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = io.WriteString(w, `{"error":"the exporter is starting: its configuration is not applied yet; retry after the Retry-After seconds"}`+"\n")
-}
-
-func proxyNotReady(w http.ResponseWriter) {
-	proxyError(w, http.StatusServiceUnavailable, "Service Unavailable: the exporter is starting, its proxy is not ready yet")
-}
-
-// proxyError answers in the registry's error shape, as the proxy does.
-func proxyError(w http.ResponseWriter, code int, message string) {
-	b, _ := json.Marshal(struct {
-		Code  int    `json:"code"`
-		Error string `json:"error"`
-	}{code, message})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(b)
-}
-
-// proxyHandler routes /proxy/{registry}/ to the registry's proxy. Behind
-// the exporter's basic auth, the Authorization header holds the
-// exporter's own credentials: it is not the registry's business, and is
-// removed.
-func proxyHandler(ex *exporter.Exporter, stripAuthorization bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("registry")
-		var p http.Handler
-		if h := ex.Registry(name); h != nil {
-			p = h.Proxy()
-		}
-		if p == nil {
-			proxyError(w, http.StatusNotFound, "Not found: no registry of that name has proxy.enabled in the exporter's configuration")
-			return
-		}
-		if stripAuthorization {
-			r.Header.Del("Authorization")
-		}
-		http.StripPrefix("/proxy/"+name, p).ServeHTTP(w, r)
-	})
 }
 
 // checkConfig loads the file and turns it into runtime settings as a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -17,6 +19,8 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/net/netutil"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 )
 
 // Limits of the exporter's HTTP servers, documented in docs/security.md.
@@ -193,4 +197,97 @@ func hasBasicAuth(path string) (bool, error) {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	return len(c.Users) > 0, nil
+}
+
+// served is one of the exporter's HTTP servers.
+type served struct {
+	name    string
+	handler http.Handler
+	flags   *web.FlagConfig
+	srv     *http.Server
+	done    chan struct{}
+}
+
+// start listens and serves in the background; a serving error goes to
+// errs.
+func (s *served) start(maxConnections int, logger *slog.Logger, errs chan<- error) error {
+	if maxConnections < 1 {
+		return fmt.Errorf("--web.max-connections must be at least 1, got %d", maxConnections)
+	}
+	ls, err := listen(s.flags, maxConnections)
+	if err != nil {
+		return err
+	}
+	s.srv = newServer(s.handler)
+	newConnections(s.srv, maxConnections, logger)
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		errs <- web.ServeMultiple(ls, s.srv, s.flags, logger)
+	}()
+	return nil
+}
+
+func (s *served) close() {
+	_ = s.srv.Close()
+	<-s.done
+}
+
+// retryAfter is what a client told 503 during start-up waits.
+const retryAfter = "5"
+
+// whenReady answers with notReady until the configuration is applied: a
+// registry not yet known then is not a registry that does not exist.
+func whenReady(ready *atomic.Bool, h http.Handler, notReady func(http.ResponseWriter)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			w.Header().Set("Retry-After", retryAfter)
+			notReady(w)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func pushNotReady(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, `{"error":"the exporter is starting: its configuration is not applied yet; retry after the Retry-After seconds"}`+"\n")
+}
+
+func proxyNotReady(w http.ResponseWriter) {
+	proxyError(w, http.StatusServiceUnavailable, "Service Unavailable: the exporter is starting, its proxy is not ready yet")
+}
+
+// proxyError answers in the registry's error shape, as the proxy does.
+func proxyError(w http.ResponseWriter, code int, message string) {
+	b, _ := json.Marshal(struct {
+		Code  int    `json:"code"`
+		Error string `json:"error"`
+	}{code, message})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// proxyHandler routes /proxy/{registry}/ to the registry's proxy. Behind
+// the exporter's basic auth, the Authorization header holds the
+// exporter's own credentials: it is not the registry's business, and is
+// removed.
+func proxyHandler(ex *exporter.Exporter, stripAuthorization bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("registry")
+		var p http.Handler
+		if h := ex.Registry(name); h != nil {
+			p = h.Proxy()
+		}
+		if p == nil {
+			proxyError(w, http.StatusNotFound, "Not found: no registry of that name has proxy.enabled in the exporter's configuration")
+			return
+		}
+		if stripAuthorization {
+			r.Header.Del("Authorization")
+		}
+		http.StripPrefix("/proxy/"+name, p).ServeHTTP(w, r)
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -292,7 +293,7 @@ type Salvaged struct {
 // records are checked again when they are restored; the damaged file is
 // left for a closer look.
 func Recover(dir string, now func() string) (Salvaged, error) {
-	path := dir + string(os.PathSeparator) + FileName
+	path := filepath.Join(dir, FileName)
 	aside := path + ".damaged-" + now()
 	if err := os.Rename(path, aside); err != nil {
 		return Salvaged{}, fmt.Errorf("storage: moving the damaged file aside: %w", err)
@@ -397,10 +398,9 @@ func salvage(path string) (regs []*salvagedRegistry, incomplete []string) {
 					return errors.New("unreadable")
 				}
 				r.totals, r.count = clone(rb.Get(keyTotals)), clone(rb.Get(keyCount))
-				if err := copyAll(rb.Bucket(bucketVocab), &r.vocabularies); err != nil {
-					return err
-				}
-				return copyAll(rb.Bucket(bucketJourneys), &r.journeys)
+				copyAll(rb.Bucket(bucketVocab), &r.vocabularies)
+				copyAll(rb.Bucket(bucketJourneys), &r.journeys)
+				return nil
 			})
 		})
 		if err != nil {
@@ -413,9 +413,9 @@ func salvage(path string) (regs []*salvagedRegistry, incomplete []string) {
 
 // copyAll appends b's plain values to out as it goes, so what was read
 // before a damaged page is kept.
-func copyAll(b *bolt.Bucket, out *[]kv) error {
+func copyAll(b *bolt.Bucket, out *[]kv) {
 	if b == nil {
-		return nil
+		return
 	}
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -423,7 +423,6 @@ func copyAll(b *bolt.Bucket, out *[]kv) error {
 			*out = append(*out, kv{clone(k), clone(v)})
 		}
 	}
-	return nil
 }
 
 func clone(b []byte) []byte {
