@@ -461,10 +461,11 @@ func TestDurableStoreRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = s.Close()
-		setFormat(t, filepath.Join(data, storage.FileName), 2)
-		refused(t, data, "format version 2", "format version 1")
+		future := uint32(storage.FormatVersion + 1)
+		setFormat(t, filepath.Join(data, storage.FileName), future)
+		refused(t, data, fmt.Sprintf("format version %d,", future), fmt.Sprintf("format versions %d to %d", storage.OldestFormatVersion, storage.FormatVersion))
 		// The file is left as it was, for the release that reads it.
-		setFormat(t, filepath.Join(data, storage.FileName), 1)
+		setFormat(t, filepath.Join(data, storage.FileName), storage.FormatVersion)
 		if s, err = storage.Open(data, storage.Options{}); err != nil {
 			t.Fatalf("the refused file no longer opens: %v", err)
 		}

@@ -1,35 +1,51 @@
 package main
 
 import (
-	"encoding/json"
 	"log/slog"
-	"net/http"
+	"strconv"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/demo"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/web"
 )
 
-// journeyHandler answers GET /api/v1/journeys/{registry}/{id} with what
-// the exporter knows of one journey, for an on-call wondering why it is
-// still pending. It reads the tracker only.
-func journeyHandler(w http.ResponseWriter, r *http.Request, ex *exporter.Exporter, logger *slog.Logger) {
-	h := ex.Registry(r.PathValue("registry"))
-	if h == nil {
-		http.Error(w, "no such registry", http.StatusNotFound)
-		return
+// webwiring gives the journey API and the status page what they read of
+// the running registries: figures, the applied configuration's public
+// part, and the trackers.
+func webwiring(ex *exporter.Exporter, f *flags, logger *slog.Logger) web.Options {
+	return web.Options{
+		Demo: f.demo, MetricsPath: f.telemetryPath, Logger: logger,
+		Registries: func() []web.Registry {
+			snaps := ex.Snapshots() // in configuration order
+			out := make([]web.Registry, 0, len(snaps))
+			for _, s := range snaps {
+				h := ex.Registry(s.Registry)
+				if h == nil {
+					continue // removed by a reload meanwhile
+				}
+				info := h.Info()
+				var sources []string
+				if info.ConfiguredIDs > 0 {
+					sources = append(sources, tracker.SourceConfig.String()+" ("+strconv.Itoa(info.ConfiguredIDs)+" ids)")
+				}
+				if f.demo && s.Registry == demo.Name {
+					sources = append(sources, tracker.SourceDemo.String()+" (the simulated operator)")
+				}
+				sources = append(sources, tracker.SourcePush.String()+" (POST /api/v1/journeys/"+s.Registry+")")
+				if info.Discovery {
+					sources = append(sources, tracker.SourceDiscovery.String()+" (the registry's list endpoint)")
+				}
+				if info.Proxy {
+					sources = append(sources, tracker.SourceProxy.String()+" (/proxy/"+s.Registry+"/)")
+				}
+				out = append(out, web.Registry{
+					Name: s.Registry, APIVersion: info.APIVersion,
+					RequestsPerSecond: info.RequestsPerSecond, Concurrency: info.Concurrency,
+					Sources: sources, Journeys: s.Journeys, Latest: s.Latest, Scheduler: s.Scheduler, Tracker: h.Tracker(),
+				})
+			}
+			return out
+		},
 	}
-	j, ok := h.Tracker().Lookup(r.PathValue("id"))
-	if !ok {
-		http.Error(w, "journey not tracked", http.StatusNotFound)
-		return
-	}
-	// Encoded whole before anything is sent: a journey that cannot be
-	// encoded is an error, not an empty 200.
-	b, err := json.Marshal(j)
-	if err != nil {
-		logger.Error("journey API: the journey cannot be encoded", "registry", r.PathValue("registry"), "err", err)
-		http.Error(w, "the journey cannot be encoded (see the exporter's log)", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(b, '\n'))
 }

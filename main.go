@@ -33,6 +33,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/push"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/storage"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
+	journeyweb "github.com/covoiturage-exporter/covoiturage_exporter/internal/web"
 )
 
 const exporterName = "covoiturage_exporter"
@@ -328,7 +329,7 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// routes serves the metrics, the landing page, health, readiness and
+// routes serves the metrics, the status page and journey API, health, readiness and
 // reload. The exporter is ready once it has applied its first
 // configuration.
 func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter.Exporter, pushMetrics *collector.PushMetrics, ready *atomic.Bool, reloads chan<- chan error, logger *slog.Logger) error {
@@ -342,6 +343,9 @@ func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: f.maxRequests,
+		// OpenMetrics when the scraper asks for it (Prometheus does): the
+		// seen counters' exemplars, the latest journey ids, need it.
+		EnableOpenMetrics: true,
 	}))
 	ok := func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "OK\n") }
 	mux.HandleFunc("GET /-/healthy", ok)
@@ -370,9 +374,7 @@ func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter
 		}
 		_, _ = io.WriteString(w, "OK\n")
 	})
-	mux.Handle("GET /api/v1/journeys/{registry}/{id}", whenReady(ready, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		journeyHandler(w, r, ex, logger)
-	}), pushNotReady))
+	journeyweb.New(webwiring(ex, f, logger)).Register(mux, func(h http.Handler) http.Handler { return whenReady(ready, h, pushNotReady) })
 	lookup := func(name string) (push.Registry, bool) {
 		if h := ex.Registry(name); h != nil {
 			return h, true
@@ -391,22 +393,5 @@ func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter
 		}
 		mux.Handle("/proxy/{registry}/", whenReady(ready, proxyHandler(ex, basicAuth), proxyNotReady))
 	}
-	if f.telemetryPath == "/" {
-		return nil
-	}
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "Covoiturage exporter",
-		Description: "Prometheus exporter for the French carpooling proof registry",
-		Version:     version.Info(),
-		Links: []web.LandingLinks{
-			{Address: f.telemetryPath, Text: "Metrics"},
-			{Address: "/-/healthy", Text: "Health"},
-			{Address: "/-/ready", Text: "Readiness"},
-		},
-	})
-	if err != nil {
-		return err
-	}
-	mux.Handle("/", landing)
 	return nil
 }

@@ -9,6 +9,7 @@ package alerts
 import (
 	"bufio"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/web"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
@@ -680,6 +682,112 @@ func TestGithubAnchor(t *testing.T) {
 	} {
 		if got := githubAnchor(heading); got != want {
 			t.Errorf("githubAnchor(%q) = %q, want %q", heading, got, want)
+		}
+	}
+}
+
+// journeysURLPrefix starts every journeys_url: the list of the registry
+// the alert is about, on the exporter that raised it.
+const journeysURLPrefix = "http://{{ $labels.instance }}/api/v1/journeys/{{ $labels.registry }}?"
+
+// Every alert about journeys links to the exporter's list of the journeys
+// it is about, and only those do; each link the unit tests render is a
+// list request the exporter accepts, of the registry of the alert, naming
+// statuses or reasons the alert's expression counts.
+func TestJourneyLinks(t *testing.T) {
+	t.Parallel()
+	var rf ruleFile
+	readYAML(t, rulesFile, &rf)
+	recorded := map[string]string{}
+	alerts := map[string]rule{}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Record != "" {
+				recorded[r.Record] = r.Expr
+			} else {
+				alerts[r.Alert] = r
+			}
+		}
+	}
+	// reads is an expression with the recording rules it reads spelled
+	// out.
+	var reads func(expr string, depth int) string
+	reads = func(expr string, depth int) string {
+		out := expr
+		for name, e := range recorded {
+			if depth < 5 && strings.Contains(expr, name) {
+				out += "\n" + reads(e, depth+1)
+			}
+		}
+		return out
+	}
+	journeyAlerts := 0
+	for name, r := range alerts {
+		about := strings.Contains(reads(r.Expr, 0), "covoiturage_journeys")
+		link, has := r.Annotations["journeys_url"]
+		switch {
+		case about && !strings.HasPrefix(link, journeysURLPrefix):
+			t.Errorf("alert %s is about journeys: want a journeys_url starting %s, got %q", name, journeysURLPrefix, link)
+		case !about && has:
+			t.Errorf("alert %s is not about journeys, yet has a journeys_url", name)
+		}
+		if about {
+			journeyAlerts++
+		}
+	}
+	if journeyAlerts < 5 {
+		t.Errorf("%d alerts about journeys", journeyAlerts)
+	}
+
+	var tf testFile
+	readYAML(t, rulesTestFile, &tf)
+	rendered := map[string]int{}
+	for _, tg := range tf.Tests {
+		for _, c := range tg.AlertRuleTest {
+			for _, a := range c.ExpAlerts {
+				link, ok := a.ExpAnnotations["journeys_url"]
+				if _, want := alerts[c.Alertname].Annotations["journeys_url"]; want != ok {
+					t.Errorf("test %q, %s at %s: journeys_url expected %v, the rule has one: %v", tg.Name, c.Alertname, c.EvalTime, ok, want)
+				}
+				if !ok {
+					continue
+				}
+				rendered[c.Alertname]++
+				u, err := url.Parse(link)
+				if err != nil || u.Host != a.ExpLabels["instance"] || u.Path != "/api/v1/journeys/"+a.ExpLabels["registry"] {
+					t.Errorf("%s at %s: %q is not the list of registry %s on %s", c.Alertname, c.EvalTime, link, a.ExpLabels["registry"], a.ExpLabels["instance"])
+					continue
+				}
+				q, err := web.ParseQuery(u.Query(), false)
+				if err != nil {
+					t.Errorf("%s at %s: the exporter refuses %s: %v", c.Alertname, c.EvalTime, link, err)
+				}
+				if q.Filter.Statuses == 0 && q.Filter.Terms == 0 {
+					t.Errorf("%s at %s: %s names no status and no reason: it lists every journey", c.Alertname, c.EvalTime, link)
+				}
+				for _, param := range []string{"status", "reason"} {
+					for v := range strings.SplitSeq(strings.Join(u.Query()[param], ","), ",") {
+						if v != "" && !strings.Contains(reads(alerts[c.Alertname].Expr, 0), v) {
+							t.Errorf("%s at %s: %s lists %s %s, which the alert does not count", c.Alertname, c.EvalTime, link, param, v)
+						}
+					}
+				}
+			}
+		}
+	}
+	runbook, err := os.ReadFile(runbookFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range alerts {
+		if _, ok := r.Annotations["journeys_url"]; ok && rendered[name] == 0 {
+			t.Errorf("alert %s: no unit test renders its journeys_url", name)
+		}
+		// Its runbook section says where the journeys are.
+		_, section, _ := strings.Cut(string(runbook), "\n## "+name+"\n")
+		section, _, _ = strings.Cut(section, "\n## ")
+		if _, ok := r.Annotations["journeys_url"]; ok && (!strings.Contains(section, "journeys_url") || !strings.Contains(section, "/api/v1/journeys/<registry>?")) {
+			t.Errorf("alert %s: its runbook section does not point to its journeys (journeys_url, /api/v1/journeys/<registry>?…)", name)
 		}
 	}
 }

@@ -6,7 +6,9 @@
 #   - promtool (Debian's prometheus package): the end-to-end tests lint the
 #     exporter's /metrics with `promtool check metrics`;
 #   - amtool and alertmanager (Debian's prometheus-alertmanager package),
-#     for the alerting rules and their tests.
+#     for the alerting rules and their tests;
+#   - chromium (Debian's chromium package): the status page is tested in
+#     a real headless browser.
 #
 # The packages ship services (prometheus on :9090, alertmanager on :9093).
 # Only their tools are wanted: the services are kept from starting during
@@ -45,8 +47,11 @@ fi
 if needs prometheus-alertmanager amtool prometheus-alertmanager; then
   packages+=(prometheus-alertmanager)
 fi
+if needs chromium chromium; then
+  packages+=(chromium)
+fi
 if [ ${#packages[@]} -eq 0 ]; then
-  echo "setup: promtool, amtool and prometheus-alertmanager already installed"
+  echo "setup: promtool, amtool, prometheus-alertmanager and chromium already installed"
   exit 0
 fi
 
@@ -56,11 +61,11 @@ if [ "$(id -u)" -eq 0 ]; then
 elif command -v sudo >/dev/null 2>&1; then
   as_root() { sudo "$@"; }
 else
-  echo "setup: installing ${packages[*]} (for promtool and amtool) needs root: run this script as root, install sudo, or install the packages yourself" >&2
+  echo "setup: installing ${packages[*]} (for promtool, amtool and chromium) needs root: run this script as root, install sudo, or install the packages yourself" >&2
   exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: apt-get not found: install ${packages[*]} (promtool, amtool) by other means" >&2
+  echo "setup: apt-get not found: install ${packages[*]} (promtool, amtool, chromium) by other means" >&2
   exit 1
 fi
 

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,8 +13,11 @@ import (
 // Snapshot is what one registry's tracker, scheduler and certificate
 // checks hold at the moment of a scrape.
 type Snapshot struct {
-	Registry     string
-	Journeys     tracker.Stats
+	Registry string
+	Journeys tracker.Stats
+	// Latest are the journeys that last increased the seen counters:
+	// their exemplars.
+	Latest       tracker.Latest
 	Scheduler    scheduler.Stats
 	Certificates scheduler.CertificateStats
 }
@@ -31,6 +35,8 @@ type Journeys struct {
 	lag, lagUnknown, lagNegative                  *prometheus.Desc
 	certs, certChecks, certLast                   *prometheus.Desc
 	due, ratio, checks, state, lastSuccess        *prometheus.Desc
+
+	exemplars exemplarTimes
 }
 
 // cached is appended to every HELP text: these values are the background
@@ -101,10 +107,10 @@ func (c *Journeys) Collect(ch chan<- prometheus.Metric) {
 		gauges(ch, c.fraud, r, tracker.FraudLabels.Names(), j.ByFraud)
 		gauges(ch, c.anomaly, r, tracker.AnomalyLabels.Names(), j.ByAnomaly)
 		gauges(ch, c.terms, r, tracker.TermsReasons.Names(), j.ByTerms)
-		counters(ch, c.seenStatus, r, tracker.Statuses.Names(), j.SeenStatus)
-		counters(ch, c.seenFraud, r, tracker.FraudLabels.Names(), j.SeenFraud)
-		counters(ch, c.seenAnomaly, r, tracker.AnomalyLabels.Names(), j.SeenAnomaly)
-		counters(ch, c.seenTerms, r, tracker.TermsReasons.Names(), j.SeenTerms)
+		c.seen(ch, c.seenStatus, r, tracker.Statuses.Names(), j.SeenStatus, s.Latest.Status)
+		c.seen(ch, c.seenFraud, r, tracker.FraudLabels.Names(), j.SeenFraud, s.Latest.Fraud)
+		c.seen(ch, c.seenAnomaly, r, tracker.AnomalyLabels.Names(), j.SeenAnomaly, s.Latest.Anomaly)
+		c.seen(ch, c.seenTerms, r, tracker.TermsReasons.Names(), j.SeenTerms, s.Latest.Terms)
 		ch <- prometheus.MustNewConstHistogram(c.settle, j.Settle.Count, j.Settle.Sum, j.Settle.Cumulative(), r)
 		gauges(ch, c.tracked, r, tracker.SourceNames[:], j.BySource[:])
 		counters(ch, c.registered, r, tracker.SourceNames[:], j.Registered[:])
@@ -165,3 +171,59 @@ func series[T number](ch chan<- prometheus.Metric, d *prometheus.Desc, vt promet
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// seen sends a first-seen counter per name, each with the latest journey
+// that increased it as its exemplar (journey_id), so that a spike on a
+// graph leads to an example journey. Exemplars only show in the
+// OpenMetrics exposition.
+func (c *Journeys) seen(ch chan<- prometheus.Metric, d *prometheus.Desc, registry string, names []string, values []uint64, latest []string) {
+	for i, name := range names {
+		v := 0.0
+		if i < len(values) {
+			v = float64(values[i])
+		}
+		m := prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, registry, name)
+		if i < len(latest) && latest[i] != "" {
+			e := prometheus.Exemplar{Value: 1, Labels: prometheus.Labels{"journey_id": latest[i]},
+				Timestamp: c.exemplars.seenAt(d, registry, name, latest[i])}
+			// An id too long for an exemplar's 128 characters goes without.
+			if withExemplar, err := prometheus.NewMetricWithExemplars(m, e); err == nil {
+				m = withExemplar
+			}
+		}
+		ch <- m
+	}
+}
+
+// exemplarTimes remembers when a scrape first saw each exemplar: its
+// timestamp, the same from scrape to scrape, so Prometheus stores it once.
+// Its keys are bounded: registries times label values.
+type exemplarTimes struct {
+	mu   sync.Mutex
+	seen map[exemplarKey]exemplarSeen
+}
+
+type exemplarKey struct {
+	desc            *prometheus.Desc
+	registry, value string
+}
+
+type exemplarSeen struct {
+	id string
+	at time.Time
+}
+
+func (e *exemplarTimes) seenAt(d *prometheus.Desc, registry, value, id string) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.seen == nil {
+		e.seen = map[exemplarKey]exemplarSeen{}
+	}
+	k := exemplarKey{d, registry, value}
+	if s, ok := e.seen[k]; ok && s.id == id {
+		return s.at
+	}
+	now := time.Now()
+	e.seen[k] = exemplarSeen{id: id, at: now}
+	return now
+}

@@ -32,6 +32,7 @@ type Registry struct {
 	sched  *scheduler.Scheduler
 	certs  *scheduler.Certificates
 	disc   *discovery.Discoverer // nil unless the configuration enables it
+	info   Info
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -45,6 +46,10 @@ func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Regist
 	// registry themselves; the certificate checks' do not.
 	logger := e.opts.Logger
 	r := &Registry{e: e, name: rc.Name, v2: rc.IsV2(), kept: k, client: c, health: time.Duration(rc.HealthInterval)}
+	r.info = Info{
+		APIVersion: rc.APIVersion, RequestsPerSecond: rc.Budget.RequestsPerSecond, Concurrency: rc.Budget.Concurrency,
+		ConfiguredIDs: len(rc.Journeys.Resolved), Discovery: rc.Discovery.Enabled, Proxy: rc.Proxy.Enabled,
+	}
 	if rc.Proxy.Enabled {
 		var observer proxy.Observer // not a nil *ProxyMetrics in an interface
 		if e.opts.Proxy != nil {
@@ -124,10 +129,26 @@ func stop(registries []*Registry) {
 
 func (r *Registry) snapshot() collector.Snapshot {
 	return collector.Snapshot{
-		Registry: r.name, Journeys: r.kept.tracker.Stats(),
+		Registry: r.name, Journeys: r.kept.tracker.Stats(), Latest: r.kept.tracker.Latest(),
 		Scheduler: r.sched.Stats(), Certificates: r.certs.Stats(),
 	}
 }
+
+// Info is what the status page shows of a registry's configuration:
+// nothing secret, no address.
+type Info struct {
+	APIVersion        string
+	RequestsPerSecond float64
+	Concurrency       int
+	ConfiguredIDs     int  // journey ids in the configuration
+	Discovery, Proxy  bool // enabled
+}
+
+// Info describes the registry's applied configuration.
+func (r *Registry) Info() Info { return r.info }
+
+// Snapshot is the registry's figures, as a scrape reads them.
+func (r *Registry) Snapshot() collector.Snapshot { return r.snapshot() }
 
 // Name is the registry's name in the configuration.
 func (r *Registry) Name() string { return r.name }

@@ -4,7 +4,10 @@
 // vocabularies those records were written under, and the totals of its
 // tracker and scheduler.
 //
-// Layout, format version 1:
+// Layout, format version 2 (version 1 is the same with journey records
+// of version 1 only; a version 1 store is upgraded when opened, so that a
+// release that reads version 1 only refuses it rather than counting every
+// newer record corrupt):
 //
 //	meta/format                       big-endian uint32
 //	registries/<name>/journeys/<id>   tracker record
@@ -36,9 +39,13 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
-// FormatVersion is the layout this release reads and writes. A store of
-// another version is refused, never rewritten.
-const FormatVersion = 1
+// FormatVersion is the layout this release writes. A store of an older
+// version it reads (OldestFormatVersion on) is upgraded; one of another
+// version is refused, never rewritten.
+const (
+	FormatVersion       = 2
+	OldestFormatVersion = 1
+)
 
 // FileName is the store's file in its directory.
 const FileName = "covoiturage.db"
@@ -199,7 +206,7 @@ func locked(path string) bool {
 
 // checkFormat refuses a file of another format, and marks a new one.
 func (s *Store) checkFormat() error {
-	fresh := false
+	fresh, old := false, false
 	err := s.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if meta == nil {
@@ -215,13 +222,25 @@ func (s *Store) checkFormat() error {
 		if len(v) != 4 {
 			return fmt.Errorf("storage: %s has an unreadable format version: it is not a covoiturage_exporter store", s.path)
 		}
-		if got := binary.BigEndian.Uint32(v); got != FormatVersion {
-			return fmt.Errorf("storage: %s is in format version %d, and this covoiturage_exporter reads format version %d only: run a release that reads version %d, or move the directory away to start afresh", s.path, got, FormatVersion, got)
+		got := binary.BigEndian.Uint32(v)
+		if got < OldestFormatVersion || got > FormatVersion {
+			return fmt.Errorf("storage: %s is in format version %d, and this covoiturage_exporter reads format versions %d to %d only: run a release that reads version %d, or move the directory away to start afresh", s.path, got, OldestFormatVersion, FormatVersion, got)
 		}
+		old = got < FormatVersion
 		return nil
 	})
-	if err != nil || !fresh {
+	if err != nil {
 		return err
+	}
+	if old {
+		// Its records stay as they are, read as they were written; the
+		// ones written from now on are the newer kind.
+		return s.db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion))
+		})
+	}
+	if !fresh {
+		return nil
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucket(bucketMeta)

@@ -290,12 +290,12 @@ func TestForeignFilesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keyFormat, binary.BigEndian.AppendUint32(nil, 2))
+		return tx.Bucket(bucketMeta).Put(keyFormat, binary.BigEndian.AppendUint32(nil, FormatVersion+1))
 	})
 	_ = db.Close()
 	_, err = Open(future, Options{})
-	if err == nil || !strings.Contains(err.Error(), "format version 2") || !strings.Contains(err.Error(), "format version 1") {
-		t.Fatalf("Open of a version 2 store: %v", err)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("format version %d,", FormatVersion+1)) || !strings.Contains(err.Error(), fmt.Sprintf("format versions %d to %d", OldestFormatVersion, FormatVersion)) {
+		t.Fatalf("Open of a version %d store: %v", FormatVersion+1, err)
 	}
 
 	alien := t.TempDir()
@@ -394,5 +394,55 @@ func TestUnnamedRegistriesAreLeftAlone(t *testing.T) {
 	}
 	if after := dump(s, "b"); !reflect.DeepEqual(before, after) || len(after) < 10 {
 		t.Fatalf("registry b changed though no flush named it: %d records before, %d after", len(before), len(after))
+	}
+}
+
+// A store of format version 1 opens: its journeys load, and it is marked
+// version 2, so that a release that reads version 1 only refuses it
+// instead of counting the newer records corrupt.
+func TestVersion1StoreIsUpgraded(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	a := restored(t, s, "prod")
+	fill(a, "a", 50)
+	if err := s.Flush([]Registry{a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	format := func() uint32 {
+		db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var v uint32
+		_ = db.View(func(tx *bolt.Tx) error { v = binary.BigEndian.Uint32(tx.Bucket(bucketMeta).Get(keyFormat)); return nil })
+		return v
+	}
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyFormat, binary.BigEndian.AppendUint32(nil, 1))
+	})
+	_ = db.Close()
+
+	s2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("Open of a version 1 store: %v", err)
+	}
+	b := restored(t, s2, "prod")
+	if got, want := b.Tracker.Stats(), a.Tracker.Stats(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("stats from the upgraded store:\n got %+v\nwant %+v", got, want)
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v := format(); v != FormatVersion {
+		t.Fatalf("format after opening: %d, want %d", v, FormatVersion)
 	}
 }

@@ -223,6 +223,7 @@ func (t *Tracker) Restore(s Saved) (Restored, error) {
 		for i := len(t.queue)/2 - 1; i >= 0; i-- {
 			t.down(i)
 		}
+		t.orderRestored()
 	}
 	t.applyTotals(s.Totals)
 	t.changes = changeLog{on: true, gen: s.Gen}

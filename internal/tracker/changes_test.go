@@ -418,8 +418,8 @@ func TestRestoreSkipsCorruptRecords(t *testing.T) {
 	d.records["generation"] = append([]byte{1, 42}, valid[2:]...)
 	d.records["empty"] = nil
 	d.records["trailing"] = append(bytes.Clone(valid), 0)
-	bad := bytes.Clone(valid)
-	bad[len(bad)-1] = 0xff // flags no release wrote
+	bad := appendRecord(nil, 1, &journey{registered: 1e9, seenStatus: 1}) // no history: flags, then its length 0
+	bad[len(bad)-2] = 0xff                                                // flags no release wrote
 	d.records["flags"] = bad
 	d.records[""] = valid
 	b := New(DefaultPolicy)

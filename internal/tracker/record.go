@@ -18,16 +18,26 @@ import (
 //	seenStatus uvarint
 //	status, fraud, anomaly, terms, seenFraud, seenAnomaly, seenTerms,
 //	source, checks, misses, flags: one byte each
+//	history  uvarint length, then the transitions (history.go), in the
+//	         record's vocabulary generation; since version 2
 //
-// About 30 bytes for a checked journey. Its place in the due queue is not
-// stored: the queue is rebuilt from the due times.
-const recordVersion = 1
+// About 40 bytes for a checked journey. Its place in the due queue and
+// its registration order are not stored: the queue is rebuilt from the
+// due times, the order from the registration times.
+const recordVersion = 2
+
+// recordVersion1 records, written before transitions were kept, are read
+// with an empty history.
+const recordVersion1 = 1
 
 // storedFlags are the flags a record may carry. A flag added to the
 // journey is lost at every restart until it is added here, and a record
 // carrying it reads as corrupt to the releases before: bump
 // recordVersion with it.
-const storedFlags = flagSkipped | flagExpiring | flagSettled | flagOverdue
+const storedFlags = flagSkipped | flagExpiring | flagSettled | flagOverdue | flagHistoryCut
+
+// storedFlagsV1 are those version 1 records may carry.
+const storedFlagsV1 = flagSkipped | flagExpiring | flagSettled | flagOverdue
 
 func appendRecord(b []byte, gen uint64, j *journey) []byte {
 	b = append(b, recordVersion)
@@ -37,8 +47,10 @@ func appendRecord(b []byte, gen uint64, j *journey) []byte {
 		b = appendOffset(b, v, j.registered)
 	}
 	b = binary.AppendUvarint(b, uint64(j.seenStatus))
-	return append(b, j.status, j.fraud, j.anomaly, j.terms, j.seenFraud, j.seenAnomaly, j.seenTerms,
+	b = append(b, j.status, j.fraud, j.anomaly, j.terms, j.seenFraud, j.seenAnomaly, j.seenTerms,
 		uint8(j.source), j.checks, j.misses, j.flags&storedFlags)
+	b = binary.AppendUvarint(b, uint64(len(j.history)))
+	return append(b, j.history...)
 }
 
 func appendOffset(b []byte, v, base int64) []byte {
@@ -159,9 +171,10 @@ func corrupt(what string) error { return fmt.Errorf("%w: %s", errCorrupt, what) 
 
 // decode reads a record into j, id and heap position left to the caller.
 func (d *Decoder) decode(rec []byte, j *journey) error {
-	if len(rec) == 0 || rec[0] != recordVersion {
+	if len(rec) == 0 || (rec[0] != recordVersion && rec[0] != recordVersion1) {
 		return corrupt("unknown record version")
 	}
+	version := rec[0]
 	rec = rec[1:]
 	gen, n := binary.Uvarint(rec)
 	if n <= 0 {
@@ -200,7 +213,18 @@ func (d *Decoder) decode(rec []byte, j *journey) error {
 		return corrupt("seen statuses")
 	}
 	rec = rec[n:]
-	if len(rec) != 11 {
+	var history []byte
+	allowed := storedFlags
+	switch {
+	case version == recordVersion1 && len(rec) == 11:
+		allowed = storedFlagsV1
+	case version == recordVersion && len(rec) > 11:
+		size, n := binary.Uvarint(rec[11:])
+		if n <= 0 || size != uint64(len(rec)-11-n) {
+			return corrupt("history length")
+		}
+		history = rec[11+n:]
+	default:
 		return corrupt("length")
 	}
 	status, fraud, anomaly, terms := rec[0], rec[1], rec[2], rec[3]
@@ -218,9 +242,14 @@ func (d *Decoder) decode(rec []byte, j *journey) error {
 		return corrupt("terms reasons")
 	case int(source) >= len(m.source):
 		return corrupt("source")
-	case flags&^storedFlags != 0:
+	case flags&^allowed != 0:
 		return corrupt("flags")
 	}
+	h, err := m.history(history, registered)
+	if err != nil {
+		return err
+	}
+	j.history = h
 	j.status = m.status[status]
 	j.seenStatus = remapBits(uint16(seen), m.status, m.statusID)
 	j.fraud, j.seenFraud = remapBits(fraud, m.fraud, m.fraudID), remapBits(seenFraud, m.fraud, m.fraudID)
@@ -244,4 +273,44 @@ func remapBits[T uint8 | uint16](b T, to []uint8, identity bool) T {
 		}
 	}
 	return out
+}
+
+// maxOffset bounds a transition's distance from the registration, far
+// beyond any retention: a damaged record never yields a time that cannot
+// be written out.
+const maxOffset = 100 * 366 * 24 * 3600
+
+// history checks a stored history and maps it to this release's
+// vocabularies.
+func (m *remap) history(h []byte, registered int64) (string, error) {
+	if len(h) == 0 {
+		return "", nil
+	}
+	identity := m.statusID && m.fraudID && m.anomalyID && m.termsID
+	var out []byte
+	if !identity {
+		out = make([]byte, 0, len(h))
+	}
+	n := 0
+	for rest := string(h); rest != ""; n++ {
+		tr, r, ok := readTransition(rest, registered)
+		switch {
+		case !ok || n == MaxTransitions, tr.at-registered > maxOffset || registered-tr.at > maxOffset:
+			return "", corrupt("history")
+		case int(tr.status) >= len(m.status), tr.fraud&^m.fraudAll != 0, tr.anomaly&^m.anomalyAll != 0, tr.terms&^m.termsAll != 0:
+			return "", corrupt("history values")
+		}
+		rest = r
+		if !identity {
+			tr.status = m.status[tr.status]
+			tr.fraud = remapBits(tr.fraud, m.fraud, m.fraudID)
+			tr.anomaly = remapBits(tr.anomaly, m.anomaly, m.anomalyID)
+			tr.terms = remapBits(tr.terms, m.terms, m.termsID)
+			out = appendTransition(out, registered, tr)
+		}
+	}
+	if identity {
+		return string(h), nil
+	}
+	return string(out), nil
 }

@@ -1,5 +1,7 @@
 package tracker
 
+import "slices"
+
 // SettleBuckets are the upper bounds, in seconds, of the histogram of the
 // time from a journey's registration to its first settled status. They
 // bracket the registry's normalisation and its 48–54 h batches.
@@ -101,4 +103,29 @@ func (t *Tracker) Stats() Stats {
 		s.Lag[i].Counts = append([]uint64(nil), s.Lag[i].Counts...)
 	}
 	return s
+}
+
+// Latest names, for each first-seen count of Stats (SeenStatus,
+// SeenFraud, SeenAnomaly, SeenTerms), the journey that last increased it,
+// "" before the first: the counters' exemplars, an example journey behind
+// a spike. They are not stored: a restart starts them afresh.
+type Latest struct {
+	Status, Fraud, Anomaly, Terms []string
+}
+
+func newLatest() Latest {
+	return Latest{
+		Status: make([]string, Statuses.Len()), Fraud: make([]string, FraudLabels.Len()),
+		Anomaly: make([]string, AnomalyLabels.Len()), Terms: make([]string, TermsReasons.Len()),
+	}
+}
+
+// Latest returns a copy of the latest journeys counted.
+func (t *Tracker) Latest() Latest {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return Latest{
+		Status: slices.Clone(t.latest.Status), Fraud: slices.Clone(t.latest.Fraud),
+		Anomaly: slices.Clone(t.latest.Anomaly), Terms: slices.Clone(t.latest.Terms),
+	}
 }

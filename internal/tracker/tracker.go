@@ -37,17 +37,20 @@ type Result struct {
 }
 
 const (
-	flagSkipped  uint8 = 1 << iota // a planned check was skipped by sampling
-	flagExpiring                   // no more checks: the next event is its removal
-	flagSettled                    // its time to a settled status was observed
-	flagOverdue                    // still pending when seen after its batch window
-	flagDirty                      // changed since the last TakeChanges; never stored
+	flagSkipped    uint8 = 1 << iota // a planned check was skipped by sampling
+	flagExpiring                     // no more checks: the next event is its removal
+	flagSettled                      // its time to a settled status was observed
+	flagOverdue                      // still pending when seen after its batch window
+	flagDirty                        // changed since the last TakeChanges; never stored
+	flagHistoryCut                   // its oldest transitions were dropped (maxTransitions)
 )
 
 // journey is kept small: a tracker may hold millions. Times are Unix
 // seconds, 0 when unknown.
 type journey struct {
 	id                                string
+	history                           string // transitions, see history.go
+	seq                               uint64 // registration order, for paging; 0 on a free slot
 	start, createdAt, registered      int64
 	lastCheck, due                    int64
 	heapIdx                           int32
@@ -79,11 +82,13 @@ type Tracker struct {
 	expiring int
 	stats    Stats
 	changes  changeLog // what TakeChanges hands to the store
+	order    order     // slots in registration order, for listing
+	latest   Latest
 }
 
 // New returns an empty tracker following policy.
 func New(policy Policy) *Tracker {
-	return &Tracker{policy: policy, index: map[string]int32{}, stats: newStats()}
+	return &Tracker{policy: policy, index: map[string]int32{}, stats: newStats(), order: newOrder(), latest: newLatest()}
 }
 
 // SetPolicy changes the policy; each journey follows it from its next
@@ -133,6 +138,7 @@ func (t *Tracker) Register(now time.Time, r Registration) bool {
 	}
 	t.journeys[slot] = journey{id: r.ID, registered: now.Unix(), source: r.Source, heapIdx: -1, status: statusUnchecked}
 	j := &t.journeys[slot]
+	j.seq = t.order.add(slot)
 	if !r.Start.IsZero() {
 		j.start = r.Start.Unix()
 	}
@@ -149,6 +155,7 @@ func (t *Tracker) Register(now time.Time, r Registration) bool {
 	t.stats.Registered[r.Source]++
 	t.stats.ByStatus[j.status]++
 	t.stats.SeenStatus[j.status]++
+	t.latest.Status[j.status] = r.ID
 	j.seenStatus = 1 << j.status
 	if r.Status != "" {
 		t.apply(j, now.Unix(), Statuses.Index(r.Status), 0, 0, TermsReasons.mask(r.TermsReasons))
@@ -261,6 +268,9 @@ func (t *Tracker) back(id string, f func(slot int32, j *journey)) {
 // apply moves a journey to a status and label sets, keeping every count.
 func (t *Tracker) apply(j *journey, at int64, status, fraud, anomaly, terms uint8) {
 	s := &t.stats
+	if status != j.status || fraud != j.fraud || anomaly != j.anomaly || terms != j.terms {
+		j.addTransition(transition{at: at, status: status, fraud: fraud, anomaly: anomaly, terms: terms})
+	}
 	if status != j.status {
 		s.ByStatus[j.status]--
 		s.ByStatus[status]++
@@ -268,11 +278,12 @@ func (t *Tracker) apply(j *journey, at int64, status, fraud, anomaly, terms uint
 		if bit := uint16(1) << status; j.seenStatus&bit == 0 {
 			j.seenStatus |= bit
 			s.SeenStatus[status]++
+			t.latest.Status[status] = j.id
 		}
 	}
-	j.fraud = updateSet(j.fraud, fraud, &j.seenFraud, s.ByFraud, s.SeenFraud)
-	j.anomaly = updateSet(j.anomaly, anomaly, &j.seenAnomaly, s.ByAnomaly, s.SeenAnomaly)
-	j.terms = updateSet(j.terms, terms, &j.seenTerms, s.ByTerms, s.SeenTerms)
+	j.fraud = updateSet(j.fraud, fraud, &j.seenFraud, s.ByFraud, s.SeenFraud, t.latest.Fraud, j.id)
+	j.anomaly = updateSet(j.anomaly, anomaly, &j.seenAnomaly, s.ByAnomaly, s.SeenAnomaly, t.latest.Anomaly, j.id)
+	j.terms = updateSet(j.terms, terms, &j.seenTerms, s.ByTerms, s.SeenTerms, t.latest.Terms, j.id)
 	// The registry's batches should have decided a journey seen pending
 	// after its window: a backlog of those is the registry's, not ours.
 	overdue := status == statusPending && at >= j.anchor()+secs(t.policy.BatchWindowEnd+t.policy.BatchCheckDelay)
@@ -290,7 +301,10 @@ func (t *Tracker) apply(j *journey, at int64, status, fraud, anomaly, terms uint
 	}
 }
 
-func updateSet(old, cur uint8, seen *uint8, gauge []int64, counter []uint64) uint8 {
+// updateSet moves a journey from the label set old to cur in the gauges,
+// and counts, in counter, the labels it carries for the first time, noting
+// its id in last (the counters' exemplars).
+func updateSet(old, cur uint8, seen *uint8, gauge []int64, counter []uint64, last []string, id string) uint8 {
 	for i := range gauge {
 		bit := uint8(1) << i
 		switch {
@@ -300,6 +314,7 @@ func updateSet(old, cur uint8, seen *uint8, gauge []int64, counter []uint64) uin
 			gauge[i]++
 			if *seen&bit == 0 {
 				counter[i]++
+				last[i] = id
 			}
 		}
 	}
@@ -327,9 +342,9 @@ func (t *Tracker) schedule(slot int32, at int64) {
 func (t *Tracker) remove(slot int32) {
 	j := &t.journeys[slot]
 	s := &t.stats
-	updateSet(j.fraud, 0, &j.seenFraud, s.ByFraud, s.SeenFraud)
-	updateSet(j.anomaly, 0, &j.seenAnomaly, s.ByAnomaly, s.SeenAnomaly)
-	updateSet(j.terms, 0, &j.seenTerms, s.ByTerms, s.SeenTerms)
+	updateSet(j.fraud, 0, &j.seenFraud, s.ByFraud, s.SeenFraud, nil, "")
+	updateSet(j.anomaly, 0, &j.seenAnomaly, s.ByAnomaly, s.SeenAnomaly, nil, "")
+	updateSet(j.terms, 0, &j.seenTerms, s.ByTerms, s.SeenTerms, nil, "")
 	s.ByStatus[j.status]--
 	s.BySource[j.source]--
 	s.Tracked--
@@ -342,6 +357,7 @@ func (t *Tracker) remove(slot int32) {
 	}
 	delete(t.index, j.id)
 	t.dropped(j.id)
+	t.order.removed()
 	*j = journey{heapIdx: -1}
 	t.free = append(t.free, slot)
 }
@@ -421,6 +437,12 @@ type Journey struct {
 	NextCheck     time.Time `json:"next_check,omitzero"` // zero when no longer polled
 	ForgetAt      time.Time `json:"forget_at"`
 	Checks        int       `json:"checks"`
+	// Transitions are the journey's story, oldest first: the status it
+	// was registered in, then each change of status, labels or reasons
+	// the exporter saw, at the check that saw it. Only the latest
+	// MaxTransitions are kept; EarlierDropped says some were let go.
+	Transitions    []Transition `json:"transitions"`
+	EarlierDropped bool         `json:"earlier_transitions_dropped,omitempty"`
 }
 
 // Lookup returns what is known of one journey.
@@ -431,7 +453,11 @@ func (t *Tracker) Lookup(id string) (Journey, bool) {
 	if !ok {
 		return Journey{}, false
 	}
-	j := &t.journeys[slot]
+	return t.export(&t.journeys[slot]), true
+}
+
+// export is the Journey of j; t.mu is held.
+func (t *Tracker) export(j *journey) Journey {
 	out := Journey{
 		ID: j.id, Source: j.source.String(), Status: Statuses.names[j.status],
 		FraudLabels: maskNames(FraudLabels, j.fraud), AnomalyLabels: maskNames(AnomalyLabels, j.anomaly),
@@ -439,11 +465,12 @@ func (t *Tracker) Lookup(id string) (Journey, bool) {
 		Start:        unixOrZero(j.start), CreatedAt: unixOrZero(j.createdAt),
 		RegisteredAt: time.Unix(j.registered, 0), LastCheck: unixOrZero(j.lastCheck),
 		ForgetAt: time.Unix(t.policy.expiry(j), 0), Checks: int(j.checks),
+		Transitions: j.transitions(), EarlierDropped: j.flags&flagHistoryCut != 0,
 	}
 	if j.flags&flagExpiring == 0 {
 		out.NextCheck = unixOrZero(j.due)
 	}
-	return out, true
+	return out
 }
 
 func maskNames(v *Vocabulary, m uint8) []string {

@@ -1,0 +1,124 @@
+// Package web serves what an on-call reads in a browser or a script: the
+// journey list of a registry, filtered and paged (JSON or CSV), one
+// journey with its story, and the status page at /. It reads the
+// trackers a chunk at a time and never holds a lock while it writes:
+// scrapes, checks and pushes go on while a list is served.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/prometheus/common/version"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
+)
+
+// Registry is what the pages show of one running registry. Nothing in it
+// is secret: no URL, no credential.
+type Registry struct {
+	Name       string
+	APIVersion string
+	// Budget is the configured request rate and concurrency.
+	RequestsPerSecond float64
+	Concurrency       int
+	// Sources are the ways journeys reach the tracker for this registry.
+	Sources   []string
+	Journeys  tracker.Stats
+	Latest    tracker.Latest // the latest journeys counted: an example id to show
+	Scheduler scheduler.Stats
+	Tracker   *tracker.Tracker
+}
+
+// Options are the server's collaborators.
+type Options struct {
+	// Registries lists the running registries, in configuration order.
+	Registries func() []Registry
+	// Demo says the exporter runs --demo, shown on the status page.
+	Demo bool
+	// Version is shown on the status page; empty takes BuildVersion().
+	Version string
+	// MetricsPath is linked from the status page.
+	MetricsPath string
+	Logger      *slog.Logger
+}
+
+// Server serves the journey API and the status page.
+type Server struct {
+	opts Options
+}
+
+// New returns a server reading opts.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Version == "" {
+		opts.Version = BuildVersion()
+	}
+	if opts.MetricsPath == "" {
+		opts.MetricsPath = "/metrics"
+	}
+	return &Server{opts: opts}
+}
+
+// Register adds the server's routes to mux. guard, when not nil, wraps
+// the journey routes (the exporter answers them 503 until its
+// configuration is applied); the status page says itself what runs. The
+// status page is left out when the metrics are served at / themselves.
+func (s *Server) Register(mux *http.ServeMux, guard func(http.Handler) http.Handler) {
+	if guard == nil {
+		guard = func(h http.Handler) http.Handler { return h }
+	}
+	mux.Handle("GET /api/v1/journeys/{registry}", guard(http.HandlerFunc(s.list)))
+	mux.Handle("GET /api/v1/journeys/{registry}/{id}", guard(http.HandlerFunc(s.journey)))
+	mux.Handle("GET /journey", guard(http.HandlerFunc(s.lookup)))
+	if s.opts.MetricsPath != "/" {
+		mux.HandleFunc("GET /{$}", s.status)
+	}
+}
+
+// registry finds a running registry by name.
+func (s *Server) registry(name string) (Registry, bool) {
+	for _, r := range s.opts.Registries() {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Registry{}, false
+}
+
+// BuildVersion is the exporter's version: the one make build stamps, else
+// what the Go toolchain recorded (module version, VCS revision), never
+// empty.
+func BuildVersion() string {
+	if version.Version != "" {
+		return version.Version + " (revision " + version.GetRevision() + ")"
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	if rev != "" {
+		v += " (revision " + rev[:min(12, len(rev))] + modified + ")"
+	}
+	return strings.TrimSpace(v + " " + info.GoVersion)
+}
