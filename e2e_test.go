@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/dashboards"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/demo"
 )
 
 // The alert the end-to-end test drives, and the phases it goes through.
@@ -27,21 +30,37 @@ const (
 	spikeAlert = "CovoiturageExpiredJourneysSpike"
 	// shippedRules is loaded by Prometheus unmodified, as users load it.
 	shippedRules = "alerts/covoiturage.rules.yml"
+	// spikeSignal is the expired share the alert watches; the resolution
+	// must follow it coming down. spikeBaseline is the day's median of it
+	// the alert compares it with.
+	spikeSignal   = "registry:covoiturage_journeys_expired:ratio_rate5m"
+	spikeBaseline = "registry:covoiturage_journeys_expired:ratio_rate5m_median1d"
+	// spikeCount is the alert's third condition: how many journeys expired
+	// over 5 minutes, per second.
+	spikeCount = "registry:covoiturage_journeys_expired:rate5m"
 	// spikeLateRatio is the share of journeys submitted too late during the
 	// spike; the demo's own share is read from the simulator.
-	spikeLateRatio = 0.5
-	// spikeSignal is the expired share the alert watches; the resolution
-	// must follow it coming down.
-	spikeSignal = "registry:covoiturage_journeys_expired:ratio_rate5m"
-	// normalPhase is long enough for the alert's baseline, a median over
-	// the history Prometheus has, not to be moved by the spike: the share
-	// stays above normal from the spike's start to about 4 minutes after
-	// its end (the 5m window), some 7 minutes in all. With less normal
-	// history the median catches up with the spike and the alert resolves
-	// while the spike is still in the window.
-	normalPhase     = 8 * time.Minute
+	spikeLateRatio = 0.7
+	// spikePeak is the expired share at which the spike ends. The alert
+	// keeps firing while the spike is in the 5-minute windows, at this
+	// share, and resolves as it leaves them; the resolution must come with
+	// the share less than halfway between normal and this, so the peak
+	// stands well above the 10 % threshold the resolution crosses.
+	spikePeak = 0.25
+	// quietPhase is how long normal traffic runs, on top of the day of
+	// history, before the spike; the alert must stay silent all along.
+	quietPhase = 30 * time.Second
+	// historyDay is the normal traffic Prometheus is given before it
+	// starts, one sample every historyStep: the day the alert's baseline,
+	// a median over a day, reads. Without it the test would wait for that
+	// history in real time.
+	historyDay  = 24 * time.Hour
+	historyStep = 30 * time.Second
+	// fireDeadline runs from the spike's start, resolveDeadline from the
+	// firing notification: the spike and the resolution both wait for the
+	// rule's 5-minute windows, the firing for its `for: 2m`.
 	fireDeadline    = 5 * time.Minute
-	resolveDeadline = 8 * time.Minute
+	resolveDeadline = 6 * time.Minute
 	// startDeadline covers a cold start of every process, the exporter
 	// built with the race detector included.
 	startDeadline = 2 * time.Minute
@@ -49,16 +68,19 @@ const (
 
 // The exporter on its demo registry, scraped by a real Prometheus loading
 // the shipped rules, which sends to a real Alertmanager, which notifies a
-// webhook in the test: normal traffic raises no expired-spike alert; a
-// spike of late submissions makes it reach the webhook, labelled and
-// annotated; its end resolves it. Meanwhile every dashboard panel's query
-// runs on that Prometheus and must parse and return series.
+// webhook in the test. Prometheus starts with a day of the demo's normal
+// traffic backfilled into its storage, as if it had watched the exporter
+// for a day: normal traffic raises no expired-spike alert; a spike of late
+// submissions makes it reach the webhook, labelled and annotated; its end
+// resolves it. Meanwhile every dashboard panel's query runs on that
+// Prometheus and must parse and return series.
 func TestAlertingEndToEnd(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a real Prometheus and Alertmanager for about a quarter of an hour")
+		t.Skip("runs a real Prometheus and Alertmanager for about 6 minutes")
 	}
 	t.Parallel()
 	prometheusBin := debianTool(t, "prometheus", "prometheus")
+	promtoolBin := debianTool(t, "prometheus", "promtool")
 	alertmanagerBin := debianTool(t, "prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
 	rules, err := filepath.Abs(shippedRules)
 	if err != nil {
@@ -84,7 +106,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 		}
 	})
 	sim := demoSimulator(t, exp)
-	baseline := sim.lateRatio(t)
+	normal := sim.traffic(t)
 
 	dir := t.TempDir()
 	amAddr := freeAddress(t)
@@ -106,6 +128,16 @@ receivers:
 		"--web.listen-address="+amAddr,
 		"--cluster.listen-address=")
 
+	target := strings.TrimPrefix(exp.base, "http://")
+	promData := filepath.Join(dir, "prometheus")
+	history := normalDay{
+		labels:    fmt.Sprintf(`instance=%q,job="covoiturage",registry="demo"`, target),
+		perSecond: normal.PerHour * demo.Speed / 3600,
+		lateShare: normal.LateRatio,
+		end:       time.Now().Add(-historyStep),
+	}
+	history.backfill(t, promtoolBin, filepath.Join(dir, "history.om"), promData)
+
 	promAddr := freeAddress(t)
 	writeFile(t, filepath.Join(dir, "prometheus.yml"), fmt.Sprintf(`global:
   scrape_interval: 1s
@@ -120,10 +152,10 @@ scrape_configs:
   - job_name: covoiturage
     static_configs:
       - targets: [%q]
-`, rules, amAddr, strings.TrimPrefix(exp.base, "http://")))
+`, rules, amAddr, target))
 	startTool(t, "prometheus", "http://"+promAddr, prometheusBin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "prometheus"),
+		"--storage.tsdb.path="+promData,
 		"--web.listen-address="+promAddr)
 	prom := &prometheusAPI{base: "http://" + promAddr}
 	started := time.Now()
@@ -136,34 +168,41 @@ scrape_configs:
 	})
 	watch := &alertWatch{t: t, prom: prom, hook: hook, signals: signals}
 
-	// Phase 1: normal traffic. The rules need the target and a few
-	// minutes of history; the alert must stay silent all along.
+	// Phase 1: normal traffic, on top of a day of it. The alert's
+	// baseline must be that day, and the alert must stay silent.
 	prom.waitReady(t, signals)
 	t.Logf("target up and %v evaluated %v after Prometheus started", signals, time.Since(started).Round(time.Second))
-	watch.quietUntil(started.Add(normalPhase))
+	history.check(t, prom)
+	watch.quietUntil(time.Now().Add(quietPhase))
 	prom.checkRulesHealthy(t)
 	normalShare := prom.value(t, spikeSignal)
-	t.Logf("phase 1: no %s pending, firing or notified over %v of normal traffic (late_ratio %v)",
-		spikeAlert, time.Since(started).Round(time.Second), baseline)
-
-	// The dashboards, on the history gathered so far.
-	for _, q := range queries {
-		expr := grafanaVariables(q.Expr)
-		t.Run(q.Dashboard+"/"+q.Panel, func(t *testing.T) {
-			res, err := prom.query(expr)
-			if err != nil {
-				t.Fatalf("dashboard %q, panel %q: %v\n  expr: %s\n  sent: %s", q.Dashboard, q.Panel, err, q.Expr, expr)
-			}
-			if res.empty() {
-				t.Errorf("dashboard %q, panel %q: no series\n  expr: %s\n  sent: %s", q.Dashboard, q.Panel, q.Expr, expr)
-			}
-		})
+	// Quiet because the share is normal, not for want of journeys: the
+	// alert's count condition alone would let it fire.
+	if n := prom.value(t, spikeCount) * 300; n < 10 {
+		t.Fatalf("%s * 300 = %.1f after the quiet phase: too few expired journeys for the quiet phase to test the share conditions", spikeCount, n)
 	}
+	t.Logf("phase 1: no %s pending, firing or notified over %v of normal traffic (late_ratio %v, %s %.3f)",
+		spikeAlert, time.Since(started).Round(time.Second), normal.LateRatio, spikeSignal, normalShare)
 
-	// Phase 2: the spike.
+	// Phase 2: the spike, until the alert is pending and the share at its
+	// peak; the 5-minute windows keep it there for the alert's `for:`.
 	sim.setLateRatio(t, spikeLateRatio)
 	spikeStart := time.Now()
-	firing := watch.until(fireDeadline, "firing")
+	poll(t, fireDeadline, func() (string, bool) {
+		state := watch.state()
+		share, err := prom.demoValue(spikeSignal)
+		if err != nil {
+			return err.Error(), false
+		}
+		return fmt.Sprintf("%s %q in Prometheus, %s = %.3f, waiting for pending and %v; %s",
+				spikeAlert, state, spikeSignal, share, spikePeak, prom.describe(signals)),
+			state != "" && share >= spikePeak
+	})
+	sim.setLateRatio(t, normal.LateRatio)
+	spikeEnd := time.Now()
+	t.Logf("phase 2: late_ratio %v for %v, until %s was pending and %s reached %v",
+		spikeLateRatio, spikeEnd.Sub(spikeStart).Round(time.Second), spikeAlert, spikeSignal, spikePeak)
+	firing := watch.until(fireDeadline-time.Since(spikeStart), "firing")
 	t.Logf("phase 2: %s notified firing %v after late_ratio went to %v (in Prometheus: pending after %s, firing after %s)",
 		spikeAlert, firing.received.Sub(spikeStart).Round(time.Second), spikeLateRatio,
 		after(spikeStart, watch.pendingAt), after(spikeStart, watch.firingAt))
@@ -180,12 +219,25 @@ scrape_configs:
 		}
 	}
 
-	// Phase 3: the spike ends.
-	sim.setLateRatio(t, baseline)
-	spikeEnd := time.Now()
+	// The dashboards, on the day of history and the live minutes, while
+	// the spike is still in the rule's windows.
+	for _, q := range queries {
+		expr := grafanaVariables(q.Expr)
+		t.Run(q.Dashboard+"/"+q.Panel, func(t *testing.T) {
+			res, err := prom.query(expr)
+			if err != nil {
+				t.Fatalf("dashboard %q, panel %q: %v\n  expr: %s\n  sent: %s", q.Dashboard, q.Panel, err, q.Expr, expr)
+			}
+			if res.empty() {
+				t.Errorf("dashboard %q, panel %q: no series\n  expr: %s\n  sent: %s", q.Dashboard, q.Panel, q.Expr, expr)
+			}
+		})
+	}
+
+	// Phase 3: the spike leaves the rule's windows.
 	resolved := watch.until(resolveDeadline, "resolved")
 	t.Logf("phase 3: %s notified resolved %v after late_ratio went back to %v",
-		spikeAlert, resolved.received.Sub(spikeEnd).Round(time.Second), baseline)
+		spikeAlert, resolved.received.Sub(spikeEnd).Round(time.Second), normal.LateRatio)
 	if resolved.Labels["registry"] != "demo" {
 		t.Errorf("resolved notification labels %v", resolved.Labels)
 	}
@@ -203,6 +255,85 @@ scrape_configs:
 	}
 	exp.stop(t)
 	t.Logf("whole run: %v", time.Since(started).Round(time.Second))
+}
+
+// normalDay is a day of the demo's normal traffic, as Prometheus would
+// have recorded it watching the exporter: the counters the recording rules
+// read, and the recording rules the alert reads with their values on
+// steady traffic. The day's median of the expired share, which Prometheus
+// computes from these, is then the late share from the first evaluation.
+type normalDay struct {
+	labels    string  // job, instance and registry, as Prometheus scrapes them
+	perSecond float64 // journeys registered
+	lateShare float64 // of them, expired
+	end       time.Time
+}
+
+// samples is how many samples each series gets.
+func (d normalDay) samples() int { return int(historyDay / historyStep) }
+
+// openMetrics writes the day in the OpenMetrics text format, each series'
+// samples in time order as promtool wants them.
+func (d normalDay) openMetrics(w io.Writer) error {
+	start := d.end.Add(-historyDay)
+	expired := d.perSecond * d.lateShare
+	series := []struct {
+		kind, family, name, labels string
+		value                      func(elapsed float64) float64
+	}{
+		{"counter", "covoiturage_journeys_registered", "covoiturage_journeys_registered_total", `,source="demo"`,
+			func(s float64) float64 { return d.perSecond * s }},
+		{"counter", "covoiturage_journeys_terms_violations_seen", "covoiturage_journeys_terms_violations_seen_total", `,reason="expired"`,
+			func(s float64) float64 { return expired * s }},
+		{"gauge", "registry:covoiturage_journeys_registered:rate5m", "registry:covoiturage_journeys_registered:rate5m", "",
+			func(float64) float64 { return d.perSecond }},
+		{"gauge", spikeCount, spikeCount, "", func(float64) float64 { return expired }},
+		{"gauge", spikeSignal, spikeSignal, "", func(float64) float64 { return d.lateShare }},
+	}
+	bw := bufio.NewWriter(w)
+	for _, s := range series {
+		fmt.Fprintf(bw, "# TYPE %s %s\n", s.family, s.kind)
+		for i := range d.samples() {
+			at := start.Add(time.Duration(i) * historyStep)
+			fmt.Fprintf(bw, "%s{%s%s} %g %d\n", s.name, d.labels, s.labels,
+				s.value(at.Sub(start).Seconds()), at.Unix())
+		}
+	}
+	fmt.Fprintln(bw, "# EOF")
+	return bw.Flush()
+}
+
+// backfill writes the day into Prometheus' data directory, as blocks
+// older than anything Prometheus will scrape.
+func (d normalDay) backfill(t *testing.T, promtool, file, dataDir string) {
+	t.Helper()
+	f, err := os.Create(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.openMetrics(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", file, dataDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, out)
+	}
+}
+
+// check fails the test unless the alert's baseline reads the backfilled
+// day: a day of the expired share, whose median is the late share.
+func (d normalDay) check(t *testing.T, prom *prometheusAPI) {
+	t.Helper()
+	n := prom.value(t, "count_over_time("+spikeSignal+"[1d])")
+	if want := float64(d.samples()) * 0.99; n < want {
+		t.Fatalf("Prometheus holds %v samples of %s over the last day, want the %d backfilled", n, spikeSignal, d.samples())
+	}
+	if got := prom.value(t, spikeBaseline); math.Abs(got-d.lateShare) > d.lateShare/10 {
+		t.Fatalf("%s = %v, want the backfilled day's share %v", spikeBaseline, got, d.lateShare)
+	}
 }
 
 // after is how long after start at came, if it came.
@@ -321,19 +452,27 @@ func demoSimulator(t *testing.T, p *process) *demoRegistry {
 	return &demoRegistry{base: base}
 }
 
-func (d *demoRegistry) lateRatio(t *testing.T) float64 {
+// demoTraffic is what of the simulator's traffic the test reads: journeys
+// per simulated hour and the share submitted too late.
+type demoTraffic struct {
+	PerHour   float64 `json:"per_hour"`
+	LateRatio float64 `json:"late_ratio"`
+}
+
+func (d *demoRegistry) traffic(t *testing.T) demoTraffic {
 	t.Helper()
 	code, body, err := get(d.base + "/_simulator/traffic")
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("GET /_simulator/traffic: %d %v %s", code, err, body)
 	}
 	var traffic struct {
+		PerHour   *float64 `json:"per_hour"`
 		LateRatio *float64 `json:"late_ratio"`
 	}
-	if err := json.Unmarshal([]byte(body), &traffic); err != nil || traffic.LateRatio == nil {
+	if err := json.Unmarshal([]byte(body), &traffic); err != nil || traffic.LateRatio == nil || traffic.PerHour == nil {
 		t.Fatalf("GET /_simulator/traffic: %v %s", err, body)
 	}
-	return *traffic.LateRatio
+	return demoTraffic{PerHour: *traffic.PerHour, LateRatio: *traffic.LateRatio}
 }
 
 func (d *demoRegistry) setLateRatio(t *testing.T, ratio float64) {
@@ -578,9 +717,18 @@ func (p *prometheusAPI) query(expr string) (*queryResult, error) {
 // if there is none.
 func (p *prometheusAPI) value(t *testing.T, expr string) float64 {
 	t.Helper()
-	r, err := p.query(expr)
+	v, err := p.demoValue(expr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return v
+}
+
+// demoValue is the demo registry's current value of expr.
+func (p *prometheusAPI) demoValue(expr string) (float64, error) {
+	r, err := p.query(expr)
+	if err != nil {
+		return 0, err
 	}
 	for _, s := range r.series {
 		if s.Metric["registry"] != "demo" || len(s.Value) != 2 {
@@ -589,12 +737,11 @@ func (p *prometheusAPI) value(t *testing.T, expr string) float64 {
 		str, _ := s.Value[1].(string)
 		v, err := strconv.ParseFloat(str, 64)
 		if err != nil {
-			t.Fatalf("%s: value %v: %v", expr, s.Value[1], err)
+			return 0, fmt.Errorf("%s: value %v: %v", expr, s.Value[1], err)
 		}
-		return v
+		return v, nil
 	}
-	t.Fatalf("%s has no value for registry demo: %s", expr, r.Result)
-	return 0
+	return 0, fmt.Errorf("%s has no value for registry demo: %s", expr, r.Result)
 }
 
 // describe shows the current values of exprs, for the log.
@@ -701,6 +848,12 @@ func (p *prometheusAPI) spikeSignals(t *testing.T) []string {
 	}
 	if !slices.Contains(signals, spikeSignal) {
 		t.Fatalf("%s does not read %s, whose fall the test expects to resolve it: %s", spikeAlert, spikeSignal, alert.Query)
+	}
+	// The backfilled day is made of these.
+	for _, s := range []string{spikeBaseline, spikeCount} {
+		if !slices.Contains(signals, s) {
+			t.Fatalf("%s does not read %s, which the test backfills a day of: %s", spikeAlert, s, alert.Query)
+		}
 	}
 	return signals
 }
