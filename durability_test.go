@@ -23,6 +23,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/storage"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
@@ -324,17 +325,14 @@ func TestDurableStateSurvivesSIGKILL(t *testing.T) {
 	// Polling is under way; now the push burst, killed once it is well
 	// started.
 	pushers := startPushing(t, p, 8)
-	deadline := time.Now().Add(60 * time.Second)
-	for pushers.count() < 2000 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 60 s, %d pushed ids acknowledged, want 2000\n%s", pushers.count(), p.logs.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polls the pushers' count; the deadline bounds the wait
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	testkit.Poll(t, 60*time.Second, 10*time.Millisecond, func() (string, bool) {
+		n := pushers.count()
+		return fmt.Sprintf("%d pushed ids acknowledged, want 2000\n%s", n, p.Logs.String()), n >= 2000
+	})
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-p.exited; err == nil {
+	if err := <-p.Exited; err == nil {
 		t.Fatal("the exporter exited cleanly after SIGKILL")
 	}
 	scrapes := rec.halt()
@@ -398,8 +396,8 @@ func TestDurableStateSurvivesSIGKILL(t *testing.T) {
 	p = startExporter(t, bin, "--config.file="+cfg, "--storage.path="+data)
 	wants := append(disk.totals(), disk.gauges()...)
 	p.waitFor(t, 30*time.Second, func(m metrics) []string { return unmetWants(m, wants) })
-	if !strings.Contains(p.logs.String(), fmt.Sprintf("journeys=%d", disk.stats.Tracked)) {
-		t.Errorf("the start-up does not log the %d journeys restored:\n%s", disk.stats.Tracked, p.logs.String())
+	if !strings.Contains(p.Logs.String(), fmt.Sprintf("journeys=%d", disk.stats.Tracked)) {
+		t.Errorf("the start-up does not log the %d journeys restored:\n%s", disk.stats.Tracked, p.Logs.String())
 	}
 	for _, id := range append([]string{ids[0], ids[6], ids[n-1]}, acked...) {
 		code, body, err := get(p.url("/api/v1/journeys/" + durableRegistry + "/" + id))
@@ -409,7 +407,7 @@ func TestDurableStateSurvivesSIGKILL(t *testing.T) {
 			t.Fatalf("%s after the restart: %d %v %s, want status %s and source %s", id, code, err, body, want.Status, want.Source)
 		}
 	}
-	p.stop(t)
+	p.Stop(t)
 }
 
 // The store refuses what it cannot use safely, before anything runs: a
@@ -423,7 +421,7 @@ func TestDurableStoreRefusals(t *testing.T) {
 	cfg := durableConfig(t, dir, blackHole(t), "refusals-token-0b7d", "ids.txt")
 	refused := func(t *testing.T, data string, wants ...string) {
 		t.Helper()
-		cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+freeAddress(t))
+		cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+testkit.FreeAddress(t))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		began := time.Now()
@@ -451,7 +449,7 @@ func TestDurableStoreRefusals(t *testing.T) {
 			return nil
 		})
 		refused(t, data, "locked by another covoiturage_exporter")
-		first.stop(t)
+		first.Stop(t)
 	})
 
 	t.Run("future format", func(t *testing.T) {
@@ -508,10 +506,10 @@ func TestDurableStoreRefusals(t *testing.T) {
 				{"covoiturage_journeys_tracked", []string{"registry", durableRegistry, "source", "config"}, 2},
 			})
 		})
-		if !strings.Contains(p.logs.String(), "skipped unreadable records") {
-			t.Errorf("the corrupt record is not logged:\n%s", p.logs.String())
+		if !strings.Contains(p.Logs.String(), "skipped unreadable records") {
+			t.Errorf("the corrupt record is not logged:\n%s", p.Logs.String())
 		}
-		p.stop(t)
+		p.Stop(t)
 	})
 }
 

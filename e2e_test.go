@@ -23,6 +23,7 @@ import (
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/dashboards"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/demo"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 )
 
 // The alert the end-to-end test drives, and the phases it goes through.
@@ -102,14 +103,14 @@ func TestAlertingEndToEnd(t *testing.T) {
 	exp := startExporter(t, buildExporter(t), "--demo", "--storage.path="+t.TempDir())
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("exporter output (end):\n%s", tail(exp.logs.String(), 60))
+			t.Logf("exporter output (end):\n%s", testkit.Tail(exp.Logs.String(), 60))
 		}
 	})
 	sim := demoSimulator(t, exp)
 	normal := sim.traffic(t)
 
 	dir := t.TempDir()
-	amAddr := freeAddress(t)
+	amAddr := testkit.FreeAddress(t)
 	writeFile(t, filepath.Join(dir, "alertmanager.yml"), fmt.Sprintf(`route:
   receiver: webhook
   group_by: [alertname, registry]
@@ -138,7 +139,7 @@ receivers:
 	}
 	history.backfill(t, promtoolBin, filepath.Join(dir, "history.om"), promData)
 
-	promAddr := freeAddress(t)
+	promAddr := testkit.FreeAddress(t)
 	writeFile(t, filepath.Join(dir, "prometheus.yml"), fmt.Sprintf(`global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -253,7 +254,7 @@ scrape_configs:
 	if bad := hook.errors(); bad != "" {
 		t.Errorf("the webhook received bodies it could not decode: %s", bad)
 	}
-	exp.stop(t)
+	exp.Stop(t)
 	t.Logf("whole run: %v", time.Since(started).Round(time.Second))
 }
 
@@ -370,30 +371,15 @@ func isExecutable(path string) bool {
 // its /-/ready; its output is shown if the test fails.
 func startTool(t *testing.T, name, base, bin string, args ...string) {
 	t.Helper()
-	logs := &syncBuffer{}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
+	p := testkit.Start(t, bin, args...)
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
 		if t.Failed() {
-			t.Logf("%s output (end):\n%s", name, tail(logs.String(), 60))
+			t.Logf("%s output (end):\n%s", name, testkit.Tail(p.Logs.String(), 60))
 		}
 	})
-	poll(t, startDeadline, func() (string, bool) {
-		select {
-		case <-exited:
-			t.Fatalf("%s exited: %v\n%s", name, waitErr, logs.String())
-		default:
+	testkit.Poll(t, startDeadline, 200*time.Millisecond, func() (string, bool) {
+		if !p.Running() {
+			t.Fatalf("%s exited: %v\n%s", name, <-p.Exited, p.Logs.String())
 		}
 		code, body, err := get(base + "/-/ready")
 		if err != nil {
@@ -404,30 +390,10 @@ func startTool(t *testing.T, name, base, bin string, args ...string) {
 }
 
 // poll calls check every second until it reports done, and fails the test
-// with check's last word after timeout.
+// with check's last word after timeout: Prometheus evaluates every second.
 func poll(t *testing.T, timeout time.Duration, check func() (string, bool)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		msg, done := check()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, msg)
-		}
-		<-tick.C
-	}
-}
-
-func tail(s string, lines int) string {
-	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
+	testkit.Poll(t, timeout, time.Second, check)
 }
 
 // demoRegistry is the simulator embedded in the exporter under test,
@@ -441,8 +407,8 @@ var demoRegistryLog = regexp.MustCompile(`demo registry started.* url=(http://12
 func demoSimulator(t *testing.T, p *process) *demoRegistry {
 	t.Helper()
 	var base string
-	poll(t, 30*time.Second, func() (string, bool) {
-		m := demoRegistryLog.FindStringSubmatch(p.logs.String())
+	testkit.Poll(t, 30*time.Second, 100*time.Millisecond, func() (string, bool) {
+		m := demoRegistryLog.FindStringSubmatch(p.Logs.String())
 		if m == nil {
 			return "no `demo registry started url=…` line in the exporter's logs", false
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,33 +21,18 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 )
 
-// buildExporter builds the real binary, as a user would run it; with the
-// race detector when the tests run with it, so the end-to-end runs catch
-// races in the whole program too.
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// exporterBinary is the real program, as a user would run it, built once
+// for all the tests of this package.
+var exporterBinary = &testkit.Binary{Package: ".", Name: "covoiturage_exporter"}
+
 func buildExporter(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "covoiturage_exporter")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddress(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
+	return exporterBinary.Path(t)
 }
 
 var client = &http.Client{Timeout: 10 * time.Second}
@@ -72,83 +55,21 @@ func do(method, url string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // process is a running exporter binary.
 type process struct {
-	cmd    *exec.Cmd
-	base   string // http://127.0.0.1:port
-	logs   *syncBuffer
-	exited chan error
+	*testkit.Process
+	base string // http://127.0.0.1:port
 }
 
 // startExporter runs bin with args on a free loopback port; the process is
 // killed at the end of the test if it is still running.
 func startExporter(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	addr := freeAddress(t)
-	p := &process{base: "http://" + addr, logs: &syncBuffer{}, exited: make(chan error, 1)}
-	p.cmd = exec.Command(bin, append(args, "--web.listen-address="+addr)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		err := p.cmd.Wait()
-		close(done)
-		p.exited <- err
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-done
-		}
-	})
-	return p
+	addr := testkit.FreeAddress(t)
+	return &process{Process: testkit.Start(t, bin, append(args, "--web.listen-address="+addr)...), base: "http://" + addr}
 }
 
 func (p *process) url(path string) string { return p.base + path }
-
-// stop sends SIGTERM and expects a clean exit within 15 s, with logs free
-// of panics and data races.
-func (p *process) stop(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.exited:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, p.logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("still running 15s after SIGTERM\n%s", p.logs.String())
-	}
-	for _, bad := range []string{"panic", "DATA RACE"} {
-		if strings.Contains(p.logs.String(), bad) {
-			t.Errorf("logs mention %q:\n%s", bad, p.logs.String())
-		}
-	}
-}
 
 // metrics is a parsed exposition.
 type metrics map[string]*dto.MetricFamily
@@ -249,24 +170,19 @@ func (m metrics) nonZero(name, registry, label string) []string {
 // timeout, saying what was still missing.
 func (p *process) waitFor(t *testing.T, timeout time.Duration, unmet func(metrics) []string) (metrics, string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var missing []string
-	for {
-		m, body, err := p.scrape()
-		if err == nil {
-			if missing = unmet(m); len(missing) == 0 {
-				return m, body
-			}
-		} else {
+	var m metrics
+	var body string
+	testkit.Poll(t, timeout, 100*time.Millisecond, func() (string, bool) {
+		var err error
+		var missing []string
+		if m, body, err = p.scrape(); err != nil {
 			missing = []string{err.Error()}
+		} else {
+			missing = unmet(m)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, /metrics still lacks:\n  %s\nlogs:\n%s", timeout, strings.Join(missing, "\n  "), p.logs.String())
-		}
-		<-tick.C
-	}
+		return fmt.Sprintf("/metrics still lacks:\n  %s\nlogs:\n%s", strings.Join(missing, "\n  "), p.Logs.String()), len(missing) == 0
+	})
+	return m, body
 }
 
 // want is one expected sample.
@@ -440,7 +356,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	}
 
 	stopping := time.Now()
-	p.stop(t)
+	p.Stop(t)
 	t.Logf("stopped %v after SIGTERM", time.Since(stopping).Round(time.Millisecond))
 }
 
@@ -541,7 +457,7 @@ func TestConfigFileEndToEnd(t *testing.T) {
 	writeFile(t, cfgPath, "registries:\n"+
 		registryYAML("first", first.url, "first.token", "ok1", "fraud1", "anomaly1", "terms1", "pending1", "invented1", "unknown1", "canceled1")+
 		registryYAML("second", second.url, "second.token", "ok2", "fraud2"))
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	reloaded := append(slices.Clone(firstWants),
@@ -575,9 +491,9 @@ func TestConfigFileEndToEnd(t *testing.T) {
 		t.Errorf("after a failed reload: %s", msg)
 	}
 
-	p.stop(t)
+	p.Stop(t)
 	for _, secret := range []string{first.token, second.token} {
-		if strings.Contains(p.logs.String(), secret) {
+		if strings.Contains(p.Logs.String(), secret) {
 			t.Errorf("logs show the token %q", secret)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 )
 
 const (
@@ -56,29 +57,13 @@ type simTap struct {
 	log  []tappedAnswer
 }
 
-type tapWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (w *tapWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *tapWriter) Write(b []byte) (int, error) {
-	w.body.Write(b)
-	return w.ResponseWriter.Write(b)
-}
-
 func (s *simTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(req))
-	tw := &tapWriter{ResponseWriter: w, status: http.StatusOK}
+	tw := testkit.NewTeeWriter(w)
 	s.next.ServeHTTP(tw, r)
 	s.mu.Lock()
-	s.log = append(s.log, tappedAnswer{r.Method, r.URL.Path, req, tw.status, w.Header().Clone(), bytes.Clone(tw.body.Bytes())})
+	s.log = append(s.log, tappedAnswer{r.Method, r.URL.Path, req, tw.Status, w.Header().Clone(), bytes.Clone(tw.Body.Bytes())})
 	s.mu.Unlock()
 }
 
@@ -87,21 +72,19 @@ func (s *simTap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the tap has stored it.
 func (s *simTap) answerTo(t *testing.T, method, path string, request []byte) tappedAnswer {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var got tappedAnswer
+	testkit.WaitUntil(t, 10*time.Second, 5*time.Millisecond, "the registry's answer to "+method+" "+path, func() bool {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		for _, a := range slices.Backward(s.log) {
 			if a.method == method && a.path == path && bytes.Equal(a.request, request) {
-				s.mu.Unlock()
-				return a
+				got = a
+				return true
 			}
 		}
-		s.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("the registry never answered %s %s", method, path)
-		}
-		time.Sleep(5 * time.Millisecond) // polls the tap; the deadline bounds the wait
-	}
+		return false
+	})
+	return got
 }
 
 // sourcesSubmission is a v3.3 submission the simulator accepts unless it
@@ -446,8 +429,8 @@ func TestEverySourceEndToEnd(t *testing.T) {
 	before := sourceCounts(m, "covoiturage_journeys_registered_total")
 	t.Logf("before the restart, %v after the start: registered_total by source %v", time.Since(began).Round(time.Millisecond), before)
 
-	p.stop(t)
-	for _, out := range []string{p.logs.String(), exposition} {
+	p.Stop(t)
+	for _, out := range []string{p.Logs.String(), exposition} {
 		if strings.Contains(out, sourcesToken) {
 			t.Errorf("the registry token shows in the logs or the metrics")
 		}
@@ -480,6 +463,6 @@ func TestEverySourceEndToEnd(t *testing.T) {
 	if j, _ := p.lookup(t, sourcesRegistry, "srcproxylate"); j.Status != "terms_violation_error" || !slices.Contains(j.TermsViolations, "expired") {
 		t.Errorf("the late journey after the restart: %+v, want terms_violation_error with expired", j)
 	}
-	p.stop(t)
+	p.Stop(t)
 	t.Logf("%d discovered journeys checked across the restart; whole run %v", len(discovered), time.Since(began).Round(time.Millisecond))
 }

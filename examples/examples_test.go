@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 )
 
 // tool finds one of names on PATH: the tests need the real programs, and
@@ -97,7 +97,7 @@ func TestAlertmanagerInhibitsWarningsOfACriticalRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddress(t)
+	addr := testkit.FreeAddress(t)
 	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.path="+t.TempDir(),
 		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
 	var logs bytes.Buffer
@@ -177,27 +177,9 @@ func TestAlertmanagerInhibitsWarningsOfACriticalRegistry(t *testing.T) {
 	}
 }
 
-// freeAddress returns a loopback address nothing listens on right now.
-func freeAddress(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
 func eventually(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.WaitUntil(t, 30*time.Second, 50*time.Millisecond, what, ok)
 }
 
 const rulesFromExamples = "../alerts/covoiturage.rules.yml"

@@ -14,6 +14,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/discovery"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
@@ -158,13 +159,9 @@ func TestDiscoveryMetricsFromSimulator(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for d.Stats().Rounds[discovery.ResultOK] == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no discovery round ended")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.WaitUntil(t, 20*time.Second, time.Millisecond, "a discovery round to end", func() bool {
+		return d.Stats().Rounds[discovery.ResultOK] > 0
+	})
 	cancel()
 	<-done
 

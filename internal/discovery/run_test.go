@@ -8,18 +8,13 @@ import (
 	"time"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 )
 
 // eventually polls cond until it holds or a deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.WaitUntil(t, 20*time.Second, time.Millisecond, what, cond)
 }
 
 // run starts d.Run and returns a stop function that waits for it to end.

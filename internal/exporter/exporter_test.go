@@ -18,6 +18,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
@@ -54,13 +55,7 @@ func registryConfig(name, url string, ids ...string) config.Registry {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitUntil(t, 10*time.Second, 5*time.Millisecond, what, cond)
 }
 
 // A reload keeps each registry's journeys and totals by name, adds the new

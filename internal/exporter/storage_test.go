@@ -1,7 +1,6 @@
 package exporter_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,25 +16,9 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/storage"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // durableSim serves journeys in every status on a manual clock.
 func durableSim(t *testing.T, clk clock.Clock) string {
@@ -61,7 +43,7 @@ func durableSim(t *testing.T, clk clock.Clock) string {
 }
 
 // exporterOn runs an exporter on the store in dir.
-func exporterOn(t *testing.T, dir string, clk clock.Clock, logs *logBuffer) (*exporter.Exporter, *storage.Store) {
+func exporterOn(t *testing.T, dir string, clk clock.Clock, logs *testkit.LockedBuffer) (*exporter.Exporter, *storage.Store) {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	if logs != nil {
@@ -117,7 +99,7 @@ func TestRestartKeepsJourneysAndTotals(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &logBuffer{}
+	logs := &testkit.LockedBuffer{}
 	ex2, _ := exporterOn(t, dir, clk, logs)
 	if err := ex2.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -149,7 +131,7 @@ func TestRemovedRegistryStaysOnDisk(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewAccelerated(start, 0)
 	url := durableSim(t, clk)
-	logs := &logBuffer{}
+	logs := &testkit.LockedBuffer{}
 	ex, store := exporterOn(t, t.TempDir(), clk, logs)
 	both := &config.Config{Registries: []config.Registry{registryConfig("a", url, "c0"), registryConfig("b", url, "c1")}}
 	if err := ex.Apply(both); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/proxy"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
@@ -52,27 +53,11 @@ type recorder struct {
 	got  []answer
 }
 
-type teeWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (w *teeWriter) WriteHeader(code int) {
-	w.status = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *teeWriter) Write(b []byte) (int, error) {
-	w.body.Write(b)
-	return w.ResponseWriter.Write(b)
-}
-
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	tw := &teeWriter{ResponseWriter: w, status: http.StatusOK}
+	tw := testkit.NewTeeWriter(w)
 	rec.next.ServeHTTP(tw, r)
 	rec.mu.Lock()
-	rec.got = append(rec.got, answer{tw.status, w.Header().Clone(), bytes.Clone(tw.body.Bytes())})
+	rec.got = append(rec.got, answer{tw.Status, w.Header().Clone(), bytes.Clone(tw.Body.Bytes())})
 	rec.mu.Unlock()
 }
 
@@ -153,34 +138,16 @@ func (r *trackerRegistrar) Register(ctx context.Context, regs []tracker.Registra
 	return added, nil
 }
 
-// syncBuffer collects log lines written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // front is a proxy mounted as the exporter mounts it, over real HTTP.
 type front struct {
 	url     string // the operator's new base URL: …/proxy/prod
 	metrics *prometheus.Registry
-	logs    *syncBuffer
+	logs    *testkit.LockedBuffer
 }
 
 func newFront(t testing.TB, target *url.URL, reg proxy.Registrar, mod func(*proxy.Config)) *front {
 	t.Helper()
-	f := &front{metrics: prometheus.NewPedanticRegistry(), logs: &syncBuffer{}}
+	f := &front{metrics: prometheus.NewPedanticRegistry(), logs: &testkit.LockedBuffer{}}
 	cfg := proxy.Config{
 		Registry:  regName,
 		Target:    target,
@@ -254,13 +221,7 @@ func (f *front) waitMetric(t testing.TB, want float64, name string, labels ...st
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testkit.WaitUntil(t, 10*time.Second, 2*time.Millisecond, what, cond)
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}

@@ -17,6 +17,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
@@ -136,13 +137,7 @@ func (w *world) live(t *testing.T, d, step time.Duration, each func()) {
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testkit.WaitUntil(t, timeout, 2*time.Millisecond, what, cond)
 }
 
 func outcome(w *world, o scheduler.Outcome) uint64 { return w.sched.Stats().Outcomes[o] }
