@@ -200,46 +200,52 @@ func sourceCounts(m metrics, name string) map[string]float64 {
 	return out
 }
 
-// Every journey source, through the built binary on durable storage, on
-// one registry: configured ids, the push endpoint, the submission proxy
-// (a 201, a late 422 counted as expired at once, a 409, a status GET,
-// each relayed as the registry sent it) and discovery on a registry with
-// generated traffic. Each journey keeps the source that registered it,
-// registered_total counts each source's registrations, the exposition
-// passes promtool, and after SIGTERM and a restart on the same storage
-// every journey is back with its source and no total went down.
-func TestEverySourceEndToEnd(t *testing.T) {
-	t.Parallel()
-	bin := buildExporter(t)
-	began := time.Now()
+// sourcesWorld is the built exporter on durable storage watching one
+// simulated registry, seen through a tap, with every journey source on:
+// two configured ids, the push endpoint, the submission proxy, and
+// discovery on a registry with generated traffic.
+type sourcesWorld struct {
+	bin, cfg, data string
+	p              *process
+	sim            *simulator.Simulator
+	clk            *clock.Accelerated
+	simStart       time.Time // the simulator's time when the exporter started
+	tap            *simTap
+	srv            *httptest.Server
+	began          time.Time
+}
 
+func newSourcesWorld(t *testing.T) *sourcesWorld {
+	t.Helper()
+	w := &sourcesWorld{bin: buildExporter(t), began: time.Now()}
 	traffic := simulator.DefaultTraffic()
 	traffic.PerHour = 12
 	traffic.Backfill = 30 * time.Hour
-	clk := clock.NewAccelerated(time.Now().Add(sourcesSimAhead), sourcesSimSpeed)
-	simStart := clk.Now()
+	w.clk = clock.NewAccelerated(time.Now().Add(sourcesSimAhead), sourcesSimSpeed)
+	w.simStart = w.clk.Now()
 	sim, err := simulator.New(simulator.Config{
 		Tokens:  []simulator.Token{{Value: sourcesToken, OperatorID: 1}},
-		Clock:   clk,
+		Clock:   w.clk,
 		Traffic: &traffic,
 		Seed:    7,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.sim = sim
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go sim.Run(ctx)
-	tap := &simTap{next: sim.Handler()}
-	srv := httptest.NewServer(tap)
-	t.Cleanup(srv.Close)
+	w.tap = &simTap{next: sim.Handler()}
+	w.srv = httptest.NewServer(w.tap)
+	t.Cleanup(w.srv.Close)
 
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
+	w.data = filepath.Join(dir, "data")
 	writeFile(t, filepath.Join(dir, "token"), sourcesToken+"\n")
 	configStart := time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Second)
-	cfg := filepath.Join(dir, "covoiturage.yml")
-	writeFile(t, cfg, fmt.Sprintf(`registries:
+	w.cfg = filepath.Join(dir, "covoiturage.yml")
+	writeFile(t, w.cfg, fmt.Sprintf(`registries:
   - name: %s
     base_url: %s
     token_file: token
@@ -256,22 +262,31 @@ func TestEverySourceEndToEnd(t *testing.T) {
     proxy:
       enabled: true
     health_interval: 1s
-`, sourcesRegistry, srv.URL, configStart.Format(time.RFC3339)))
+`, sourcesRegistry, w.srv.URL, configStart.Format(time.RFC3339)))
+	w.start(t)
+	return w
+}
 
-	p := startExporter(t, bin, "--config.file="+cfg, "--storage.path="+data)
-	ready := func(m metrics) []string {
-		if code, _, err := get(p.url("/-/ready")); err != nil || code != http.StatusOK {
+// start runs the exporter on the world's configuration and storage and
+// waits for it to be ready.
+func (w *sourcesWorld) start(t *testing.T) {
+	t.Helper()
+	w.p = startExporter(t, w.bin, "--config.file="+w.cfg, "--storage.path="+w.data)
+	w.p.waitFor(t, 30*time.Second, func(metrics) []string {
+		if code, _, err := get(w.p.url("/-/ready")); err != nil || code != http.StatusOK {
 			return []string{"/-/ready answering 200"}
 		}
 		return nil
-	}
-	p.waitFor(t, 30*time.Second, ready)
+	})
+}
 
-	// Push: two journeys, one with its start.
-	pushStart := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	pushURL := p.url("/api/v1/journeys/" + sourcesRegistry)
-	a := sourcesCall(t, http.MethodPost, pushURL, "", "application/json",
-		fmt.Appendf(nil, `[{"operator_journey_id":"srcpush1","start":%q},{"operator_journey_id":"srcpush2"}]`, pushStart.Format(time.RFC3339)))
+// push sends srcpush1, with its start, and srcpush2 to the push endpoint
+// and expects both new.
+func (w *sourcesWorld) push(t *testing.T) (start time.Time) {
+	t.Helper()
+	start = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	a := sourcesCall(t, http.MethodPost, w.p.url("/api/v1/journeys/"+sourcesRegistry), "", "application/json",
+		fmt.Appendf(nil, `[{"operator_journey_id":"srcpush1","start":%q},{"operator_journey_id":"srcpush2"}]`, start.Format(time.RFC3339)))
 	var pushed struct {
 		Accepted      int `json:"accepted"`
 		New           int `json:"new"`
@@ -280,86 +295,38 @@ func TestEverySourceEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(a.body, &pushed); err != nil || a.status != http.StatusOK || pushed.New != 2 || pushed.Accepted != 2 || pushed.RejectedCount != 0 {
 		t.Fatalf("push of two journeys: %d %s, want 200 with new 2", a.status, a.body)
 	}
-	for _, id := range []string{"srcpush1", "srcpush2"} {
-		if j, ok := p.lookup(t, sourcesRegistry, id); !ok || j.Source != "push" {
-			t.Errorf("pushed %s: %+v (tracked %v), want source push", id, j, ok)
-		}
-	}
-	if j, _ := p.lookup(t, sourcesRegistry, "srcpush1"); !j.Start.Equal(pushStart) {
-		t.Errorf("pushed srcpush1 has start %v, want the pushed %v", j.Start, pushStart)
-	}
+	return start
+}
 
-	// The proxy: the operator's registry base URL now points at the
-	// exporter.
-	base := p.url("/proxy/" + sourcesRegistry)
-	submit := func(what string, body []byte, wantCode int) relayed {
-		t.Helper()
-		got := sourcesCall(t, http.MethodPost, base+"/v3.3/journeys", sourcesToken, "application/json", body)
-		sent := tap.answerTo(t, http.MethodPost, "/v3.3/journeys", body)
-		sameAsRegistry(t, what, got, sent)
-		if got.status != wantCode {
-			t.Fatalf("%s: HTTP %d %s, want %d", what, got.status, got.body, wantCode)
-		}
-		return got
+// submit sends a submission through the proxy, as the operator does once
+// its registry base URL points at the exporter, and checks the operator
+// got the registry's answer unchanged, with wantCode.
+func (w *sourcesWorld) submit(t *testing.T, what string, body []byte, wantCode int) relayed {
+	t.Helper()
+	got := sourcesCall(t, http.MethodPost, w.p.url("/proxy/"+sourcesRegistry+"/v3.3/journeys"), sourcesToken, "application/json", body)
+	sameAsRegistry(t, what, got, w.tap.answerTo(t, http.MethodPost, "/v3.3/journeys", body))
+	if got.status != wantCode {
+		t.Fatalf("%s: HTTP %d %s, want %d", what, got.status, got.body, wantCode)
 	}
-	fresh := sourcesSubmission("srcproxyfresh", clk.Now().Add(-30*time.Minute))
-	submit("fresh submission", fresh, http.StatusCreated)
-	if j, ok := p.lookup(t, sourcesRegistry, "srcproxyfresh"); !ok || j.Source != "proxy" || j.Status != "pending" {
-		t.Errorf("proxied fresh journey: %+v (tracked %v), want pending from the proxy", j, ok)
-	}
+	return got
+}
 
-	m, _, err := p.scrape()
-	if err != nil {
-		t.Fatal(err)
-	}
-	expiredBefore, _ := m.value("covoiturage_journeys_terms_violations_seen_total", "registry", sourcesRegistry, "reason", "expired")
-	late := sourcesSubmission("srcproxylate", clk.Now().Add(-30*time.Hour))
-	submit("late submission", late, http.StatusUnprocessableEntity)
-	// One scrape, right after the answer: the rejection is counted when
-	// it happens, not at a later status check (none has run: the first
-	// comes 10 minutes after registration).
-	if m, _, err = p.scrape(); err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := m.value("covoiturage_journeys_terms_violations_seen_total", "registry", sourcesRegistry, "reason", "expired"); v < expiredBefore+1 || v < 1 {
-		t.Errorf("terms_violations_seen_total{reason=expired} = %v right after the 422, was %v before: want one more", v, expiredBefore)
-	}
-	if v, _ := m.value("covoiturage_scheduler_checks_total", "registry", sourcesRegistry, "outcome", "checked"); v != 0 {
-		t.Errorf("%v status checks already made: the expired count could come from one", v)
-	}
-	j, ok := p.lookup(t, sourcesRegistry, "srcproxylate")
-	if !ok || j.Source != "proxy" || j.Status != "terms_violation_error" || !slices.Contains(j.TermsViolations, "expired") || !j.LastCheck.IsZero() {
-		t.Errorf("proxied late journey: %+v (tracked %v), want terms_violation_error with expired, from the proxy, never checked", j, ok)
-	}
-	submit("fresh submission again", fresh, http.StatusConflict)
-	if j, ok := p.lookup(t, sourcesRegistry, "srcproxyfresh"); !ok || j.Source != "proxy" || j.Status != "pending" {
-		t.Errorf("proxied fresh journey after its 409: %+v (tracked %v), want pending from the proxy", j, ok)
-	}
+// freshSubmission and lateSubmission are accepted (201) and refused as
+// expired (422) by the registry.
+func (w *sourcesWorld) freshSubmission() []byte {
+	return sourcesSubmission("srcproxyfresh", w.clk.Now().Add(-30*time.Minute))
+}
 
-	got := sourcesCall(t, http.MethodGet, base+"/v3.3/journeys/srcproxyfresh", sourcesToken, "", nil)
-	sameAsRegistry(t, "status GET", got, tap.answerTo(t, http.MethodGet, "/v3.3/journeys/srcproxyfresh", nil))
-	direct := sourcesCall(t, http.MethodGet, srv.URL+"/v3.3/journeys/srcproxyfresh", sourcesToken, "", nil)
-	if got.status != http.StatusOK || direct.status != got.status || !bytes.Equal(direct.body, got.body) {
-		t.Errorf("status GET through the proxy: %d %s; asked directly: %d %s", got.status, got.body, direct.status, direct.body)
-	}
+func (w *sourcesWorld) lateSubmission() []byte {
+	return sourcesSubmission("srcproxylate", w.clk.Now().Add(-30*time.Hour))
+}
 
-	// Unknown registries.
-	a = sourcesCall(t, http.MethodPost, p.url("/proxy/nosuchregistry/v3.3/journeys"), sourcesToken, "application/json", fresh)
-	var refusal struct {
-		Code  int    `json:"code"`
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(a.body, &refusal); a.status != http.StatusNotFound || err != nil || refusal.Code != http.StatusNotFound || refusal.Error == "" ||
-		!strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
-		t.Errorf("proxy of an unknown registry: %d %q %s, want a JSON 404", a.status, a.header.Get("Content-Type"), a.body)
-	}
-	a = sourcesCall(t, http.MethodPost, p.url("/api/v1/journeys/nosuchregistry"), "", "application/json", []byte(`{"operator_journey_id":"srcpush3"}`))
-	if err := json.Unmarshal(a.body, &refusal); a.status != http.StatusNotFound || err != nil || refusal.Error == "" {
-		t.Errorf("push to an unknown registry: %d %s, want a 404 with an error", a.status, a.body)
-	}
-
-	// Discovery.
-	p.waitFor(t, 30*time.Second, func(m metrics) []string {
+// discovered waits for a discovery round and returns the journeys the
+// simulator held before the exporter started and lists as pending, well
+// inside the window a round lists: discovery must follow every one.
+func (w *sourcesWorld) discovered(t *testing.T) []string {
+	t.Helper()
+	w.p.waitFor(t, 30*time.Second, func(m metrics) []string {
 		var missing []string
 		if v, _ := m.value("covoiturage_journeys_tracked", "registry", sourcesRegistry, "source", "discovery"); v <= 0 {
 			missing = append(missing, fmt.Sprintf("journeys_tracked{source=discovery} > 0 (got %v)", v))
@@ -369,36 +336,182 @@ func TestEverySourceEndToEnd(t *testing.T) {
 		}
 		return missing
 	})
-	// The simulator's own list, well inside the window a round lists:
-	// every journey it held before the exporter started is followed, as
-	// discovered.
 	now := time.Now().UTC()
 	q := url.Values{"status": {"pending"}, "limit": {"10000"},
 		"start": {now.Add(-25 * time.Hour).Format(time.RFC3339)}, "end": {now.Add(-time.Hour).Format(time.RFC3339)}}
-	a = sourcesCall(t, http.MethodGet, srv.URL+"/v3.3/journeys?"+q.Encode(), sourcesToken, "", nil)
+	a := sourcesCall(t, http.MethodGet, w.srv.URL+"/v3.3/journeys?"+q.Encode(), sourcesToken, "", nil)
 	var listed []struct {
 		ID string `json:"operator_journey_id"`
 	}
 	if err := json.Unmarshal(a.body, &listed); a.status != http.StatusOK || err != nil {
 		t.Fatalf("the simulator's list: %d %v %s", a.status, err, a.body)
 	}
-	var discovered []string
+	var ids []string
 	for _, l := range listed {
-		if sj, ok := sim.Journey(l.ID); ok && !sj.CreatedAt.After(simStart) {
-			discovered = append(discovered, l.ID)
+		if sj, ok := w.sim.Journey(l.ID); ok && !sj.CreatedAt.After(w.simStart) {
+			ids = append(ids, l.ID)
 		}
 	}
-	if len(discovered) == 0 {
+	if len(ids) == 0 {
 		t.Fatalf("the simulator lists no pending journey it held before the exporter started (%d listed)", len(listed))
 	}
-	for _, id := range discovered {
-		if j, ok := p.lookup(t, sourcesRegistry, id); !ok || j.Source != "discovery" {
-			t.Errorf("%s, listed by the simulator: %+v (tracked %v), want source discovery", id, j, ok)
+	return ids
+}
+
+// expectSources fails the test for each journey not tracked with the
+// source given.
+func (w *sourcesWorld) expectSources(t *testing.T, when string, sources map[string]string) {
+	t.Helper()
+	for id, source := range sources {
+		if j, ok := w.p.lookup(t, sourcesRegistry, id); !ok || j.Source != source {
+			t.Errorf("%s %s: %+v (tracked %v), want source %s", id, when, j, ok, source)
 		}
 	}
+}
 
-	// Every source's registrations, counted as such.
-	m, exposition := p.waitFor(t, 10*time.Second, func(m metrics) []string {
+// expectNotFound checks a refusal for an unknown registry: a 404 whose
+// JSON body says why.
+func expectNotFound(t *testing.T, what string, a relayed, wantCode bool) {
+	t.Helper()
+	var refusal struct {
+		Code  int    `json:"code"`
+		Error string `json:"error"`
+	}
+	err := json.Unmarshal(a.body, &refusal)
+	if a.status != http.StatusNotFound || err != nil || refusal.Error == "" ||
+		(wantCode && refusal.Code != http.StatusNotFound) || !strings.HasPrefix(a.header.Get("Content-Type"), "application/json") {
+		t.Errorf("%s: %d %q %s, want a JSON 404 with an error", what, a.status, a.header.Get("Content-Type"), a.body)
+	}
+}
+
+// Journeys pushed to /api/v1/journeys/{registry} are tracked with source
+// push and the start pushed, and counted; a push to a registry the
+// exporter does not watch is a 404 that says so.
+func TestPushedJourneysAreTrackedAsPush(t *testing.T) {
+	t.Parallel()
+	w := newSourcesWorld(t)
+	start := w.push(t)
+	w.expectSources(t, "pushed", map[string]string{"srcpush1": "push", "srcpush2": "push"})
+	if j, _ := w.p.lookup(t, sourcesRegistry, "srcpush1"); !j.Start.Equal(start) {
+		t.Errorf("pushed srcpush1 has start %v, want the pushed %v", j.Start, start)
+	}
+	w.p.waitFor(t, 10*time.Second, func(m metrics) []string {
+		return unmetWants(m, []want{
+			{"covoiturage_journeys_registered_total", []string{"registry", sourcesRegistry, "source", "push"}, 2},
+			{"covoiturage_push_journeys_total", []string{"registry", sourcesRegistry, "result", "new"}, 2},
+			{"covoiturage_push_requests_total", []string{"registry", sourcesRegistry, "code", "200"}, 1},
+		})
+	})
+	a := sourcesCall(t, http.MethodPost, w.p.url("/api/v1/journeys/nosuchregistry"), "", "application/json", []byte(`{"operator_journey_id":"srcpush3"}`))
+	expectNotFound(t, "push to an unknown registry", a, false)
+}
+
+// The submission proxy relays each answer as the registry sent it and
+// tracks what it submitted, with source proxy: a 201 is pending; a late
+// 422 is counted as expired at once, before any status check; a 409 for
+// a journey already tracked changes nothing; a status GET goes through
+// unchanged. A registry the exporter does not watch is a JSON 404.
+func TestProxyRelaysAndTracksSubmissions(t *testing.T) {
+	t.Parallel()
+	w := newSourcesWorld(t)
+	fresh := w.freshSubmission()
+	w.submit(t, "fresh submission", fresh, http.StatusCreated)
+	if j, ok := w.p.lookup(t, sourcesRegistry, "srcproxyfresh"); !ok || j.Source != "proxy" || j.Status != "pending" {
+		t.Errorf("proxied fresh journey: %+v (tracked %v), want pending from the proxy", j, ok)
+	}
+
+	m, _, err := w.p.scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredBefore, _ := m.value("covoiturage_journeys_terms_violations_seen_total", "registry", sourcesRegistry, "reason", "expired")
+	w.submit(t, "late submission", w.lateSubmission(), http.StatusUnprocessableEntity)
+	// One scrape, right after the answer: the rejection is counted when
+	// it happens, not at a later status check (none has run: the first
+	// comes 10 minutes after registration).
+	if m, _, err = w.p.scrape(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := m.value("covoiturage_journeys_terms_violations_seen_total", "registry", sourcesRegistry, "reason", "expired"); v < expiredBefore+1 || v < 1 {
+		t.Errorf("terms_violations_seen_total{reason=expired} = %v right after the 422, was %v before: want one more", v, expiredBefore)
+	}
+	if v, _ := m.value("covoiturage_scheduler_checks_total", "registry", sourcesRegistry, "outcome", "checked"); v != 0 {
+		t.Errorf("%v status checks already made: the expired count could come from one", v)
+	}
+	j, ok := w.p.lookup(t, sourcesRegistry, "srcproxylate")
+	if !ok || j.Source != "proxy" || j.Status != "terms_violation_error" || !slices.Contains(j.TermsViolations, "expired") || !j.LastCheck.IsZero() {
+		t.Errorf("proxied late journey: %+v (tracked %v), want terms_violation_error with expired, from the proxy, never checked", j, ok)
+	}
+	w.submit(t, "fresh submission again", fresh, http.StatusConflict)
+	if j, ok := w.p.lookup(t, sourcesRegistry, "srcproxyfresh"); !ok || j.Source != "proxy" || j.Status != "pending" {
+		t.Errorf("proxied fresh journey after its 409: %+v (tracked %v), want pending from the proxy", j, ok)
+	}
+
+	base := w.p.url("/proxy/" + sourcesRegistry)
+	got := sourcesCall(t, http.MethodGet, base+"/v3.3/journeys/srcproxyfresh", sourcesToken, "", nil)
+	sameAsRegistry(t, "status GET", got, w.tap.answerTo(t, http.MethodGet, "/v3.3/journeys/srcproxyfresh", nil))
+	direct := sourcesCall(t, http.MethodGet, w.srv.URL+"/v3.3/journeys/srcproxyfresh", sourcesToken, "", nil)
+	if got.status != http.StatusOK || direct.status != got.status || !bytes.Equal(direct.body, got.body) {
+		t.Errorf("status GET through the proxy: %d %s; asked directly: %d %s", got.status, got.body, direct.status, direct.body)
+	}
+
+	w.p.waitFor(t, 10*time.Second, func(m metrics) []string {
+		return unmetWants(m, []want{
+			{"covoiturage_journeys_registered_total", []string{"registry", sourcesRegistry, "source", "proxy"}, 2},
+			{"covoiturage_proxy_submissions_total", []string{"registry", sourcesRegistry, "code", "201"}, 1},
+			{"covoiturage_proxy_submissions_total", []string{"registry", sourcesRegistry, "code", "422"}, 1},
+			{"covoiturage_proxy_submissions_total", []string{"registry", sourcesRegistry, "code", "409"}, 1},
+			{"covoiturage_proxy_tracked_total", []string{"registry", sourcesRegistry, "result", "new"}, 2},
+			{"covoiturage_proxy_tracked_total", []string{"registry", sourcesRegistry, "result", "already_tracked"}, 1},
+			{"covoiturage_proxy_requests_total", []string{"registry", sourcesRegistry}, 1},
+		})
+	})
+
+	a := sourcesCall(t, http.MethodPost, w.p.url("/proxy/nosuchregistry/v3.3/journeys"), sourcesToken, "application/json", fresh)
+	expectNotFound(t, "proxy of an unknown registry", a, true)
+}
+
+// Discovery follows every journey the registry lists that the operator
+// submitted before the exporter started, with source discovery, and
+// counts each registration once.
+func TestDiscoveryFollowsListedJourneys(t *testing.T) {
+	t.Parallel()
+	w := newSourcesWorld(t)
+	discovered := w.discovered(t)
+	sources := map[string]string{}
+	for _, id := range discovered {
+		sources[id] = "discovery"
+	}
+	w.expectSources(t, "listed by the simulator", sources)
+	w.p.waitFor(t, 10*time.Second, func(m metrics) []string {
+		registered, tracked := sourceCounts(m, "covoiturage_journeys_registered_total"), sourceCounts(m, "covoiturage_journeys_tracked")
+		if registered["discovery"] != tracked["discovery"] || registered["discovery"] < float64(len(discovered)) {
+			return []string{fmt.Sprintf("discovery: registered_total %v, tracked %v, want equal and at least the %d checked", registered["discovery"], tracked["discovery"], len(discovered))}
+		}
+		return nil
+	})
+}
+
+// Every source on one registry: each journey keeps the source that
+// registered it, registered_total counts each source's registrations, the
+// exposition passes promtool and shows no token, and after SIGTERM and a
+// restart on the same storage every journey is back with its source and
+// no total went down.
+func TestEverySourceSurvivesARestart(t *testing.T) {
+	t.Parallel()
+	w := newSourcesWorld(t)
+	w.push(t)
+	w.submit(t, "fresh submission", w.freshSubmission(), http.StatusCreated)
+	w.submit(t, "late submission", w.lateSubmission(), http.StatusUnprocessableEntity)
+	discovered := w.discovered(t)
+	expect := map[string]string{"srccfg1": "config", "srccfg2": "config", "srcpush1": "push", "srcpush2": "push",
+		"srcproxyfresh": "proxy", "srcproxylate": "proxy"}
+	for _, id := range discovered {
+		expect[id] = "discovery"
+	}
+	w.expectSources(t, "before the restart", expect)
+
+	m, exposition := w.p.waitFor(t, 10*time.Second, func(m metrics) []string {
 		registered, tracked := sourceCounts(m, "covoiturage_journeys_registered_total"), sourceCounts(m, "covoiturage_journeys_tracked")
 		var missing []string
 		for _, s := range []string{"config", "push", "proxy"} {
@@ -411,36 +524,19 @@ func TestEverySourceEndToEnd(t *testing.T) {
 		}
 		return missing
 	})
-	for _, w := range []want{
-		{"covoiturage_push_journeys_total", []string{"registry", sourcesRegistry, "result", "new"}, 2},
-		{"covoiturage_push_requests_total", []string{"registry", sourcesRegistry, "code", "200"}, 1},
-		{"covoiturage_proxy_submissions_total", []string{"registry", sourcesRegistry, "code", "201"}, 1},
-		{"covoiturage_proxy_submissions_total", []string{"registry", sourcesRegistry, "code", "422"}, 1},
-		{"covoiturage_proxy_submissions_total", []string{"registry", sourcesRegistry, "code", "409"}, 1},
-		{"covoiturage_proxy_tracked_total", []string{"registry", sourcesRegistry, "result", "new"}, 2},
-		{"covoiturage_proxy_tracked_total", []string{"registry", sourcesRegistry, "result", "already_tracked"}, 1},
-		{"covoiturage_proxy_requests_total", []string{"registry", sourcesRegistry}, 1},
-	} {
-		if msg, bad := w.unmet(m); bad {
-			t.Error(msg)
-		}
-	}
 	promtoolCheck(t, exposition)
 	before := sourceCounts(m, "covoiturage_journeys_registered_total")
-	t.Logf("before the restart, %v after the start: registered_total by source %v", time.Since(began).Round(time.Millisecond), before)
+	t.Logf("before the restart, %v after the start: registered_total by source %v", time.Since(w.began).Round(time.Millisecond), before)
 
-	p.Stop(t)
-	for _, out := range []string{p.Logs.String(), exposition} {
+	w.p.Stop(t)
+	for _, out := range []string{w.p.Logs.String(), exposition} {
 		if strings.Contains(out, sourcesToken) {
 			t.Errorf("the registry token shows in the logs or the metrics")
 		}
 	}
 
-	// Restarted on the same storage: every journey is back with its
-	// source, and no source's registrations went down.
-	p = startExporter(t, bin, "--config.file="+cfg, "--storage.path="+data)
-	p.waitFor(t, 30*time.Second, ready)
-	p.waitFor(t, 10*time.Second, func(m metrics) []string {
+	w.start(t)
+	w.p.waitFor(t, 10*time.Second, func(m metrics) []string {
 		var missing []string
 		after := sourceCounts(m, "covoiturage_journeys_registered_total")
 		for s, v := range before {
@@ -450,19 +546,10 @@ func TestEverySourceEndToEnd(t *testing.T) {
 		}
 		return missing
 	})
-	expect := map[string]string{"srccfg1": "config", "srccfg2": "config", "srcpush1": "push", "srcpush2": "push",
-		"srcproxyfresh": "proxy", "srcproxylate": "proxy"}
-	for _, id := range discovered {
-		expect[id] = "discovery"
-	}
-	for id, source := range expect {
-		if j, ok := p.lookup(t, sourcesRegistry, id); !ok || j.Source != source {
-			t.Errorf("%s after the restart: %+v (tracked %v), want source %s", id, j, ok, source)
-		}
-	}
-	if j, _ := p.lookup(t, sourcesRegistry, "srcproxylate"); j.Status != "terms_violation_error" || !slices.Contains(j.TermsViolations, "expired") {
+	w.expectSources(t, "after the restart", expect)
+	if j, _ := w.p.lookup(t, sourcesRegistry, "srcproxylate"); j.Status != "terms_violation_error" || !slices.Contains(j.TermsViolations, "expired") {
 		t.Errorf("the late journey after the restart: %+v, want terms_violation_error with expired", j)
 	}
-	p.Stop(t)
-	t.Logf("%d discovered journeys checked across the restart; whole run %v", len(discovered), time.Since(began).Round(time.Millisecond))
+	w.p.Stop(t)
+	t.Logf("%d discovered journeys checked across the restart; whole run %v", len(discovered), time.Since(w.began).Round(time.Millisecond))
 }
