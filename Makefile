@@ -11,9 +11,20 @@ FUZZTIME    ?= 5s
 
 all: build
 
+# The version --version and covoiturage_exporter_build_info show, from git;
+# `go build` and `go install` without these take it from the module version
+# Go records (version.go).
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH   ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VERSION_PKG = github.com/prometheus/common/version
+LDFLAGS  = -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+           -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildUser=$$(id -un)@$$(hostname) \
+           -X $(VERSION_PKG).BuildDate=$$(date -u +%Y%m%d-%H:%M:%S)
+
 build:
-	$(GO) build -o covoiturage_exporter .
-	$(GO) build -o registry-simulator ./cmd/registry-simulator
+	$(GO) build -ldflags "$(LDFLAGS)" -o covoiturage_exporter .
+	$(GO) build -ldflags "$(LDFLAGS)" -o registry-simulator ./cmd/registry-simulator
 
 # Installs what the tests need on a fresh Debian machine: the Go modules,
 # promtool (Debian's prometheus package) and amtool (prometheus-alertmanager),

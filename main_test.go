@@ -294,6 +294,15 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+	// go build sets no -ldflags: the version comes from the build
+	// information (version.go), never empty.
+	for _, bi := range m["covoiturage_exporter_build_info"].GetMetric() {
+		for _, l := range bi.GetLabel() {
+			if l.GetName() == "version" && l.GetValue() == "" {
+				t.Errorf("covoiturage_exporter_build_info has an empty version: %v", bi.GetLabel())
+			}
+		}
+	}
 	if _, ok := m.value("covoiturage_registry_requests_total", "registry", "demo", "endpoint", "health", "code", "200"); !ok {
 		t.Error("/metrics lacks the demo registry's health requests")
 	}
