@@ -77,7 +77,7 @@ const (
 // Prometheus and must parse and return series.
 func TestAlertingEndToEnd(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a real Prometheus and Alertmanager for about 6 minutes")
+		t.Skip("runs a real Prometheus and Alertmanager for about 7 minutes")
 	}
 	t.Parallel()
 	prometheusBin := debianTool(t, "prometheus", "prometheus")

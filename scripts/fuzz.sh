@@ -13,7 +13,11 @@ count=0
 while read -r pkg dir; do
   for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*\*testing\.F).*/\1/p' "$dir"/*_test.go 2>/dev/null); do
     echo "fuzz: $pkg $target ($fuzztime)"
-    go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" >/dev/null
+    if ! out=$(go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" 2>&1); then
+      printf '%s\n' "$out" >&2
+      echo "fuzz: $pkg $target failed" >&2
+      exit 1
+    fi
     count=$((count + 1))
   done
 done < <(go list -f '{{.ImportPath}} {{.Dir}}' ./...)
