@@ -39,9 +39,13 @@ const (
 	// spikeCount is the alert's third condition: how many journeys expired
 	// over 5 minutes, per second.
 	spikeCount = "registry:covoiturage_journeys_expired:rate5m"
-	// spikeLateRatio is the share of journeys submitted too late during the
-	// spike; the demo's own share is read from the simulator.
+	// The spike is a backlog flushed late: the operator's pipeline submits
+	// spikePace times its usual number of journeys a second, spikeLateRatio
+	// of them a day late; the demo's own traffic is read from the
+	// simulator. The faster the spike, the sooner the share reaches its
+	// peak and the sooner the spike leaves the rule's windows.
 	spikeLateRatio = 0.7
+	spikePace      = 3
 	// spikePeak is the expired share at which the spike ends. The alert
 	// keeps firing while the spike is in the 5-minute windows, at this
 	// share, and resolves as it leaves them; the resolution must come with
@@ -50,7 +54,7 @@ const (
 	spikePeak = 0.25
 	// quietPhase is how long normal traffic runs, on top of the day of
 	// history, before the spike; the alert must stay silent all along.
-	quietPhase = 30 * time.Second
+	quietPhase = 20 * time.Second
 	// historyDay is the normal traffic Prometheus is given before it
 	// starts, one sample every historyStep: the day the alert's baseline,
 	// a median over a day, reads. Without it the test would wait for that
@@ -187,7 +191,7 @@ scrape_configs:
 
 	// Phase 2: the spike, until the alert is pending and the share at its
 	// peak; the 5-minute windows keep it there for the alert's `for:`.
-	sim.setLateRatio(t, spikeLateRatio)
+	sim.setTraffic(t, demoTraffic{PerHour: normal.PerHour * spikePace, LateRatio: spikeLateRatio})
 	spikeStart := time.Now()
 	poll(t, fireDeadline, func() (string, bool) {
 		state := watch.state()
@@ -199,13 +203,13 @@ scrape_configs:
 				spikeAlert, state, spikeSignal, share, spikePeak, prom.describe(signals)),
 			state != "" && share >= spikePeak
 	})
-	sim.setLateRatio(t, normal.LateRatio)
+	sim.setTraffic(t, normal)
 	spikeEnd := time.Now()
-	t.Logf("phase 2: late_ratio %v for %v, until %s was pending and %s reached %v",
-		spikeLateRatio, spikeEnd.Sub(spikeStart).Round(time.Second), spikeAlert, spikeSignal, spikePeak)
+	t.Logf("phase 2: %v journeys a simulated hour, late_ratio %v, for %v, until %s was pending and %s reached %v",
+		normal.PerHour*spikePace, spikeLateRatio, spikeEnd.Sub(spikeStart).Round(time.Second), spikeAlert, spikeSignal, spikePeak)
 	firing := watch.until(fireDeadline-time.Since(spikeStart), "firing")
-	t.Logf("phase 2: %s notified firing %v after late_ratio went to %v (in Prometheus: pending after %s, firing after %s)",
-		spikeAlert, firing.received.Sub(spikeStart).Round(time.Second), spikeLateRatio,
+	t.Logf("phase 2: %s notified firing %v after the spike started (in Prometheus: pending after %s, firing after %s)",
+		spikeAlert, firing.received.Sub(spikeStart).Round(time.Second),
 		after(spikeStart, watch.pendingAt), after(spikeStart, watch.firingAt))
 	firingShare := prom.value(t, spikeSignal)
 	if got := firing.Labels["severity"]; got != "critical" {
@@ -237,8 +241,8 @@ scrape_configs:
 
 	// Phase 3: the spike leaves the rule's windows.
 	resolved := watch.until(resolveDeadline, "resolved")
-	t.Logf("phase 3: %s notified resolved %v after late_ratio went back to %v",
-		spikeAlert, resolved.received.Sub(spikeEnd).Round(time.Second), normal.LateRatio)
+	t.Logf("phase 3: %s notified resolved %v after the traffic went back to normal",
+		spikeAlert, resolved.received.Sub(spikeEnd).Round(time.Second))
 	if resolved.Labels["registry"] != "demo" {
 		t.Errorf("resolved notification labels %v", resolved.Labels)
 	}
@@ -441,10 +445,13 @@ func (d *demoRegistry) traffic(t *testing.T) demoTraffic {
 	return demoTraffic{PerHour: *traffic.PerHour, LateRatio: *traffic.LateRatio}
 }
 
-func (d *demoRegistry) setLateRatio(t *testing.T, ratio float64) {
+func (d *demoRegistry) setTraffic(t *testing.T, traffic demoTraffic) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, d.base+"/_simulator/traffic",
-		strings.NewReader(fmt.Sprintf(`{"late_ratio": %v}`, ratio)))
+	body, err := json.Marshal(traffic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPut, d.base+"/_simulator/traffic", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,9 +460,9 @@ func (d *demoRegistry) setLateRatio(t *testing.T, ratio float64) {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, _ := io.ReadAll(resp.Body)
+	answer, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT /_simulator/traffic late_ratio %v: %d %s", ratio, resp.StatusCode, body)
+		t.Fatalf("PUT /_simulator/traffic %s: %d %s", body, resp.StatusCode, answer)
 	}
 }
 
