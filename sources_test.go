@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -85,23 +83,6 @@ func (s *simTap) answerTo(t *testing.T, method, path string, request []byte) tap
 		return false
 	})
 	return got
-}
-
-// sourcesSubmission is a v3.3 submission the simulator accepts unless it
-// is late; each id has identities of its own, so no per-person terms
-// check refuses it.
-func sourcesSubmission(id string, start time.Time) []byte {
-	key := func(role string) string {
-		sum := sha256.Sum256([]byte(role + id))
-		return hex.EncodeToString(sum[:])
-	}
-	end := start.Add(40 * time.Minute)
-	return []byte(`{"operator_journey_id":"` + id + `","operator_trip_id":"trip` + id + `","operator_class":"C","incentives":[],` +
-		`"start":{"datetime":"` + start.UTC().Format(time.RFC3339) + `","lat":48.85,"lon":2.35},` +
-		`"end":{"datetime":"` + end.UTC().Format(time.RFC3339) + `","lat":48.95,"lon":2.45},` +
-		`"distance":8000,` +
-		`"driver":{"identity":{"identity_key":"` + key("d") + `","operator_user_id":"d` + id + `","phone_trunc":"+336010203"},"revenue":200},` +
-		`"passenger":{"identity":{"identity_key":"` + key("p") + `","operator_user_id":"p` + id + `","phone_trunc":"+336010204"},"contribution":200,"seats":1}}`)
 }
 
 // relayed is an answer as an HTTP client got it.
@@ -314,11 +295,11 @@ func (w *sourcesWorld) submit(t *testing.T, what string, body []byte, wantCode i
 // freshSubmission and lateSubmission are accepted (201) and refused as
 // expired (422) by the registry.
 func (w *sourcesWorld) freshSubmission() []byte {
-	return sourcesSubmission("srcproxyfresh", w.clk.Now().Add(-30*time.Minute))
+	return simulator.SubmissionBody("srcproxyfresh", w.clk.Now().Add(-30*time.Minute))
 }
 
 func (w *sourcesWorld) lateSubmission() []byte {
-	return sourcesSubmission("srcproxylate", w.clk.Now().Add(-30*time.Hour))
+	return simulator.SubmissionBody("srcproxylate", w.clk.Now().Add(-30*time.Hour))
 }
 
 // discovered waits for a discovery round and returns the journeys the

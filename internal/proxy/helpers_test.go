@@ -3,8 +3,6 @@ package proxy_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -274,22 +272,6 @@ func sameAnswer(t testing.TB, got, sent answer) {
 			t.Errorf("header %s relayed as %q, the registry sent %q", k, got.header[k], vs)
 		}
 	}
-}
-
-// journeyBody is a v3.3 submission that the simulator accepts; each id has
-// identities of its own so journeys never trip the per-person terms checks.
-func journeyBody(id string, start time.Time) []byte {
-	key := func(role string) string {
-		sum := sha256.Sum256([]byte(role + id))
-		return hex.EncodeToString(sum[:])
-	}
-	end := start.Add(40 * time.Minute)
-	return []byte(`{"operator_journey_id":"` + id + `","operator_trip_id":"trip` + id + `","operator_class":"C","incentives":[],` +
-		`"start":{"datetime":"` + start.UTC().Format(time.RFC3339) + `","lat":48.85,"lon":2.35},` +
-		`"end":{"datetime":"` + end.UTC().Format(time.RFC3339) + `","lat":48.95,"lon":2.45},` +
-		`"distance":8000,` +
-		`"driver":{"identity":{"identity_key":"` + key("d") + `","operator_user_id":"d` + id + `","phone_trunc":"+336010203"},"revenue":200},` +
-		`"passenger":{"identity":{"identity_key":"` + key("p") + `","operator_user_id":"p` + id + `","phone_trunc":"+336010204"},"contribution":200,"seats":1}}`)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -40,7 +40,7 @@ func TestSubmissionsAreRelayedAndTracked(t *testing.T) {
 	submitURL := f.url + "/v3.3/journeys"
 
 	start := simNow.Add(-time.Hour)
-	got := do(t, http.MethodPost, submitURL, token, journeyBody("fresh1", start), nil)
+	got := do(t, http.MethodPost, submitURL, token, simulator.SubmissionBody("fresh1", start), nil)
 	if got.status != http.StatusCreated {
 		t.Fatalf("fresh journey: %d %s", got.status, got.body)
 	}
@@ -50,7 +50,7 @@ func TestSubmissionsAreRelayedAndTracked(t *testing.T) {
 		t.Errorf("fresh journey tracked as %+v (%v), want pending, from the proxy, started %v", j, ok, start)
 	}
 
-	got = do(t, http.MethodPost, submitURL, token, journeyBody("fresh1", start), nil)
+	got = do(t, http.MethodPost, submitURL, token, simulator.SubmissionBody("fresh1", start), nil)
 	if got.status != http.StatusConflict {
 		t.Fatalf("duplicate: %d %s", got.status, got.body)
 	}
@@ -63,7 +63,7 @@ func TestSubmissionsAreRelayedAndTracked(t *testing.T) {
 	// tracking it, with no status until the registry is asked.
 	reg.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "before1", Status: simulator.StatusOK,
 		StartAt: simNow.Add(-50 * time.Hour), CreatedAt: simNow.Add(-49 * time.Hour)})
-	got = do(t, http.MethodPost, submitURL, token, journeyBody("before1", simNow.Add(-50*time.Hour)), nil)
+	got = do(t, http.MethodPost, submitURL, token, simulator.SubmissionBody("before1", simNow.Add(-50*time.Hour)), nil)
 	if got.status != http.StatusConflict {
 		t.Fatalf("journey the registry already had: %d %s", got.status, got.body)
 	}
@@ -73,7 +73,7 @@ func TestSubmissionsAreRelayedAndTracked(t *testing.T) {
 	}
 
 	late := simNow.Add(-30 * time.Hour)
-	got = do(t, http.MethodPost, submitURL, token, journeyBody("late1", late), nil)
+	got = do(t, http.MethodPost, submitURL, token, simulator.SubmissionBody("late1", late), nil)
 	if got.status != http.StatusUnprocessableEntity {
 		t.Fatalf("late journey: %d %s", got.status, got.body)
 	}
@@ -109,7 +109,7 @@ func TestEveryV3PathIsObserved(t *testing.T) {
 	f := newFront(t, reg.url, tr, nil)
 	for i, path := range []string{"/v3/journeys", "/v3.2/journeys", "/v3.4/journeys/"} {
 		id := "path" + itoa(i)
-		got := do(t, http.MethodPost, f.url+path, token, journeyBody(id, simNow.Add(-time.Hour)), nil)
+		got := do(t, http.MethodPost, f.url+path, token, simulator.SubmissionBody(id, simNow.Add(-time.Hour)), nil)
 		if got.status != http.StatusCreated {
 			t.Fatalf("%s: %d %s", path, got.status, got.body)
 		}
@@ -133,12 +133,12 @@ func TestRefusedSubmissionsAreRelayedUntracked(t *testing.T) {
 		status           int
 		code             string
 	}{
-		{"bad token", "/v3.3/journeys", "not-the-token", journeyBody("badtoken1", simNow.Add(-time.Hour)), http.StatusUnauthorized, "401"},
-		{"no token", "/v3.3/journeys", "", journeyBody("notoken1", simNow.Add(-time.Hour)), http.StatusForbidden, "403"},
+		{"bad token", "/v3.3/journeys", "not-the-token", simulator.SubmissionBody("badtoken1", simNow.Add(-time.Hour)), http.StatusUnauthorized, "401"},
+		{"no token", "/v3.3/journeys", "", simulator.SubmissionBody("notoken1", simNow.Add(-time.Hour)), http.StatusForbidden, "403"},
 		{"malformed JSON", "/v3.3/journeys", token, []byte(`{"operator_journey_id":"broken1",`), http.StatusBadRequest, "400"},
-		{"id the registry refuses", "/v3.3/journeys", token, journeyBody("Not-An-Id", simNow.Add(-time.Hour)), http.StatusBadRequest, "400"},
+		{"id the registry refuses", "/v3.3/journeys", token, simulator.SubmissionBody("Not-An-Id", simNow.Add(-time.Hour)), http.StatusBadRequest, "400"},
 		{"id not a string", "/v3.3/journeys", token, []byte(`{"operator_journey_id":42}`), http.StatusBadRequest, "400"},
-		{"v2 is not served", "/v2/journeys", token, journeyBody("v2journey1", simNow.Add(-time.Hour)), http.StatusNotFound, ""},
+		{"v2 is not served", "/v2/journeys", token, simulator.SubmissionBody("v2journey1", simNow.Add(-time.Hour)), http.StatusNotFound, ""},
 	}
 	for i, c := range cases {
 		got := do(t, http.MethodPost, f.url+c.path, c.auth, c.body, nil)
@@ -165,7 +165,7 @@ func TestOtherCallsAreForwarded(t *testing.T) {
 	reg := newSimRegistry(t)
 	tr := newTrackerRegistrar()
 	f := newFront(t, reg.url, tr, nil)
-	if got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, journeyBody("cancel1", simNow.Add(-time.Hour)), nil); got.status != http.StatusCreated {
+	if got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, simulator.SubmissionBody("cancel1", simNow.Add(-time.Hour)), nil); got.status != http.StatusCreated {
 		t.Fatalf("submission: %d %s", got.status, got.body)
 	}
 	got := do(t, http.MethodPost, f.url+"/v3.3/journeys/cancel1/cancel", token, []byte(`{"code":"ABCD","message":"passenger no-show"}`), nil)
@@ -246,7 +246,7 @@ func TestRequestsArriveUntouched(t *testing.T) {
 	tr := newTrackerRegistrar()
 	f := newFront(t, target, tr, nil)
 
-	body := journeyBody("untouched1", simNow.Add(-time.Hour))
+	body := simulator.SubmissionBody("untouched1", simNow.Add(-time.Hour))
 	const query = "a=1;b=2&c=%2F&d=%zz"
 	header := http.Header{
 		"X-Operator-Trace": {"trace-42"},
@@ -344,7 +344,7 @@ func TestCompressedTermsViolation(t *testing.T) {
 	})
 	tr := newTrackerRegistrar()
 	f := newFront(t, target, tr, nil)
-	got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, journeyBody("gz1", simNow.Add(-30*time.Hour)),
+	got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, simulator.SubmissionBody("gz1", simNow.Add(-30*time.Hour)),
 		http.Header{"Accept-Encoding": {"gzip"}, "X-Test-Encoding": {"gzip"}})
 	if got.status != http.StatusUnprocessableEntity || !bytes.Equal(got.body, gz.Bytes()) || got.header.Get("Content-Encoding") != "gzip" {
 		t.Errorf("relayed %d %q %q", got.status, got.header.Get("Content-Encoding"), got.body)
@@ -353,7 +353,7 @@ func TestCompressedTermsViolation(t *testing.T) {
 		t.Errorf("tracked as %+v", j)
 	}
 
-	got = do(t, http.MethodPost, f.url+"/v3.3/journeys", token, journeyBody("br1", simNow.Add(-30*time.Hour)),
+	got = do(t, http.MethodPost, f.url+"/v3.3/journeys", token, simulator.SubmissionBody("br1", simNow.Add(-30*time.Hour)),
 		http.Header{"Accept-Encoding": {"br"}, "X-Test-Encoding": {"br"}})
 	if got.status != http.StatusUnprocessableEntity || !bytes.Equal(got.body, gz.Bytes()) {
 		t.Errorf("relayed %d %q", got.status, got.body)
@@ -384,7 +384,7 @@ func TestTrackingFailureLeavesTheAnswerUnchanged(t *testing.T) {
 			tr := newTrackerRegistrar()
 			tr.hook = c.hook
 			f := newFront(t, reg.url, tr, func(cfg *proxy.Config) { cfg.TrackTimeout = 50 * time.Millisecond })
-			body := journeyBody("fail1", simNow.Add(-time.Hour))
+			body := simulator.SubmissionBody("fail1", simNow.Add(-time.Hour))
 			got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, body, nil)
 			if got.status != http.StatusCreated {
 				t.Fatalf("%d %s", got.status, got.body)
@@ -426,7 +426,7 @@ func TestStuckRegistrarTimesOut(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	tr.hook = func(context.Context) error { <-release; return nil }
 	f := newFront(t, reg.url, tr, func(cfg *proxy.Config) { cfg.TrackTimeout = 50 * time.Millisecond })
-	got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, journeyBody("stuck1", simNow.Add(-time.Hour)), nil)
+	got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, simulator.SubmissionBody("stuck1", simNow.Add(-time.Hour)), nil)
 	sameAnswer(t, got, reg.rec.answerNumber(t, 1))
 	if n := f.metric(t, "covoiturage_proxy_tracking_failures_total", "reason", "timeout"); n != 1 {
 		t.Errorf("tracking_failures_total{timeout} = %v, want 1", n)
@@ -448,7 +448,7 @@ func TestAnswerWaitsForTheRegistrar(t *testing.T) {
 	f := newFront(t, reg.url, tr, func(cfg *proxy.Config) { cfg.TrackTimeout = time.Minute })
 	answered := make(chan answer, 1)
 	go func() {
-		answered <- do(t, http.MethodPost, f.url+"/v3.3/journeys", token, journeyBody("durable1", simNow.Add(-time.Hour)), nil)
+		answered <- do(t, http.MethodPost, f.url+"/v3.3/journeys", token, simulator.SubmissionBody("durable1", simNow.Add(-time.Hour)), nil)
 	}()
 	<-entered
 	// Proving that no answer comes needs a wait: an answer relayed without
@@ -479,7 +479,7 @@ func TestRegistryDown(t *testing.T) {
 		method, path string
 		body         []byte
 	}{
-		{http.MethodPost, "/v3.3/journeys", journeyBody("down1", simNow.Add(-time.Hour))},
+		{http.MethodPost, "/v3.3/journeys", simulator.SubmissionBody("down1", simNow.Add(-time.Hour))},
 		{http.MethodGet, "/v3.3/journeys/down1", nil},
 	} {
 		got := do(t, c.method, f.url+c.path, token, c.body, nil)
@@ -509,7 +509,7 @@ func TestOversizedBody(t *testing.T) {
 	up, target := newUpstream(t, created)
 	tr := newTrackerRegistrar()
 	f := newFront(t, target, tr, func(cfg *proxy.Config) { cfg.MaxBodyBytes = 1024 })
-	big := append(journeyBody("big1", simNow.Add(-time.Hour)), bytes.Repeat([]byte(" "), 2048)...)
+	big := append(simulator.SubmissionBody("big1", simNow.Add(-time.Hour)), bytes.Repeat([]byte(" "), 2048)...)
 
 	announced := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, big, nil)
 	req, _ := http.NewRequest(http.MethodPost, f.url+"/v3.3/journeys", io.MultiReader(bytes.NewReader(big)))
@@ -599,7 +599,7 @@ func TestSlowRegistryIsNotASlowClient(t *testing.T) {
 	tr := newTrackerRegistrar()
 	f := newFront(t, reg.url, tr, func(cfg *proxy.Config) { cfg.ReadTimeout = 50 * time.Millisecond })
 	reg.sim.SetFaults(simulator.Faults{Latency: 300 * time.Millisecond})
-	got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, journeyBody("slowreg1", simNow.Add(-time.Hour)), nil)
+	got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, simulator.SubmissionBody("slowreg1", simNow.Add(-time.Hour)), nil)
 	sameAnswer(t, got, reg.rec.answerNumber(t, 1))
 	got = do(t, http.MethodGet, f.url+"/v3.3/journeys/slowreg1", token, nil, nil)
 	sameAnswer(t, got, reg.rec.answerNumber(t, 2))
