@@ -532,7 +532,7 @@ func TestDamagedStoreIsRefusedThenRecovered(t *testing.T) {
 	p.waitFor(t, 30*time.Second, func(m metrics) []string {
 		return unmetWants(m, []want{{"covoiturage_journeys_tracked", []string{"registry", durableRegistry, "source", "config"}, 2000}})
 	})
-	p.stop(t)
+	p.Stop(t)
 	original, err := os.ReadFile(filepath.Join(sound, storage.FileName))
 	if err != nil {
 		t.Fatal(err)
@@ -563,7 +563,7 @@ func TestDamagedStoreIsRefusedThenRecovered(t *testing.T) {
 			// not exit by itself.
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+freeAddress(t))
+			cmd := exec.CommandContext(ctx, bin, "--config.file="+cfg, "--storage.path="+data, "--web.listen-address="+testkit.FreeAddress(t))
 			out, _ := cmd.CombinedOutput()
 			if code := cmd.ProcessState.ExitCode(); code != 1 || strings.Contains(string(out), "panic") {
 				t.Fatalf("exit code %d, want 1 and no panic\n%s", code, out)
@@ -583,10 +583,10 @@ func TestDamagedStoreIsRefusedThenRecovered(t *testing.T) {
 			if aside, _ := filepath.Glob(path + ".damaged-*"); len(aside) != 1 {
 				t.Errorf("the damaged file is not kept aside: %v", aside)
 			}
-			if !strings.Contains(p.logs.String(), "storage recovered") {
-				t.Errorf("the recovery is not logged:\n%s", p.logs.String())
+			if !strings.Contains(p.Logs.String(), "storage recovered") {
+				t.Errorf("the recovery is not logged:\n%s", p.Logs.String())
 			}
-			p.stop(t)
+			p.Stop(t)
 		})
 	}
 }
@@ -655,10 +655,10 @@ func TestKillLoop(t *testing.T) {
 		// Killed between 0.3 and 1.1 s into the burst: at a different
 		// point of a flush each time.
 		time.Sleep(300*time.Millisecond + time.Duration(k%5)*200*time.Millisecond)
-		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		if err := <-p.exited; err == nil {
+		if err := <-p.Exited; err == nil {
 			t.Fatal("the exporter exited cleanly after SIGKILL")
 		}
 		scrapes := rec.halt()

@@ -25,6 +25,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
@@ -368,10 +369,10 @@ func TestIdleConnectionsAreShed(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("scrape: %d", resp.StatusCode)
 	}
-	if !strings.Contains(p.logs.String(), "closing idle ones") {
-		t.Errorf("the shedding is not logged:\n%s", p.logs.String())
+	if !strings.Contains(p.Logs.String(), "closing idle ones") {
+		t.Errorf("the shedding is not logged:\n%s", p.Logs.String())
 	}
-	p.stop(t)
+	p.Stop(t)
 }
 
 // The proxy on its own listener: basic auth protects the exporter while
@@ -385,7 +386,7 @@ func TestProxyListenerOfItsOwn(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "token"), hardeningToken+"\n")
 	cfg := filepath.Join(dir, "covoiturage.yml")
 	writeFile(t, cfg, "registries:\n"+registryYAML("p", upstream, "token", "known1")+"    proxy:\n      enabled: true\n")
-	proxyAddr := freeAddress(t)
+	proxyAddr := testkit.FreeAddress(t)
 	p := startExporter(t, bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
 		"--web.config.file="+filepath.Join(dir, "web.yml"), "--proxy.listen-address="+proxyAddr)
 	eventually(t, 30*time.Second, func() error {
@@ -424,7 +425,7 @@ func TestProxyListenerOfItsOwn(t *testing.T) {
 	if len(seen) == 0 || seen[len(seen)-1] != "Bearer "+hardeningToken {
 		t.Errorf("the registry got %q, want the operator's token", seen)
 	}
-	p.stop(t)
+	p.Stop(t)
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }

@@ -174,7 +174,7 @@ func TestSoakConnections(t *testing.T) {
 		}
 		return nil
 	})
-	pid := p.cmd.Process.Pid
+	pid := p.Cmd.Process.Pid
 	addr := strings.TrimPrefix(p.base, "http://")
 	metricsURL := p.url("/metrics")
 
@@ -273,7 +273,7 @@ func TestSoakConnections(t *testing.T) {
 	afterTimes, _ := measure(3 * time.Second)
 	rssAfter := rss(pid)
 	// The pushers stop at the first request that fails: the exporter's end.
-	p.stop(t)
+	p.Stop(t)
 	pushers.wg.Wait()
 
 	t.Logf("soak of %v: idle connections: %d opened (%d failed), at most %d at once, %d closed by the exporter, %d still open at the end; slow connections: %d opened; pushed ids acknowledged: %d",
