@@ -144,15 +144,24 @@ const defaultJWTLifetime = 5 * time.Minute
 // tokenSource hands out the bearer token. For a key pair it caches the JWT
 // and renews it shortly before it expires: the token route allows 5 requests
 // a minute, so it must never be asked per request.
+//
+// While the registry refuses the key pair, the refusal is remembered for
+// retryRefused: every caller meanwhile gets it without a request, so a
+// refused key costs one token request per interval, not one per waiting
+// caller (the route's 5 a minute per IP are shared with the operator's
+// own back end).
 type tokenSource struct {
-	auth        Auth
-	renewBefore time.Duration
-	now         func() time.Time
-	exchange    func(ctx context.Context) (string, error)
+	auth         Auth
+	renewBefore  time.Duration
+	retryRefused time.Duration
+	now          func() time.Time
+	exchange     func(ctx context.Context) (string, error)
 
-	mu      sync.Mutex
-	current string
-	renewAt time.Time
+	mu           sync.Mutex
+	current      string
+	renewAt      time.Time
+	refused      error
+	refusedUntil time.Time
 }
 
 func (ts *tokenSource) renewable() bool { return ts.auth.AccessKey != "" }
@@ -167,10 +176,17 @@ func (ts *tokenSource) token(ctx context.Context) (string, error) {
 	if ts.current != "" && ts.now().Before(ts.renewAt) {
 		return ts.current, nil
 	}
+	if ts.refused != nil && ts.now().Before(ts.refusedUntil) {
+		return "", ts.refused
+	}
 	tok, err := ts.exchange(ctx)
 	if err != nil {
+		if k := KindOf(err); k == KindUnauthorized || k == KindForbidden {
+			ts.refused, ts.refusedUntil = err, ts.now().Add(ts.retryRefused)
+		}
 		return "", err
 	}
+	ts.refused = nil
 	issued := ts.now()
 	exp := jwtExpiry(tok)
 	if exp.IsZero() || !exp.After(issued) {

@@ -13,11 +13,12 @@ import (
 
 // Route groups share a counter on the registry (REGISTRY.md, "Rate
 // limits"): status GETs, the list and PATCH share one; the token route has
-// its own tiny one; everything else shares a third.
+// its own tiny one; /health its own; everything else shares a fourth.
 const (
 	groupStatus = "status"
 	groupToken  = "token"
 	groupOther  = "other"
+	groupHealth = "health"
 )
 
 // RateLimit is what the X-RateLimit-* headers of one answer said.
@@ -40,13 +41,9 @@ func parseRateLimit(h http.Header) RateLimit {
 		rl.Remaining = -1 // unknown
 	}
 	if reset, ok := headerInt(h, "X-RateLimit-Reset"); ok && reset > 0 {
-		// Unix seconds per REGISTRY.md; a small value is seconds from now,
-		// as some rate limiters send.
-		if reset < 1_000_000_000 {
-			rl.Reset = time.Now().Add(time.Duration(reset) * time.Second)
-		} else {
-			rl.Reset = time.Unix(int64(reset), 0)
-		}
+		// Unix epoch seconds (REGISTRY.md, Corrections): a small value is
+		// a moment long past, which observe then ignores, never a delay.
+		rl.Reset = time.Unix(int64(reset), 0)
 	}
 	return rl
 }
@@ -63,22 +60,35 @@ func headerInt(h http.Header, name string) (int, bool) {
 	return int(n), true
 }
 
-// budget decides when the next request to one registry may leave. Three
+// budget decides when the next request to one registry may leave. Four
 // things hold a request back:
-//   - the configured budget (a token bucket): the exporter's share of the
-//     per-IP limit, which the operator's own traffic also spends;
+//   - a 429: nothing at all is sent to the limited routes until its
+//     Retry-After has passed, whoever was already waiting;
 //   - the registry's own counters, from X-RateLimit-Remaining/Reset: when
 //     few requests are left in the window, the rest are spread over it, so
 //     a 429 is the exception and not the way we learn of the limit;
-//   - a 429: nothing at all is sent until its Retry-After has passed.
+//   - the configured budget (a token bucket): the exporter's share of the
+//     per-IP limit, which the operator's own traffic also spends;
+//   - for the token route, its own tiny limit.
+//
+// Every check and every spending happen in one critical section at the
+// moment a request leaves: nothing is reserved ahead, so a request that
+// waited re-reads the block when it wakes, and no more than the burst can
+// leave at once, however many waited through a pause.
+//
+// /health is apart: it has its own counter on the servers (100 per 5
+// minutes), so it neither spends the status budget nor waits for another
+// route's 429, and a storm of them cannot read as the registry being down.
 type budget struct {
-	limiter      *rate.Limiter
-	tokenLimiter *rate.Limiter
-	now          func() time.Time
+	limiter       *rate.Limiter
+	tokenLimiter  *rate.Limiter
+	healthLimiter *rate.Limiter
+	now           func() time.Time
 
-	mu           sync.Mutex
-	blockedUntil time.Time
-	groups       map[string]*groupState
+	mu                 sync.Mutex
+	blockedUntil       time.Time // the limited routes, after a 429
+	healthBlockedUntil time.Time // /health, after its own 429
+	groups             map[string]*groupState
 }
 
 type groupState struct {
@@ -89,10 +99,11 @@ type groupState struct {
 
 func newBudget(r rate.Limit, burst int, tokenRate rate.Limit, tokenBurst int, now func() time.Time) *budget {
 	return &budget{
-		limiter:      rate.NewLimiter(r, burst),
-		tokenLimiter: rate.NewLimiter(tokenRate, tokenBurst),
-		now:          now,
-		groups:       map[string]*groupState{},
+		limiter:       rate.NewLimiter(r, burst),
+		tokenLimiter:  rate.NewLimiter(tokenRate, tokenBurst),
+		healthLimiter: rate.NewLimiter(DefaultHealthRate, DefaultHealthBurst),
+		now:           now,
+		groups:        map[string]*groupState{},
 	}
 }
 
@@ -100,43 +111,80 @@ func newBudget(r rate.Limit, burst int, tokenRate rate.Limit, tokenBurst int, no
 // spreading what is left over the rest of the window.
 const lowWaterShare = 0.1
 
-// admit is how long a request of group must still wait for the registry's
-// counters; zero means go, and then the request is booked against the
-// known counter in the same critical section, so that concurrent callers
-// cannot all spend the same last request.
-func (b *budget) admit(group string) time.Duration {
+// take is how long a request of group must still wait; zero means go, and
+// then the request has been booked against every limit in the same
+// critical section, so that concurrent callers cannot all spend the same
+// last request, nor a burst leave after a pause.
+func (b *budget) take(group string) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
+	if group == groupHealth {
+		if d := b.healthBlockedUntil.Sub(now); d > 0 {
+			return d
+		}
+		return spend(now, b.healthLimiter)
+	}
 	if d := b.blockedUntil.Sub(now); d > 0 {
 		return d
 	}
 	g := b.groups[group]
-	if g == nil {
-		return 0
-	}
-	if !g.reset.After(now) {
+	if g != nil && !g.reset.After(now) {
 		delete(b.groups, group)
-		return 0
+		g = nil
 	}
-	if g.remaining <= 0 {
-		return g.reset.Sub(now)
-	}
-	lowWater := max(1, int(float64(g.limit)*lowWaterShare))
-	if g.remaining <= lowWater {
-		interval := g.reset.Sub(now) / time.Duration(g.remaining+1)
-		if d := g.lastSent.Add(interval).Sub(now); d > 0 {
-			return d
+	if g != nil {
+		if g.remaining <= 0 {
+			return g.reset.Sub(now)
+		}
+		lowWater := max(1, int(float64(g.limit)*lowWaterShare))
+		if g.remaining <= lowWater {
+			interval := g.reset.Sub(now) / time.Duration(g.remaining+1)
+			if d := g.lastSent.Add(interval).Sub(now); d > 0 {
+				return d
+			}
 		}
 	}
-	g.lastSent = now
-	g.remaining--
+	lims := []*rate.Limiter{b.limiter}
+	if group == groupToken {
+		// The token route's own limit is far below the shared budget; it
+		// also spends from the shared budget.
+		lims = append(lims, b.tokenLimiter)
+	}
+	if d := spend(now, lims...); d > 0 {
+		return d
+	}
+	if g != nil {
+		g.lastSent = now
+		g.remaining--
+	}
+	return 0
+}
+
+// spend takes a token from every limiter, or from none and says how long
+// until all have one.
+func spend(now time.Time, lims ...*rate.Limiter) time.Duration {
+	var wait time.Duration
+	for _, l := range lims {
+		if missing := 1 - l.TokensAt(now); missing > 0 {
+			if l.Limit() <= 0 {
+				return time.Hour // a zero rate never refills; look again later
+			}
+			wait = max(wait, time.Duration(missing/float64(l.Limit())*float64(time.Second))+time.Millisecond)
+		}
+	}
+	if wait > 0 {
+		return wait
+	}
+	for _, l := range lims {
+		l.AllowN(now, 1)
+	}
 	return 0
 }
 
 // observe records the counters an answer carried.
 func (b *budget) observe(group string, rl RateLimit) {
-	if !rl.Present || rl.Remaining < 0 || rl.Reset.IsZero() {
+	if group == groupHealth || !rl.Present || rl.Remaining < 0 || rl.Reset.IsZero() {
 		return
 	}
 	b.mu.Lock()
@@ -153,16 +201,22 @@ func (b *budget) observe(group string, rl RateLimit) {
 	// An answer from an earlier window says nothing about this one.
 }
 
-// block holds every request back until t (a 429's Retry-After).
-func (b *budget) block(t time.Time) {
+// block holds every request of the limited routes back until t (a 429's
+// Retry-After); a 429 from /health holds back /health only.
+func (b *budget) block(group string, t time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if t.After(b.blockedUntil) {
-		b.blockedUntil = t
+	until := &b.blockedUntil
+	if group == groupHealth {
+		until = &b.healthBlockedUntil
+	}
+	if t.After(*until) {
+		*until = t
 	}
 }
 
-// blocked reports how long the registry is still closed to us by a 429.
+// blocked reports how long the limited routes are still closed to us by a
+// 429.
 func (b *budget) blocked() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -171,11 +225,12 @@ func (b *budget) blocked() time.Duration {
 
 // wait blocks until a request of group may leave, or fails with a
 // rate-limited error as soon as it is clear the wait would outlast ctx.
+// Whatever woke it, it looks at every limit again before going.
 func (b *budget) wait(ctx context.Context, endpoint, group string) error {
 	for {
-		d := b.admit(group)
+		d := b.take(group)
 		if d <= 0 {
-			break
+			return nil
 		}
 		if dl, ok := ctx.Deadline(); ok && b.now().Add(d).After(dl) {
 			return &Error{Kind: KindRateLimited, Endpoint: endpoint, RetryAfter: d,
@@ -185,36 +240,6 @@ func (b *budget) wait(ctx context.Context, endpoint, group string) error {
 			return err
 		}
 	}
-	lim := b.limiter
-	if group == groupToken {
-		// The token route's own limit is far below the shared budget; it
-		// also spends from the shared budget below.
-		if err := b.reserve(ctx, endpoint, b.tokenLimiter); err != nil {
-			return err
-		}
-	}
-	return b.reserve(ctx, endpoint, lim)
-}
-
-func (b *budget) reserve(ctx context.Context, endpoint string, lim *rate.Limiter) error {
-	r := lim.Reserve()
-	if !r.OK() {
-		return &Error{Kind: KindRateLimited, Endpoint: endpoint, Message: "request budget has no burst"}
-	}
-	d := r.Delay()
-	if d == 0 {
-		return nil
-	}
-	if dl, ok := ctx.Deadline(); ok && time.Now().Add(d).After(dl) {
-		r.Cancel()
-		return &Error{Kind: KindRateLimited, Endpoint: endpoint, RetryAfter: d,
-			Message: "configured request budget exhausted"}
-	}
-	if err := sleep(ctx, d); err != nil {
-		r.Cancel()
-		return err
-	}
-	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

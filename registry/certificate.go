@@ -78,10 +78,3 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 // ValidCertificateUUID tells whether s is a UUID, the only shape the
 // certificate route accepts.
 func ValidCertificateUUID(s string) bool { return uuidPattern.MatchString(s) }
-
-var operatorJourneyIDPattern = regexp.MustCompile(`^[a-z0-9]{1,256}$`)
-
-// ValidOperatorJourneyID tells whether s matches the pattern of the
-// documentation (seed 002). The specs are looser, so the client itself does
-// not refuse other ids; callers that take ids from users validate with it.
-func ValidOperatorJourneyID(s string) bool { return operatorJourneyIDPattern.MatchString(s) }

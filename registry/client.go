@@ -33,8 +33,17 @@ type Config struct {
 	// registry to 5 a minute per IP.
 	TokenRate  rate.Limit
 	TokenBurst int
+	// HealthRate and HealthBurst pace GET /health, which has a counter of
+	// its own on the servers (100 per 5 minutes per IP) and never spends
+	// or waits for the budget above.
+	HealthRate  rate.Limit
+	HealthBurst int
 	// RenewBefore is how long before its expiry a JWT is renewed.
 	RenewBefore time.Duration
+	// AuthRetryInterval: once the registry refused the key pair, the token
+	// route is asked again only this much later; calls meanwhile fail at
+	// once with the refusal.
+	AuthRetryInterval time.Duration
 
 	// RequestTimeout bounds one HTTP attempt; CallTimeout bounds a whole
 	// call, waits and retries included, when the caller's context has no
@@ -64,6 +73,7 @@ const (
 	DefaultBurst          = 10
 	DefaultTokenBurst     = 2
 	DefaultRenewBefore    = 30 * time.Second
+	DefaultAuthRetry      = 5 * time.Minute
 	DefaultRequestTimeout = 15 * time.Second
 	DefaultCallTimeout    = time.Minute
 	DefaultMaxAttempts    = 4
@@ -75,6 +85,13 @@ const (
 // DefaultTokenRate keeps any sliding minute to at most 5 token requests
 // with DefaultTokenBurst: 2 at once, then one every 20 s.
 var DefaultTokenRate = rate.Every(20 * time.Second)
+
+// DefaultHealthRate and DefaultHealthBurst keep /health under its 100
+// requests per 5 minutes: 3 at once, then one every 3 s.
+var (
+	DefaultHealthRate  = rate.Every(3 * time.Second)
+	DefaultHealthBurst = 3
+)
 
 func (c *Config) applyDefaults() {
 	if c.Version == "" {
@@ -92,8 +109,17 @@ func (c *Config) applyDefaults() {
 	if c.TokenBurst == 0 {
 		c.TokenBurst = DefaultTokenBurst
 	}
+	if c.HealthRate == 0 {
+		c.HealthRate = DefaultHealthRate
+	}
+	if c.HealthBurst == 0 {
+		c.HealthBurst = DefaultHealthBurst
+	}
 	if c.RenewBefore == 0 {
 		c.RenewBefore = DefaultRenewBefore
+	}
+	if c.AuthRetryInterval == 0 {
+		c.AuthRetryInterval = DefaultAuthRetry
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = DefaultRequestTimeout
@@ -180,7 +206,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, base: u, version: version}
 	c.budget = newBudget(cfg.Rate, cfg.Burst, cfg.TokenRate, cfg.TokenBurst, time.Now)
-	c.tokens = &tokenSource{auth: cfg.Auth, renewBefore: cfg.RenewBefore, now: time.Now, exchange: c.exchangeKeys}
+	c.budget.healthLimiter = rate.NewLimiter(cfg.HealthRate, cfg.HealthBurst)
+	c.tokens = &tokenSource{auth: cfg.Auth, renewBefore: cfg.RenewBefore, retryRefused: cfg.AuthRetryInterval, now: time.Now, exchange: c.exchangeKeys}
 	return c, nil
 }
 
@@ -371,7 +398,7 @@ func (c *Client) send(ctx context.Context, cl call, token string, attempt int) (
 				ra = c.cfg.BackoffBase
 				e.RetryAfter = ra
 			}
-			c.budget.block(time.Now().Add(ra))
+			c.budget.block(cl.group, time.Now().Add(ra))
 		}
 		e.Message = redact(e.Message, token)
 		return e

@@ -42,8 +42,8 @@ func badRequest(endpoint, msg string) error {
 
 // JourneyStatus fetches the status of a journey by the operator's id.
 func (c *Client) JourneyStatus(ctx context.Context, operatorJourneyID string) (JourneyStatus, error) {
-	if operatorJourneyID == "" {
-		return JourneyStatus{}, badRequest(EndpointJourneyStatus, "empty operator_journey_id")
+	if err := CheckOperatorJourneyID(operatorJourneyID); err != nil {
+		return JourneyStatus{}, badRequest(EndpointJourneyStatus, err.Error())
 	}
 	var js JourneyStatus
 	err := c.do(ctx, call{
@@ -57,11 +57,12 @@ func (c *Client) JourneyStatus(ctx context.Context, operatorJourneyID string) (J
 // JourneyStatusV2 fetches a status on the v2 API, by the registry's own
 // journey_id (seed 000).
 func (c *Client) JourneyStatusV2(ctx context.Context, journeyID string) (JourneyStatusV2, error) {
-	if journeyID == "" {
-		return JourneyStatusV2{}, badRequest(EndpointJourneyStatusV2, "empty journey_id")
+	journeyID, err := CanonicalV2JourneyID(journeyID)
+	if err != nil {
+		return JourneyStatusV2{}, badRequest(EndpointJourneyStatusV2, err.Error())
 	}
 	var js JourneyStatusV2
-	err := c.do(ctx, call{
+	err = c.do(ctx, call{
 		endpoint: EndpointJourneyStatusV2, group: groupStatus, method: http.MethodGet,
 		path: "/v2/journeys/" + url.PathEscape(journeyID), auth: true, retries: true,
 		decode: func(b []byte) (err error) { js, err = DecodeJourneyStatusV2(b); return err },
@@ -70,8 +71,10 @@ func (c *Client) JourneyStatusV2(ctx context.Context, journeyID string) (Journey
 }
 
 // ListQuery selects one page of GET /journeys. The registry filters on the
-// journey's start time; zero Start and End leave its defaults (now−7 d to
-// now), zero Limit its default (50).
+// journey's start time, Start ≤ start < End; End may not be later than
+// ListEndLimit, Start not earlier than ListStartLimit. Zero Start and End
+// leave its defaults (the 7 days before ListEndLimit), zero Limit its
+// default (50).
 type ListQuery struct {
 	Status string
 	Start  time.Time
@@ -80,26 +83,41 @@ type ListQuery struct {
 	Offset int
 }
 
-// Statuses the list endpoint refuses with a 400.
-var unlistable = map[string]bool{"terms_violation_error": true, "unknown": true}
+// Statuses the list endpoint answers with an error: terms_violation_error
+// and unknown with a 400, expired with a 500 (REGISTRY.md, Corrections).
+var unlistable = map[string]string{
+	"terms_violation_error": "the registry refuses it (400)",
+	"unknown":               "the registry refuses it (400)",
+	"expired":               "the registry fails on it (500)",
+}
 
 // Listable tells whether the list endpoint accepts status as a filter.
-func Listable(status string) bool { return status != "" && !unlistable[status] }
+func Listable(status string) bool { return UnlistableReason(status) == "" }
+
+// UnlistableReason says why status cannot be listed, or "" when it can.
+func UnlistableReason(status string) string {
+	if status == "" {
+		return "a status is required"
+	}
+	return unlistable[status]
+}
 
 // ListJourneys fetches one page of operator_journey_ids.
 func (c *Client) ListJourneys(ctx context.Context, q ListQuery) ([]string, error) {
-	if !Listable(q.Status) {
-		return nil, badRequest(EndpointJourneyList, fmt.Sprintf("status %q cannot be listed", q.Status))
+	if why := UnlistableReason(q.Status); why != "" {
+		return nil, badRequest(EndpointJourneyList, fmt.Sprintf("status %q cannot be listed: %s", q.Status, why))
 	}
 	if q.Limit < 0 || q.Offset < 0 {
 		return nil, badRequest(EndpointJourneyList, "negative limit or offset")
 	}
 	v := url.Values{"status": {q.Status}}
+	// RFC 3339 with the Paris offset: the servers want an offset, and the
+	// limits they check are Paris midnights.
 	if !q.Start.IsZero() {
-		v.Set("start", q.Start.UTC().Format(time.RFC3339))
+		v.Set("start", q.Start.In(paris).Format(time.RFC3339))
 	}
 	if !q.End.IsZero() {
-		v.Set("end", q.End.UTC().Format(time.RFC3339))
+		v.Set("end", q.End.In(paris).Format(time.RFC3339))
 	}
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
@@ -180,11 +198,13 @@ func (c *Client) Certificate(ctx context.Context, uuid string) (Certificate, err
 }
 
 // Health asks the registry's /health. It is a probe: no retries, so the
-// answer says how the registry is now. A 503 is ErrUnavailable.
+// answer says how the registry is now. A 503 is ErrUnavailable. It has its
+// own budget, as it has its own counter on the servers: it is never held
+// back by the status budget or another route's 429.
 func (c *Client) Health(ctx context.Context) (Health, error) {
 	var h Health
 	err := c.do(ctx, call{
-		endpoint: EndpointHealth, group: groupOther, method: http.MethodGet,
+		endpoint: EndpointHealth, group: groupHealth, method: http.MethodGet,
 		path:   "/health",
 		decode: func(b []byte) (err error) { h, err = DecodeHealth(b); return err },
 	})

@@ -32,7 +32,8 @@ type options struct {
 	speed                         float64
 	start                         string
 	jwtTTL                        time.Duration
-	limits                        [4]string
+	limits                        [5]string
+	batchDelay, batchFrame        time.Duration
 	perHour                       float64
 	backfill                      time.Duration
 	seed                          int64
@@ -45,14 +46,17 @@ func run(args []string) int {
 	app.Flag("keys-file", "File of access_key:secret_key lines accepted by POST /auth/access_token.").StringVar(&o.keysFile)
 	app.Flag("operator-id", "Operator the credentials belong to and the traffic generator submits for.").Default("1").IntVar(&o.operatorID)
 	app.Flag("api.versions", "Comma-separated API versions to serve, out of 2, 3.1, 3.2, 3.3, 3.4. /v3 resolves to the newest 3.x served.").Default("2,3.1,3.2,3.3,3.4").StringVar(&o.versions)
+	app.Flag("batch.delay", "DELAY of the fraud and anomaly batches: they examine journeys that started [now − DELAY − FRAME, now − DELAY) (the servers' example settings: 24h; older notes: 48h).").Default("48h").DurationVar(&o.batchDelay)
+	app.Flag("batch.frame", "FRAME of the fraud and anomaly batches (see --batch.delay).").Default("6h").DurationVar(&o.batchFrame)
 	app.Flag("clock.speed", "Simulated seconds per wall second (3600 plays a journey's whole lifecycle in about a minute; 0 stops the clock except for /_simulator/clock/advance).").Default("3600").Float64Var(&o.speed)
 	app.Flag("clock.start", "Simulated time at start-up, RFC 3339; empty means now.").StringVar(&o.start)
 	app.Flag("jwt.ttl", "Wall-clock lifetime of the JWTs issued by POST /auth/access_token.").Default("5m").DurationVar(&o.jwtTTL)
 	for i, l := range []struct{ name, help, def string }{
 		{"limit.status", "Rate limit of status GETs, lists and PATCH per client IP, as N/window.", "2000/1m"},
 		{"limit.submit", "Rate limit of POST /journeys per client IP, as N/window.", "20000/1m"},
-		{"limit.token", "Rate limit of POST /auth/access_token per client IP, as N/window.", "5/1m"},
+		{"limit.token", "Rate limit of POST /auth/access_token per client IP, as N/window (5/1m in older servers, 20/1m in newer ones).", "5/1m"},
 		{"limit.other", "Rate limit of every other route per client IP, as N/window.", "100/5m"},
+		{"limit.health", "Rate limit of /health and /metrics per client IP, as N/window: a counter of their own.", "100/5m"},
 	} {
 		app.Flag(l.name, l.help).Default(l.def).StringVar(&o.limits[i])
 	}
@@ -128,7 +132,8 @@ func buildConfig(o options, logger *slog.Logger) (simulator.Config, error) {
 		return cfg, errors.New("--clock.speed must not be negative")
 	}
 	cfg.Clock = clock.NewAccelerated(start, o.speed)
-	limits := []*simulator.Limit{&cfg.Limits.Status, &cfg.Limits.Submit, &cfg.Limits.Token, &cfg.Limits.Other}
+	cfg.Lifecycle.CheckFrom, cfg.Lifecycle.CheckTo = o.batchDelay, o.batchDelay+o.batchFrame
+	limits := []*simulator.Limit{&cfg.Limits.Status, &cfg.Limits.Submit, &cfg.Limits.Token, &cfg.Limits.Other, &cfg.Limits.Health}
 	for i, s := range o.limits {
 		l, err := parseLimit(s)
 		if err != nil {

@@ -54,7 +54,7 @@ func TestBuildConfigReadsTokenFileAndNeverLogsIt(t *testing.T) {
 	}
 	var logs strings.Builder
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	o := options{tokenFile: path, versions: "3.3, 3.4", operatorID: 3, speed: 0, limits: [4]string{"1/1s", "2/1s", "3/1s", "4/1s"}}
+	o := options{tokenFile: path, versions: "3.3, 3.4", operatorID: 3, speed: 0, limits: [5]string{"1/1s", "2/1s", "3/1s", "4/1s", "5/1s"}}
 	cfg, err := buildConfig(o, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestBuildConfigGeneratesTokenFile(t *testing.T) {
 	t.Parallel()
 	var logs strings.Builder
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	o := options{versions: "3.3", limits: [4]string{"1/1s", "2/1s", "3/1s", "4/1s"}, perHour: 10, backfill: time.Hour}
+	o := options{versions: "3.3", limits: [5]string{"1/1s", "2/1s", "3/1s", "4/1s", "5/1s"}, perHour: 10, backfill: time.Hour}
 	cfg, err := buildConfig(o, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -97,11 +97,11 @@ func TestBuildConfigGeneratesTokenFile(t *testing.T) {
 
 func TestBuildConfigErrors(t *testing.T) {
 	t.Parallel()
-	ok := [4]string{"1/1s", "2/1s", "3/1s", "4/1s"}
+	ok := [5]string{"1/1s", "2/1s", "3/1s", "4/1s", "5/1s"}
 	for name, o := range map[string]options{
 		"bad start": {start: "yesterday", limits: ok},
 		"bad speed": {speed: -1, limits: ok},
-		"bad limit": {limits: [4]string{"x", "2/1s", "3/1s", "4/1s"}},
+		"bad limit": {limits: [5]string{"x", "2/1s", "3/1s", "4/1s", "5/1s"}},
 		"no token":  {tokenFile: "/nonexistent/token", limits: ok},
 		"no keys":   {keysFile: "/nonexistent/keys", limits: ok},
 	} {

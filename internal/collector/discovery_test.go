@@ -116,9 +116,9 @@ func TestDiscoveryMetricsFromSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"a1", "a2", "a3"} {
-		sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: id, Status: "pending", StartAt: now.Add(-2 * time.Hour)})
+		sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: id, Status: "pending", StartAt: registry.ListEndLimit(now).Add(-2 * time.Hour)})
 	}
-	sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: "c1", Status: "pending", StartAt: now.Add(-3 * time.Hour)})
+	sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: "c1", Status: "pending", StartAt: registry.ListEndLimit(now).Add(-3 * time.Hour)})
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(srv.Close)
 	// Canceled before the batches ran: listed as pending and as canceled.
@@ -132,7 +132,7 @@ func TestDiscoveryMetricsFromSimulator(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("cancel: %s", resp.Status)
 	}
-	c, err := registry.New(registry.Config{BaseURL: srv.URL, Auth: registry.Auth{Token: token}, MaxAttempts: 1})
+	c, err := registry.New(registry.Config{BaseURL: srv.URL, Auth: registry.Auth{Token: token}, MaxAttempts: 1, Rate: 1000, Burst: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestDiscoveryMetricsFromSimulator(t *testing.T) {
 	cancel()
 	<-done
 
-	// 26 h in 6 h slices, 3 statuses: 15 pages, and a probe behind each
+	// 50 h in 6 h slices, 6 statuses: 54 pages, and a probe behind each
 	// short page larger than any before it (c1 as pending, then a1-a3).
 	// a1 was already followed; c1 is listed as pending and canceled but
 	// counted once.
@@ -178,7 +178,7 @@ covoiturage_discovery_journeys_found_total{registry="prod"} 4
 covoiturage_discovery_journeys_new_total{registry="prod"} 3
 # HELP covoiturage_discovery_list_requests_total Requests to the registry's list endpoint made by discovery, failed ones included; they spend the registry's budget shared with status checks. Cached: refreshed in the background, a scrape never calls the registry.
 # TYPE covoiturage_discovery_list_requests_total counter
-covoiturage_discovery_list_requests_total{registry="prod"} 17
+covoiturage_discovery_list_requests_total{registry="prod"} 56
 # HELP covoiturage_discovery_rounds_total Discovery rounds, by result (ok: every journey that started in the window was listed; incomplete: the round ran out of pages or met a slice it could not list to the end; error: the registry or the registration failed). Cached: refreshed in the background, a scrape never calls the registry.
 # TYPE covoiturage_discovery_rounds_total counter
 covoiturage_discovery_rounds_total{registry="prod",result="error"} 0

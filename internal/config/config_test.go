@@ -155,6 +155,7 @@ func TestLoadGood(t *testing.T) {
 				PendingInterval:   dur(12 * time.Hour),
 				BatchWindowStart:  dur(47 * time.Hour),
 				BatchWindowEnd:    dur(55 * time.Hour),
+				BatchFrame:        dur(4 * time.Hour),
 				BatchCheckDelay:   dur(2 * time.Hour),
 				SettleAfter:       dur(80 * time.Hour),
 				Retention:         dur(60 * 24 * time.Hour),
@@ -202,6 +203,12 @@ func TestLoadGood(t *testing.T) {
 				{ID: "bbb222", Start: mustTime(t, "2026-11-20T08:15:00Z")},
 				{ID: "ccc333", Start: mustTime(t, "2026-11-21T17:30:00Z")},
 				{ID: "ddd444"},
+				// The registry takes any 1 to 256 characters.
+				{ID: "3f1b7c2e-8d4a-4e6b-9a0c-2b5d7e9f1a3c", Start: mustTime(t, "2026-11-25T06:00:00Z")},
+				{ID: "OPJ-2026-11-25-00042"},
+				{ID: "trip.2026/11/25"},
+				{ID: "OPJ 42 / 7", Start: mustTime(t, "2026-11-25T08:00:00Z")},
+				{ID: "# not a comment"},
 			})
 		}},
 		{"certificates.yaml", func(t *testing.T, cfg *config.Config) {
@@ -282,8 +289,8 @@ func TestLoadBad(t *testing.T) {
 		{"proxy_on_v2.yaml", []string{"registries[0] (prod).proxy.enabled", "v2"}},
 		{"negative_burst.yaml", []string{"registries[0] (prod).budget.burst: -1"}},
 		{"concurrency_too_high.yaml", []string{"registries[0] (prod).budget.concurrency: 65"}},
-		{"bad_journey_id.yaml", nil},
-		{"bad_id_file.yaml", nil},
+		{"bad_journey_id.yaml", nil}, // the exporter checks ids (internal/exporter)
+		{"bad_id_file.yaml", []string{`registries[0] (prod).journeys.files[0]: ids/bad.txt:4:`, "a quoted id must be a JSON string"}},
 		{"missing_id_file.yaml", []string{"registries[0] (prod).journeys.files[0]:", "no_such_file.txt"}},
 		{"bad_start_time.yaml", []string{`registries[0] (prod).journeys.ids[0]: "abc123": start time "20/11/2026" is not RFC 3339`}},
 		{"journey_extra_field.yaml", []string{"registries[0] (prod).journeys.ids[0]:", "want an id"}},

@@ -45,7 +45,8 @@ type Config struct {
 	Clock clock.Clock
 	// Interval separates the starts of two rounds.
 	Interval time.Duration
-	// Lookback is how far back, in start time, a round lists.
+	// Lookback is how far back, in start time, a round lists from the
+	// list's end (today 00:00 Paris, registry.ListEndLimit).
 	Lookback time.Duration
 	// Statuses are listed in turn; ids are de-duplicated across them.
 	Statuses []string
@@ -72,13 +73,18 @@ type Config struct {
 
 // Defaults, in one place; README "Discovery" explains them.
 const (
-	// DefaultInterval: a journey accepted at the last moment (24 h after
-	// its start) stays in the default window for 2 h, that is 12 rounds.
+	// DefaultInterval: a journey submitted at the last moment (24 h after
+	// its start) is listed within 10 minutes when it is listable at all.
 	DefaultInterval = 10 * time.Minute
-	// DefaultLookback: the registry accepts a journey up to 24 h after its
-	// start; 2 h more keep such a journey listable through a few failed
-	// rounds, and catch journeys refused as expired just after the limit.
-	DefaultLookback = 26 * time.Hour
+	// DefaultLookback: the list ends at today 00:00 Paris and moves a day
+	// at a time (registry.ListEndLimit), so a journey is listable from the
+	// Paris midnight after its start (seen by the servers at the next UTC
+	// midnight). A window of two days, plus the 25 h day of the autumn
+	// DST change and a margin, keeps every journey in it for at least a
+	// whole day after the last moment it can be submitted (24 h after its
+	// start): a late submission is listed, however late in the day, and
+	// a day of failed rounds loses nothing.
+	DefaultLookback = 50 * time.Hour
 	// DefaultPageSize: the registry honours limits above its default of
 	// 50, and a request costs the budget the same whatever its size; 500
 	// ids of at most 256 characters are under 150 kB, and an hour of a
@@ -100,28 +106,32 @@ const (
 	// MaxPageSize keeps a page of ids of the longest allowed length
 	// (256 characters) under the client's 4 MiB body limit.
 	MaxPageSize = 10_000
-	// MaxLookback: the registry refuses a start earlier than now − 90 d.
-	MaxLookback = maxListAge - ageMargin
+	// MaxLookback: the registry refuses a start earlier than 90 days
+	// before today 00:00 Paris; a day is kept for a registry whose date
+	// changed before ours.
+	MaxLookback = maxListAge - 24*time.Hour
 )
 
-// DefaultStatuses are the listable statuses a journey that started less
-// than DefaultLookback ago can have: the fraud and anomaly batches only
-// examine journeys 48 h after their start, so ok, fraud_error and
-// anomaly_error cannot occur yet. pending also lists refused
-// (terms_violation_error, not listable itself) and canceled journeys until
-// the batches run; canceled is asked too, so a cancel is not missed if
-// the registry stops overlapping.
-var DefaultStatuses = []string{"pending", "canceled", "acquisition_error"}
+// DefaultStatuses are every status the list answers without an error: a
+// journey can only be listed from the Paris midnight after its start, and
+// the fraud and anomaly batches may have given their verdict by then (the
+// servers' example settings run them 24 to 30 h after the start). pending
+// also lists refused (terms_violation_error, not listable itself) and
+// canceled journeys until the batches run; fraud_error is asked although
+// anomaly_error lists fraud errors too today, in case the registry stops
+// overlapping. expired (a 500), terms_violation_error and unknown (400s)
+// are never asked.
+var DefaultStatuses = []string{"pending", "ok", "fraud_error", "anomaly_error", "canceled", "acquisition_error"}
 
 const (
 	maxListAge = 90 * 24 * time.Hour
 	// ageMargin keeps the oldest start asked clear of the registry's 90-day
-	// limit, whose now is read later than ours.
+	// limit, whose date may change before ours.
 	ageMargin = time.Hour
-	// endMargin keeps the newest start asked before the registry's now,
-	// which a skewed clock could put behind ours: end must not be in the
-	// future. Journeys that started in the last minute are rarely
-	// submitted yet, and the next round lists them.
+	// endMargin: the list's end limit is read a minute early, so that a
+	// registry whose clock is behind ours has already moved to the same
+	// UTC date; for a minute after UTC midnight the round keeps the day
+	// before's end, which the registry accepts either way.
 	endMargin = time.Minute
 )
 

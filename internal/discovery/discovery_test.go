@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
 func TestValidate(t *testing.T) {
@@ -64,15 +66,20 @@ func TestWindow(t *testing.T) {
 	d := New(Config{})
 	now := time.Date(2026, 3, 2, 12, 0, 30, 700_000_000, time.UTC)
 	start, end := d.window(now)
-	if want := time.Date(2026, 3, 2, 11, 59, 30, 0, time.UTC); !end.Equal(want) {
-		t.Errorf("end %s, want %s: a minute before now, on a whole second", end, want)
+	if want := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC); !end.Equal(want) {
+		t.Errorf("end %s, want %s: today 00:00 Paris", end, want)
+	}
+	// In the minute after UTC midnight the day before's end is kept, in
+	// case the registry's clock is behind.
+	if _, end := d.window(time.Date(2026, 3, 3, 0, 0, 30, 0, time.UTC)); !end.Equal(time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)) {
+		t.Errorf("end just after UTC midnight %s, want the day before's", end)
 	}
 	if want := end.Add(-DefaultLookback); !start.Equal(want) {
 		t.Errorf("start %s, want %s", start, want)
 	}
 	d = New(Config{Lookback: MaxLookback})
 	start, _ = d.window(now)
-	if oldest := now.Add(-90 * 24 * time.Hour); !start.After(oldest) || start.Nanosecond() != 0 {
+	if oldest := registry.ListStartLimit(now); !start.After(oldest) || start.Nanosecond() != 0 {
 		t.Errorf("start %s: want a whole second after %s", start, oldest)
 	}
 }

@@ -65,6 +65,9 @@ func newFixture(t testing.TB, o options) *fixture {
 		Tokens: []simulator.Token{{Value: token, OperatorID: 1}},
 		// The tests measure discovery, not the simulator's per-IP limit.
 		Limits: simulator.Limits{Status: simulator.Limit{Requests: 10_000_000, Window: time.Minute}},
+		// No batch runs: a refused journey stays listable as pending, so
+		// the submissions are a truth that needs no list at all.
+		Lifecycle: simulator.Lifecycle{CheckFrom: 1000 * time.Hour, CheckTo: 1000 * time.Hour},
 	}
 	if o.traffic != nil {
 		tr := *o.traffic
@@ -123,7 +126,9 @@ func newClient(t testing.TB, url, tok string) *registry.Client {
 func traffic(perHour float64) *simulator.Traffic {
 	tr := simulator.DefaultTraffic()
 	tr.PerHour = perHour
-	tr.Backfill = 30 * time.Hour
+	// The window ends at the Paris midnight before the UTC date, 13 h
+	// before epoch, and reaches 50 h further back.
+	tr.Backfill = 70 * time.Hour
 	return &tr
 }
 
@@ -201,7 +206,7 @@ func (f *fixture) truth(t testing.TB, start, end time.Time, statuses []string) m
 }
 
 // storedIn lists the generated submissions the registry stored (201, or
-// 422 terms violations, which it keeps) whose start is in [start, end]:
+// 422 terms violations, which it keeps) whose start is in [start, end):
 // a truth that does not go through the list endpoint at all.
 func (f *fixture) storedIn(start, end time.Time) map[string]bool {
 	f.mu.Lock()
@@ -210,7 +215,7 @@ func (f *fixture) storedIn(start, end time.Time) map[string]bool {
 	for _, s := range f.submitted {
 		at := s.StartAt.Truncate(time.Second) // bodies carry whole seconds
 		if (s.HTTPStatus == http.StatusCreated || s.HTTPStatus == http.StatusUnprocessableEntity) &&
-			!at.Before(start) && !at.After(end) {
+			!at.Before(start) && at.Before(end) {
 			out[s.OperatorJourneyID] = true
 		}
 	}
@@ -323,3 +328,7 @@ func (f *fixture) registrarCalls() int {
 	defer f.mu.Unlock()
 	return f.calls
 }
+
+// end is the list's end limit now: journeys that started after it cannot
+// be listed yet.
+func (f *fixture) end() time.Time { return registry.ListEndLimit(f.clock.Now()) }

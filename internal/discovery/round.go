@@ -77,13 +77,15 @@ func (d *Discoverer) round(ctx context.Context) (report, error) {
 	return rep, err
 }
 
-// window returns the start times a round lists: Lookback back from now,
-// on whole seconds (the list filters to the second), within the
-// registry's limits on both ends.
+// window returns the start times a round lists: Lookback back from the
+// list's end, today 00:00 Paris as the servers compute it, on whole
+// seconds (the list filters to the second), within the registry's limits
+// on both ends. Journeys that started since that midnight cannot be
+// listed (REGISTRY.md, Corrections, "List window").
 func (d *Discoverer) window(now time.Time) (start, end time.Time) {
-	end = now.Add(-endMargin).Truncate(time.Second)
+	end = registry.ListEndLimit(now.Add(-endMargin))
 	start = end.Add(-d.cfg.Lookback).Truncate(time.Second)
-	if oldest := now.Add(-maxListAge + ageMargin).Truncate(time.Second).Add(time.Second); start.Before(oldest) {
+	if oldest := registry.ListStartLimit(now.Add(ageMargin)).Add(time.Second); start.Before(oldest) {
 		start = oldest
 	}
 	return start, end

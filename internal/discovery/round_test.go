@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,8 +91,8 @@ func TestRoundListsEveryJourneyInWindow(t *testing.T) {
 }
 
 // Journeys submitted late are found as long as their start is within the
-// window; the newest minute is left for the next round so end never runs
-// past the registry's now.
+// window; one that started today is found from the next UTC midnight, when
+// the registry's list reaches the Paris midnight after its start.
 func TestRoundFindsLateSubmissions(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{})
@@ -102,7 +103,6 @@ func TestRoundFindsLateSubmissions(t *testing.T) {
 	if code := f.submit(t, "expired25h", now.Add(-25*time.Hour)); code != http.StatusUnprocessableEntity {
 		t.Fatalf("a journey submitted 25 h after its start: %d, want refused as expired", code)
 	}
-	f.submit(t, "expired27h", now.Add(-27*time.Hour))
 	f.putAt("fresh", 1, now.Add(-30*time.Second))
 	d := New(f.config(nil))
 
@@ -112,7 +112,7 @@ func TestRoundFindsLateSubmissions(t *testing.T) {
 	if err := sameSet(f.registered(), map[string]bool{"late20h": true, "expired25h": true}); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(DefaultInterval)
+	f.clock.Advance(registry.ListableFrom(now.Add(-30*time.Second)).Sub(now) + endMargin)
 	if _, err := d.round(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +130,8 @@ func TestRoundWindowStaysWithinRegistryLimits(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{})
 	now := f.clock.Now()
-	f.putAt("old", 1, now.Add(-89*24*time.Hour))
-	f.putAt("recent", 1, now.Add(-2*time.Hour))
+	f.putAt("old", 1, f.end().AddDate(0, 0, -89))
+	f.putAt("recent", 1, f.end().Add(-2*time.Hour))
 	ahead := clock.NewAccelerated(now.Add(50*time.Second), 0)
 	d := New(f.config(func(c *Config) { c.Clock, c.Lookback, c.Slice = ahead, 100*24*time.Hour, 30*24*time.Hour }))
 
@@ -147,8 +147,8 @@ func TestRoundWindowStaysWithinRegistryLimits(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("query %v: start and end must both be sent", q)
 		}
-		if end.After(now) || start.Before(now.Add(-90*24*time.Hour)) {
-			t.Errorf("query %v: outside the registry's %v−90 d..%v", q, now, now)
+		if limit := registry.ListEndLimit(now); end.After(limit) || start.Before(registry.ListStartLimit(now)) {
+			t.Errorf("query %v: outside the registry's %v−90 d..%v", q, limit, limit)
 		}
 	}
 }
@@ -204,7 +204,7 @@ func TestRoundRegistersOverlappingStatusesOnce(t *testing.T) {
 func TestRoundDenseSecond(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{traffic: traffic(20)})
-	f.putAt("dense", 700, f.clock.Now().Add(-3*time.Hour).Truncate(time.Second))
+	f.putAt("dense", 700, f.end().Add(-3*time.Hour).Truncate(time.Second))
 	d := New(f.config(func(c *Config) { c.PageSize = 50 }))
 	start, end := d.window(f.clock.Now())
 	want := f.truth(t, start, end, DefaultStatuses)
@@ -259,7 +259,7 @@ func ignoreOffset(h http.Handler) http.Handler {
 func TestRoundPagesCutByRegistry(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{traffic: traffic(60), wrap: capLimit(20)})
-	dense := f.putAt("dense", 50, f.clock.Now().Add(-5*time.Hour).Truncate(time.Second))
+	dense := f.putAt("dense", 50, f.end().Add(-5*time.Hour).Truncate(time.Second))
 	for _, shift := range []bool{false, true} {
 		t.Run("shift="+strconv.FormatBool(shift), func(t *testing.T) {
 			f.reset()
@@ -314,7 +314,7 @@ func TestRoundPagesCutByRegistry(t *testing.T) {
 func TestRoundOffsetIgnored(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{traffic: traffic(20), wrap: func(h http.Handler) http.Handler { return capLimit(20)(ignoreOffset(h)) }})
-	dense := f.putAt("dense", 50, f.clock.Now().Add(-5*time.Hour).Truncate(time.Second))
+	dense := f.putAt("dense", 50, f.end().Add(-5*time.Hour).Truncate(time.Second))
 	d := New(f.config(nil))
 	start, end := d.window(f.clock.Now())
 	want := f.truth(t, start, end, DefaultStatuses)
@@ -353,7 +353,7 @@ func TestRoundOffsetIgnored(t *testing.T) {
 func TestRoundEndlessPages(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{wrap: func(h http.Handler) http.Handler { return capLimit(20)(ignoreOffset(h)) }})
-	f.putAt("endless", 3000, f.clock.Now().Add(-5*time.Hour).Truncate(time.Second))
+	f.putAt("endless", 3000, f.end().Add(-5*time.Hour).Truncate(time.Second))
 	f.sim.SetFaults(simulator.Faults{ShiftPages: true})
 	d := New(f.config(func(c *Config) { c.MaxPagesPerRound, c.Lookback = 50, 6*time.Hour }))
 
@@ -386,7 +386,7 @@ func TestRoundBadAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, options{})
-			f.putAt("j", 5, f.clock.Now().Add(-time.Hour))
+			f.putAt("j", 5, f.end().Add(-time.Hour))
 			f.sim.SetFaults(tc.faults)
 			d := New(f.config(nil))
 			rep, err := d.round(context.Background())
@@ -454,7 +454,7 @@ func TestRoundFailingPartWay(t *testing.T) {
 func TestRoundRegistrarFailure(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{})
-	want := f.putAt("j", 5, f.clock.Now().Add(-time.Hour))
+	want := f.putAt("j", 5, f.end().Add(-time.Hour))
 	f.failRegist = errors.New("disk full")
 	d := New(f.config(nil))
 	rep, err := d.round(context.Background())
@@ -475,12 +475,13 @@ func TestRoundRegistrarFailure(t *testing.T) {
 	}
 }
 
-// Ids that are not operator_journey_ids are skipped, never registered.
+// Ids the registry could not hold (here longer than 256 characters) are
+// skipped, never registered.
 func TestRoundSkipsInvalidIDs(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{})
-	f.putAt("good", 2, f.clock.Now().Add(-time.Hour))
-	f.putAt("Bad-Id ", 1, f.clock.Now().Add(-time.Hour))
+	f.putAt("good", 2, f.end().Add(-time.Hour))
+	f.putAt(strings.Repeat("x", 257), 1, f.end().Add(-time.Hour))
 	logs := &records{}
 	d := New(f.config(func(c *Config) { c.Logger = logs.logger() }))
 	if _, err := d.round(context.Background()); err != nil {

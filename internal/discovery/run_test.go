@@ -39,12 +39,12 @@ func run(t *testing.T, d *Discoverer) (stop func()) {
 func TestRunRoundEachInterval(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{})
-	f.putAt("first", 3, f.clock.Now().Add(-time.Hour))
+	f.putAt("first", 3, f.end().Add(-time.Hour))
 	d := New(f.config(func(c *Config) { c.Poll = time.Millisecond }))
 	stop := run(t, d)
 	eventually(t, "the first round", func() bool { return d.Stats().Rounds[ResultOK] == 1 })
 
-	f.putAt("second", 2, f.clock.Now().Add(-time.Hour))
+	f.putAt("second", 2, f.end().Add(-time.Hour))
 	f.clock.Advance(DefaultInterval - time.Second)
 	f.clock.Advance(time.Second)
 	eventually(t, "the second round", func() bool { return d.Stats().Rounds[ResultOK] == 2 })
@@ -53,9 +53,9 @@ func TestRunRoundEachInterval(t *testing.T) {
 	if st.Rounds[ResultOK] != 2 || st.New != 5 {
 		t.Errorf("stats %+v: want 2 rounds, 5 new journeys", st)
 	}
-	// 26 h in 6 h slices, each asked once per status (no page is full),
+	// 50 h in 6 h slices, each asked once per status (no page is full),
 	// and a probe behind the largest short page of each round.
-	if n, want := len(f.lists()), 2*(len(DefaultStatuses)*5+1); n != want {
+	if n, want := len(f.lists()), 2*(len(DefaultStatuses)*9+1); n != want {
 		t.Errorf("%d list requests, want %d", n, want)
 	}
 }
@@ -74,7 +74,7 @@ func TestRunAcceleratedClock(t *testing.T) {
 func TestRunRetriesFailedRounds(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{})
-	f.putAt("j", 3, f.clock.Now().Add(-time.Hour))
+	f.putAt("j", 3, f.end().Add(-time.Hour))
 	f.sim.SetFaults(simulator.Faults{ServerErrorRatio: 1})
 	logs := &records{}
 	d := New(f.config(func(c *Config) {
@@ -110,7 +110,7 @@ func TestBackoff(t *testing.T) {
 func TestRunWaitsRetryAfter(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, options{})
-	f.putAt("j", 3, f.clock.Now().Add(-time.Hour))
+	f.putAt("j", 3, f.end().Add(-time.Hour))
 	stormEnd := time.Now().Add(time.Second)
 	f.sim.SetFaults(simulator.Faults{RateLimitStorm: time.Second})
 	d := New(f.config(func(c *Config) { c.RetryBackoff, c.Poll = time.Millisecond, time.Millisecond }))

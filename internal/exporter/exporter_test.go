@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,11 +252,14 @@ func TestHandleAcrossReloads(t *testing.T) {
 	if prod == nil || other == nil || prod.Name() != "prod" || prod.Proxy() != nil {
 		t.Fatalf("handles %v, %v", prod, other)
 	}
-	if err := prod.ValidateID("abc123"); err != nil {
-		t.Errorf("ValidateID(abc123): %v", err)
+	// The registry takes any 1 to 256 characters.
+	for _, id := range []string{"abc123", "ABC-1/x y.z"} {
+		if got, err := prod.CanonicalID(id); err != nil || got != id {
+			t.Errorf("CanonicalID(%q) = %q, %v", id, got, err)
+		}
 	}
-	if err := prod.ValidateID("ABC"); err == nil {
-		t.Error("ValidateID(ABC) accepted an id the 3.x pattern refuses")
+	if _, err := prod.CanonicalID(strings.Repeat("x", 257)); err == nil {
+		t.Error("CanonicalID accepted 257 characters")
 	}
 
 	if err := ex.Apply(&config.Config{Registries: []config.Registry{registryConfig("prod", srv.URL)}}); err != nil {

@@ -113,7 +113,7 @@ func (r *Registry) start() {
 	r.done.Go(func() { r.sched.Run(ctx) })
 	r.done.Go(func() { r.certs.Run(ctx) })
 	if h := r.e.opts.Health; h != nil {
-		r.done.Go(func() { probeHealth(ctx, r.name, r.client, r.health, h, r.e.opts.Logger) })
+		r.done.Go(func() { ProbeHealth(ctx, r.name, r.client, r.health, h, r.e.opts.Logger) })
 	}
 }
 
@@ -165,9 +165,11 @@ func (r *Registry) Proxy() http.Handler {
 	return r.proxy
 }
 
-// ValidateID checks a journey id against the registry's pattern: the
-// numeric journey_id for v2, the operator_journey_id for 3.x.
-func (r *Registry) ValidateID(id string) error { return validateID(r.v2, id) }
+// CanonicalID checks a journey id as the registry would and gives the form
+// it is followed by: the operator_journey_id as is for 3.x (any 1 to 256
+// characters), the number in decimal for v2 ("007" and "7" are one
+// journey).
+func (r *Registry) CanonicalID(id string) (string, error) { return canonicalID(r.v2, id) }
 
 // Register starts following regs and returns how many were new.
 // Registration is idempotent. With a store, it returns once a flush that

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -93,17 +92,20 @@ func prepareRegistry(rc config.Registry) (settings, error) {
 			return settings{}, fmt.Errorf("certificates.uuids[%d]: %q is not a UUID", i, truncateID(u))
 		}
 	}
-	for _, j := range rc.Journeys.Resolved {
-		if err := validateID(rc.IsV2(), j.ID); err != nil {
+	for i, j := range rc.Journeys.Resolved {
+		id, err := canonicalID(rc.IsV2(), j.ID)
+		if err != nil {
 			return settings{}, fmt.Errorf("%s: %w", rc.Journeys.Where(j), err)
 		}
+		rc.Journeys.Resolved[i].ID = id
 	}
 	return settings{
 		rc: rc,
 		client: registry.Config{
 			BaseURL: rc.BaseURL, Version: version, Auth: auth,
 			Rate: rate.Limit(rc.Budget.RequestsPerSecond), Burst: rc.Budget.Burst,
-			RequestTimeout: time.Duration(rc.RequestTimeout),
+			AuthRetryInterval: time.Duration(rc.Schedule.AuthRetryInterval),
+			RequestTimeout:    time.Duration(rc.RequestTimeout),
 		},
 		policy:    Policy(rc.Schedule),
 		discovery: dc,
@@ -138,6 +140,7 @@ func Policy(s config.Schedule) tracker.Policy {
 	p.PendingInterval = time.Duration(s.PendingInterval)
 	p.BatchWindowStart = time.Duration(s.BatchWindowStart)
 	p.BatchWindowEnd = time.Duration(s.BatchWindowEnd)
+	p.BatchFrame = time.Duration(s.BatchFrame)
 	p.BatchCheckDelay = time.Duration(s.BatchCheckDelay)
 	p.SettleAfter = time.Duration(s.SettleAfter)
 	p.Retention = time.Duration(s.Retention)
@@ -145,20 +148,18 @@ func Policy(s config.Schedule) tracker.Policy {
 	return p
 }
 
-// v2JourneyIDPattern: the v2 API follows the registry's own numeric id.
-var v2JourneyIDPattern = regexp.MustCompile(`^[0-9]{1,20}$`)
-
-// validateID checks a journey id against the registry's pattern: the
-// numeric journey_id for v2, the operator_journey_id for 3.x.
-func validateID(v2 bool, id string) error {
+// canonicalID checks a journey id as the registry would, refusing only
+// what it refuses, with the reason: the numeric journey_id for v2, given
+// back in decimal ("007" and "7" are one journey); the operator_journey_id
+// for 3.x, any string of 1 to 256 characters (REGISTRY.md, Corrections).
+func canonicalID(v2 bool, id string) (string, error) {
 	if v2 {
-		if !v2JourneyIDPattern.MatchString(id) {
-			return fmt.Errorf("%q: the v2 API follows the registry's numeric journey_id", truncateID(id))
-		}
-	} else if !registry.ValidOperatorJourneyID(id) {
-		return fmt.Errorf("%q: an operator_journey_id is 1 to 256 lowercase letters and digits", truncateID(id))
+		return registry.CanonicalV2JourneyID(id)
 	}
-	return nil
+	if err := registry.CheckOperatorJourneyID(id); err != nil {
+		return "", fmt.Errorf("%q: %w", truncateID(id), err)
+	}
+	return id, nil
 }
 
 // truncateID keeps an error about a huge id readable.

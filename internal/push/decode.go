@@ -206,9 +206,9 @@ type batch struct {
 
 // decoder reads one request's body into a batch.
 type decoder struct {
-	validate func(id string) error
-	maxItems int
-	maxBody  int64
+	canonical func(id string) (string, error)
+	maxItems  int
+	maxBody   int64
 	batch
 }
 
@@ -242,7 +242,8 @@ func (d *decoder) add(index, line int, rec *record, decodeErr error) {
 		if rec.OperatorJourneyID == nil {
 			id = rec.JourneyID.value
 		}
-		if err := d.validate(id); err != nil {
+		id, err := d.canonical(id)
+		if err != nil {
 			reason = err.Error()
 			break
 		}

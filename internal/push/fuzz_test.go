@@ -23,11 +23,11 @@ type recorder struct {
 
 func (r *recorder) lookup(name string) (push.Registry, bool) { return r, name == prod }
 
-func (r *recorder) ValidateID(id string) error {
+func (r *recorder) CanonicalID(id string) (string, error) {
 	if !registry.ValidOperatorJourneyID(id) {
-		return errors.New("invalid id")
+		return "", errors.New("invalid id")
 	}
-	return nil
+	return id, nil
 }
 
 func (r *recorder) Register(_ context.Context, regs []tracker.Registration) (int, error) {

@@ -24,7 +24,9 @@ import (
 // Registry is where pushed journeys go: the exporter's handle on one
 // configured registry.
 type Registry interface {
-	ValidateID(id string) error
+	// CanonicalID checks an id as the registry would and gives the form
+	// it is followed by (v2: "007" and "7" are one journey).
+	CanonicalID(id string) (string, error)
 	// Register returns once regs are durable; added counts the new ones.
 	Register(ctx context.Context, regs []tracker.Registration) (added int, err error)
 }
@@ -179,9 +181,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) (in
 		})
 	}
 	d := decoder{
-		maxItems: h.opts.MaxBatch,
-		maxBody:  h.opts.MaxBodyBytes,
-		validate: reg.ValidateID,
+		maxItems:  h.opts.MaxBatch,
+		maxBody:   h.opts.MaxBodyBytes,
+		canonical: reg.CanonicalID,
 	}
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 	var fail *requestError

@@ -75,8 +75,11 @@ type Config struct {
 	// 429; optional.
 	BlockedFor func() time.Duration
 	Logger     *slog.Logger
-	// Poll is how often an idle scheduler looks for due journeys, and
-	// Tick how often it re-plans its sampling; defaults 100ms and 1s.
+	// An idle scheduler sleeps until the next journey is due, or a new one
+	// arrives (Tracker.Wake). Poll is the longest it sleeps without either,
+	// for a clock that can jump (a manual or accelerated clock moved by
+	// hand); Tick is how often it re-plans its sampling. Defaults 1s and
+	// 1s.
 	Poll, Tick time.Duration
 	// Counters outlive the scheduler when given, so a configuration
 	// reload does not reset them.
@@ -117,7 +120,7 @@ type Scheduler struct {
 // New returns a scheduler; Run starts it.
 func New(cfg Config) *Scheduler {
 	if cfg.Poll <= 0 {
-		cfg.Poll = 100 * time.Millisecond
+		cfg.Poll = time.Second
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
@@ -166,14 +169,14 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 		if wait := time.Until(time.Unix(0, s.pauseUntil.Load())); wait > 0 {
 			<-sem
-			sleep(ctx, min(wait, s.cfg.Poll))
+			sleep(ctx, wait)
 			continue
 		}
 		now := s.cfg.Clock.Now()
 		id, ok := s.cfg.Tracker.Next(now)
 		if !ok {
 			<-sem
-			sleep(ctx, s.cfg.Poll)
+			s.idle(ctx, now)
 			continue
 		}
 		// In flight from the moment the tracker hands it out until it is
@@ -198,6 +201,39 @@ func (s *Scheduler) Run(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+}
+
+// idle sleeps until the next journey is due, a new one arrives, or Poll
+// has passed.
+func (s *Scheduler) idle(ctx context.Context, now time.Time) {
+	d := s.cfg.Poll
+	if next, ok := s.cfg.Tracker.NextDue(); ok {
+		d = min(d, s.wallUntil(now, next))
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-s.cfg.Tracker.Wake():
+	case <-t.C:
+	}
+}
+
+// wallUntil is how long, in wall time, until the schedule clock reads
+// next; Poll when the clock only moves by hand.
+func (s *Scheduler) wallUntil(now, next time.Time) time.Duration {
+	d := next.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	if sc, ok := s.cfg.Clock.(interface{ Speed() float64 }); ok {
+		speed := sc.Speed()
+		if speed <= 0 {
+			return s.cfg.Poll
+		}
+		return time.Duration(float64(d) / speed)
+	}
+	return d
 }
 
 func (s *Scheduler) pause(d time.Duration) {

@@ -57,7 +57,7 @@ func (s *Simulator) registerAdmin(mux *http.ServeMux) {
 		if !decodeAdmin(w, r, &j) {
 			return
 		}
-		if !operatorJourneyIDPattern.MatchString(j.OperatorJourneyID) || j.Status == "" {
+		if !validOperatorJourneyID(j.OperatorJourneyID) || j.Status == "" {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "operator_journey_id and status are required"})
 			return
 		}

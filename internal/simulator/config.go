@@ -21,6 +21,11 @@ const (
 // AllVersions lists the API versions the simulator can serve, oldest first.
 var AllVersions = []string{"2", "3.1", "3.2", "3.3", "3.4"}
 
+// ServedVersions is what the real servers serve since 2026-03-04: 3.2 was
+// retired, 3.4 went live. An empty Config.Versions serves AllVersions, to
+// test clients of the older versions.
+var ServedVersions = []string{"3.3", "3.4"}
+
 // Config configures a Simulator. Zero values get the registry's defaults.
 type Config struct {
 	// Versions served; empty means AllVersions. Others answer 404 with an
@@ -70,6 +75,9 @@ type Limits struct {
 	Submit Limit // POST /journeys
 	Token  Limit // POST /auth/access_token
 	Other  Limit // everything else
+	// Health counts /health and /metrics apart: a 429 storm on the other
+	// counters leaves the probe answering.
+	Health Limit
 }
 
 // Lifecycle holds the simulated-time schedule of asynchronous processing.
@@ -80,7 +88,10 @@ type Lifecycle struct {
 	// BatchInterval separates two fraud and anomaly batches.
 	BatchInterval time.Duration
 	// CheckFrom and CheckTo bound the age (since journey start) of the
-	// journeys a batch examines; older unchecked journeys are passed.
+	// journeys a batch examines; older unchecked journeys are passed. In
+	// the servers' settings CheckFrom is DELAY and CheckTo DELAY + FRAME:
+	// their example settings are 24 h and 30 h, the older notes 48 h and
+	// 54 h (the default here); tests run both.
 	CheckFrom, CheckTo time.Duration
 	// Retention drops journeys that started longer ago, so a long-running
 	// accelerated simulator keeps a bounded memory footprint.
@@ -97,6 +108,7 @@ var (
 		Submit: Limit{Requests: 20000, Window: time.Minute},
 		Token:  Limit{Requests: 5, Window: time.Minute},
 		Other:  Limit{Requests: 100, Window: 5 * time.Minute},
+		Health: Limit{Requests: 100, Window: 5 * time.Minute},
 	}
 	DefaultLifecycle = Lifecycle{
 		NormalisationDelay: 5 * time.Minute,
@@ -125,6 +137,7 @@ func (l Limits) withDefaults() Limits {
 		Submit: l.Submit.orDefault(DefaultLimits.Submit),
 		Token:  l.Token.orDefault(DefaultLimits.Token),
 		Other:  l.Other.orDefault(DefaultLimits.Other),
+		Health: l.Health.orDefault(DefaultLimits.Health),
 	}
 }
 

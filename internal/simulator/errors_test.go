@@ -20,7 +20,7 @@ func TestErrorTable(t *testing.T) {
 		status int
 		want   string
 	}{
-		{name: "400 invalid id", method: "GET", path: "/v3.3/journeys/ABC-1", token: token, status: 400,
+		{name: "400 invalid id", method: "GET", path: "/v3.3/journeys/" + strings.Repeat("x", 257), token: token, status: 400,
 			want: `{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Invalid params"`},
 		{name: "400 bad body", method: "POST", path: "/v3.3/journeys", token: token, body: `{"operator_journey_id":"a"}`, status: 400, want: `-32602`},
 		{name: "401 unknown token", method: "GET", path: "/v3.3/journeys/abc", token: "nope", status: 401, want: bodyUnauthorized},
@@ -43,7 +43,7 @@ func TestErrorTable(t *testing.T) {
 			body: func() string { b := clean("short1", epoch.Add(-time.Hour)); b.distance = 1500; return b.String() }(),
 			want: `{"id":1,"jsonrpc":"2.0","error":{"code":-32422,"message":"Unprocessable Request","data":{"terms_violation_labels":["distance_too_short"]}}}`},
 		{name: "429 too many", method: "GET", path: "/health", status: 429, want: bodyTooMany,
-			mod:   func(c *Config) { c.Limits.Other = Limit{Requests: 1, Window: time.Hour} },
+			mod:   func(c *Config) { c.Limits.Health = Limit{Requests: 1, Window: time.Hour} },
 			setup: func(t *testing.T, f *fixture) { f.do(t, "GET", "/health", "", "") }},
 		{name: "500 bad signature", method: "GET", path: "/v3.3/journeys/abc", status: 500, want: bodyInternal, token: "BADSIG"},
 		{name: "503 maintenance", method: "GET", path: "/v3.3/journeys/abc", token: token, status: 503, want: bodyMaintenance,

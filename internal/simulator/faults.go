@@ -33,6 +33,13 @@ type Faults struct {
 	// LegacyNotFound answers an unknown journey with the older
 	// {"code":404,"error":"Not found"} body.
 	LegacyNotFound bool
+	// Older notes, kept selectable against the Corrections of REGISTRY.md:
+	// LegacyListWindow lets the list's end reach now (not today 00:00
+	// Paris); NumericJourneyID sends journey_id as a number (not a string
+	// of digits); SecondsCreatedAt drops created_at's milliseconds.
+	LegacyListWindow bool
+	NumericJourneyID bool
+	SecondsCreatedAt bool
 }
 
 // Status variants.
@@ -54,6 +61,9 @@ type faultsJSON struct {
 	StatusVariant    string  `json:"status_variant,omitempty"`
 	ShiftPages       bool    `json:"shift_pages,omitempty"`
 	LegacyNotFound   bool    `json:"legacy_not_found,omitempty"`
+	LegacyListWindow bool    `json:"legacy_list_window,omitempty"`
+	NumericJourneyID bool    `json:"numeric_journey_id,omitempty"`
+	SecondsCreatedAt bool    `json:"seconds_created_at,omitempty"`
 }
 
 func durationString(d time.Duration) string {
@@ -76,6 +86,9 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		StatusVariant:    f.StatusVariant,
 		ShiftPages:       f.ShiftPages,
 		LegacyNotFound:   f.LegacyNotFound,
+		LegacyListWindow: f.LegacyListWindow,
+		NumericJourneyID: f.NumericJourneyID,
+		SecondsCreatedAt: f.SecondsCreatedAt,
 	})
 }
 
@@ -93,6 +106,9 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		StatusVariant:    in.StatusVariant,
 		ShiftPages:       in.ShiftPages,
 		LegacyNotFound:   in.LegacyNotFound,
+		LegacyListWindow: in.LegacyListWindow,
+		NumericJourneyID: in.NumericJourneyID,
+		SecondsCreatedAt: in.SecondsCreatedAt,
 	}
 	for _, d := range []struct {
 		name string

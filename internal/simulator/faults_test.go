@@ -78,7 +78,7 @@ func TestFaults(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, nil)
 		for i := range 30 {
-			f.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "s" + strconv.Itoa(i), Status: StatusOK, StartAt: epoch.Add(-time.Hour)})
+			f.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "s" + strconv.Itoa(i), Status: StatusOK, StartAt: epoch.Add(-24 * time.Hour)})
 		}
 		stable := string(f.do(t, "GET", "/v3.3/journeys?status=ok&limit=5", token, "").body)
 		if again := string(f.do(t, "GET", "/v3.3/journeys?status=ok&limit=5", token, "").body); again != stable {

@@ -105,15 +105,17 @@ func (s *Simulator) answerAPI(r *http.Request, rec *RequestRecord) answer {
 	var rt route
 	switch {
 	case len(segs) == 1 && segs[0] == "health":
-		rt = route{group: groupOther, handler: func(*Simulator, *apiRequest) answer { return rawAnswer(200, `{"status":"ok"}`) }}
+		rt = route{group: groupHealth, handler: func(*Simulator, *apiRequest) answer { return rawAnswer(200, `{"status":"ok"}`) }}
 	case len(segs) == 1 && segs[0] == "metrics":
-		rt = route{group: groupOther, handler: func(*Simulator, *apiRequest) answer { return answer{status: 200} }}
+		rt = route{group: groupHealth, handler: func(*Simulator, *apiRequest) answer { return answer{status: 200} }}
 	default:
 		req.version = s.resolveVersion(segs[0])
-		if req.version == "" {
-			return answer{status: http.StatusNotFound}
-		}
 		req.segments = segs[1:]
+		if req.version == "" {
+			// An unsupported version: counted, like every answer but a 401.
+			rt = route{group: groupOther, handler: func(*Simulator, *apiRequest) answer { return answer{status: http.StatusNotFound} }}
+			break
+		}
 		var ok bool
 		if rt, ok = lookupRoute(req.version, r.Method, req.segments); !ok {
 			rt = route{group: groupOther, handler: func(*Simulator, *apiRequest) answer { return rawAnswer(404, bodyNotFoundOld) }}
@@ -123,7 +125,7 @@ func (s *Simulator) answerAPI(r *http.Request, rec *RequestRecord) answer {
 
 	wall := time.Now()
 	ip := clientIP(r)
-	if left := s.stormRemaining(wall); left > 0 {
+	if left := s.stormRemaining(wall); left > 0 && rt.group != groupHealth {
 		return tooManyRequests(left, s.limiter.limit(rt.group).Requests, 0, wall.Add(left))
 	}
 	d := s.limiter.take(ip, rt.group, wall)
@@ -131,7 +133,7 @@ func (s *Simulator) answerAPI(r *http.Request, rec *RequestRecord) answer {
 		return tooManyRequests(d.reset.Sub(wall), d.limit, 0, d.reset)
 	}
 	a := s.authorizedAnswer(req, rt, f)
-	if a.status == http.StatusUnauthorized || a.status == http.StatusForbidden {
+	if a.status == http.StatusUnauthorized {
 		s.limiter.refund(ip, rt.group, wall)
 		d.remaining++
 	}

@@ -85,6 +85,10 @@ type record struct {
 	// checked is set once the fraud and anomaly batch examined the journey;
 	// until then the list answers it for status=pending whatever its status.
 	checked bool
+	// fraudFailed and anomalyFailed are the batch's results, kept even
+	// when a cancel or a refusal takes precedence in the status: the
+	// list's fraud_error and anomaly_error filters still see them.
+	fraudFailed, anomalyFailed bool
 }
 
 // overlap returns how long two spans share.

@@ -85,6 +85,12 @@ func (s *Simulator) batch(now time.Time) {
 		delete(s.st.unchecked, r)
 		r.checked = true
 		if r.Status != StatusPending {
+			// The checks run whatever the status; only the list's
+			// overlapping filters show their result.
+			if !r.StartAt.Before(from) {
+				r.fraudFailed = len(s.fraudLabels(r.Journey)) > 0
+				r.anomalyFailed = !r.fraudFailed && len(s.anomalies(r.Journey)) > 0
+			}
 			continue
 		}
 		if r.StartAt.Before(from) {
@@ -92,11 +98,11 @@ func (s *Simulator) batch(now time.Time) {
 			continue
 		}
 		if labels := s.fraudLabels(r.Journey); len(labels) > 0 {
-			r.Status, r.FraudLabels = StatusFraudError, labels
+			r.Status, r.FraudLabels, r.fraudFailed = StatusFraudError, labels, true
 			continue
 		}
 		if anomalies := s.anomalies(r.Journey); len(anomalies) > 0 {
-			r.Status, r.Anomalies = StatusAnomalyError, anomalies
+			r.Status, r.Anomalies, r.anomalyFailed = StatusAnomalyError, anomalies, true
 			continue
 		}
 		r.Status = StatusOK

@@ -12,6 +12,7 @@ const (
 	groupSubmit = "submit"
 	groupToken  = "token"
 	groupOther  = "other"
+	groupHealth = "health"
 )
 
 type windowCount struct {
@@ -39,6 +40,8 @@ func (l *rateLimiter) limit(group string) Limit {
 		return l.limits.Submit
 	case groupToken:
 		return l.limits.Token
+	case groupHealth:
+		return l.limits.Health
 	default:
 		return l.limits.Other
 	}
@@ -76,7 +79,8 @@ func (l *rateLimiter) take(ip, group string, now time.Time) rateDecision {
 	return d
 }
 
-// refund gives back a request that must not count (401 and 403 answers).
+// refund gives back a request that must not count: a 401 (REGISTRY.md,
+// Corrections: 403, 400, 404 and 500 answers are counted).
 func (l *rateLimiter) refund(ip, group string, now time.Time) {
 	start := now.Truncate(l.limit(group).Window)
 	l.mu.Lock()

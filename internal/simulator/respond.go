@@ -73,6 +73,7 @@ const (
 	bodyNotFound      = `{"id":1,"jsonrpc":"2.0","error":{"code":-32504,"message":"Not found"}}`
 	bodyNotFoundOld   = `{"code":404,"error":"Not found"}`
 	bodyInternal      = `{"id":1,"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal Error"}}`
+	bodyListExpired   = `{"id":1,"jsonrpc":"2.0","error":{"code":-32603,"message":"Cannot read properties of undefined (reading 'length')"}}`
 	bodyTooMany       = `{"error":{"code":429,"message":"Too many requests"}}`
 	bodyMaintenance   = `{"code":503,"error":"Service Unavailable"}`
 	bodyTooLarge      = `{"code":413,"error":"Payload Too Large"}`

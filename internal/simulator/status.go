@@ -9,8 +9,8 @@ import (
 // status is GET /journeys/{operator_journey_id}.
 func (s *Simulator) status(req *apiRequest) answer {
 	id := req.segments[1]
-	if !operatorJourneyIDPattern.MatchString(id) {
-		return invalidParams("operator_journey_id must match ^[a-z0-9]{1,256}$")
+	if !validOperatorJourneyID(id) {
+		return invalidParams(badOperatorJourneyID)
 	}
 	s.mu.Lock()
 	r, ok := s.st.get(req.who.operatorID, id)
@@ -44,8 +44,9 @@ func (s *Simulator) statusObject(j Journey) any {
 	}
 	anomalies := make([]map[string]any, 0, len(j.Anomalies))
 	for _, a := range j.Anomalies {
-		metas := map[string]any{}
+		var metas map[string]any // null for distance_duration_anomaly, as the servers send
 		if a.ConflictingOperatorJourneyID != "" {
+			metas = map[string]any{}
 			if spec {
 				metas["conflicting_journey_id"] = a.ConflictingOperatorJourneyID
 				metas["temporal_overlap_duration_ratio"] = a.OverlapRatio
@@ -72,7 +73,15 @@ func (s *Simulator) statusObject(j Journey) any {
 		if labels == nil {
 			labels = []string{}
 		}
-		fraud, journeyID = labels, j.JourneyID
+		// The servers' driver returns the bigint as a string of digits.
+		fraud, journeyID = labels, strconv.FormatInt(j.JourneyID, 10)
+	}
+	if s.Faults().NumericJourneyID {
+		journeyID = j.JourneyID
+	}
+	created := formatMillis(j.CreatedAt)
+	if s.Faults().SecondsCreatedAt {
+		created = formatTime(j.CreatedAt)
 	}
 	return struct {
 		OperatorJourneyID     string           `json:"operator_journey_id"`
@@ -82,7 +91,7 @@ func (s *Simulator) statusObject(j Journey) any {
 		FraudErrorLabels      any              `json:"fraud_error_labels"`
 		AnomalyErrorDetails   []map[string]any `json:"anomaly_error_details"`
 		TermsViolationDetails []string         `json:"terms_violation_details"`
-	}{j.OperatorJourneyID, j.Status, formatTime(j.CreatedAt), journeyID, fraud, anomalies, terms}
+	}{j.OperatorJourneyID, j.Status, created, journeyID, fraud, anomalies, terms}
 }
 
 // v2Status is GET /v2/journeys/{journey_id}, keyed by the registry's own id.

@@ -8,10 +8,22 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-var operatorJourneyIDPattern = regexp.MustCompile(`^[a-z0-9]{1,256}$`)
+// validOperatorJourneyID is the servers' rule: the submission schema's
+// varchar macro, any string of 1 to 256 characters. The ^[a-z0-9]{1,256}$
+// pattern of the seed and the specs is not enforced (REGISTRY.md).
+func validOperatorJourneyID(id string) bool {
+	n := utf8.RuneCountInString(id)
+	return n >= 1 && n <= 256 && utf8.ValidString(id) && !strings.ContainsRune(id, 0)
+}
+
+// badOperatorJourneyID is the 400 the servers give an id outside the
+// varchar macro's bounds.
+const badOperatorJourneyID = "operator_journey_id must be a string of 1 to 256 characters"
 
 // Terms thresholds of the registry's synchronous checks.
 const (
@@ -92,8 +104,8 @@ func parseSubmission(body []byte) (*record, error) {
 	switch {
 	case in.OperatorJourneyID == nil:
 		return nil, errors.New("operator_journey_id is required")
-	case !operatorJourneyIDPattern.MatchString(*in.OperatorJourneyID):
-		return nil, errors.New("operator_journey_id must match ^[a-z0-9]{1,256}$")
+	case !validOperatorJourneyID(*in.OperatorJourneyID):
+		return nil, errors.New(badOperatorJourneyID)
 	case in.OperatorTripID == nil || *in.OperatorTripID == "" || len(*in.OperatorTripID) > maxOperatorTripIDLen:
 		return nil, errors.New("operator_trip_id is required")
 	case in.OperatorClass == nil || (*in.OperatorClass != "A" && *in.OperatorClass != "B" && *in.OperatorClass != "C"):

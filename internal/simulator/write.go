@@ -20,8 +20,8 @@ func (s *Simulator) submit(req *apiRequest) answer {
 // the journey through the fraud and anomaly checks again.
 func (s *Simulator) patch(req *apiRequest) answer {
 	id := req.segments[1]
-	if !operatorJourneyIDPattern.MatchString(id) {
-		return invalidParams("operator_journey_id must match ^[a-z0-9]{1,256}$")
+	if !validOperatorJourneyID(id) {
+		return invalidParams(badOperatorJourneyID)
 	}
 	body, failed := readBody(req.r)
 	if failed != nil {
@@ -55,8 +55,8 @@ func (s *Simulator) patch(req *apiRequest) answer {
 // cancel is POST /journeys/{id}/cancel with a {code, message} body.
 func (s *Simulator) cancel(req *apiRequest) answer {
 	id := req.segments[1]
-	if !operatorJourneyIDPattern.MatchString(id) {
-		return invalidParams("operator_journey_id must match ^[a-z0-9]{1,256}$")
+	if !validOperatorJourneyID(id) {
+		return invalidParams(badOperatorJourneyID)
 	}
 	body, failed := readBody(req.r)
 	if failed != nil {

@@ -5,14 +5,24 @@ import "time"
 // Policy says when a journey is checked. Offsets marked "from the anchor"
 // count from the journey's start when known, else from its created_at at
 // the registry, else from its registration.
+//
+// The fraud and anomaly batches' timing is not public (REGISTRY.md,
+// Corrections): they take the journeys that started in [now − DELAY −
+// FRAME, now − DELAY); the servers' example settings say DELAY 24 h, FRAME
+// 6 h, older notes 48 h and 6 h. The batch window covers both: a frame at
+// each of its ends, each checked BatchCheckDelay after its two edges (25,
+// 31, 49 and 55 h by default), so a verdict is seen within about an hour
+// of the batches whichever setting the registry runs.
 type Policy struct {
 	FirstCheckDelay time.Duration // after registration
 	PendingInterval time.Duration // between checks of a pending journey before the batches
-	// BatchWindowStart and BatchWindowEnd, from the anchor, bound the
-	// registry's fraud and anomaly batches; a journey is checked
-	// BatchCheckDelay after each edge.
+	// BatchWindowStart and BatchWindowEnd, from the anchor, bound where
+	// the registry's batches may run; BatchFrame is the width of one
+	// batch's frame, one at each end of the window. A journey is checked
+	// BatchCheckDelay after each frame's edges.
 	BatchWindowStart time.Duration
 	BatchWindowEnd   time.Duration
+	BatchFrame       time.Duration
 	BatchCheckDelay  time.Duration
 	SettleAfter      time.Duration // from the anchor: the last check
 	Retention        time.Duration // from the anchor: when the journey is forgotten
@@ -25,18 +35,36 @@ type Policy struct {
 	MaxNotFound int
 }
 
-// DefaultPolicy follows REGISTRY.md's lifecycle.
+// DefaultPolicy follows REGISTRY.md's lifecycle and Corrections: the batch
+// window covers 24 to 54 h after the start.
 var DefaultPolicy = Policy{
 	FirstCheckDelay:  10 * time.Minute,
 	PendingInterval:  24 * time.Hour,
-	BatchWindowStart: 48 * time.Hour,
+	BatchWindowStart: 24 * time.Hour,
 	BatchWindowEnd:   54 * time.Hour,
+	BatchFrame:       6 * time.Hour,
 	BatchCheckDelay:  time.Hour,
 	SettleAfter:      72 * time.Hour,
 	Retention:        30 * 24 * time.Hour,
 	RetryAfterSkip:   time.Hour,
 	MaxNotFound:      3,
 }
+
+// earlyFrameMisses: after this many journeys in a row still pending at
+// the check after the early frame's end, the tracker takes it that the
+// registry runs its batches late in the window and stops checking at the
+// early frame's end. A registry running the early frame has decided every
+// journey by then, whatever its batches' cadence (the last batch passes
+// what is left), so a few in a row are enough; a journey whose geographic
+// processing is still pending is the exception. One early verdict, at the
+// check after the early frame's start, brings the check back.
+//
+// A tracker starts as if the registry ran its batches late (the older
+// notes, and what the exporter assumed so far): a registry running them
+// early shows it at the first check after the early frame's start, and the
+// journeys already planned for the late frame are then brought back to the
+// early frame's end.
+const earlyFrameMisses = 3
 
 // anchor is the journey's start, created_at or registration, in Unix
 // seconds.
@@ -52,9 +80,40 @@ func (j *journey) anchor() int64 {
 
 func secs(d time.Duration) int64 { return int64(d / time.Second) }
 
+// frames gives the window's two frames, [early, early+frame) and
+// [late−frame, late), as offsets from the anchor; split is false when the
+// window is too narrow to hold two distinct frames.
+func (p *Policy) frames() (earlyEnd, lateStart int64, split bool) {
+	frame := min(p.BatchFrame, p.BatchWindowEnd-p.BatchWindowStart)
+	if frame <= 0 {
+		return 0, 0, false
+	}
+	earlyEnd, lateStart = secs(p.BatchWindowStart+frame), secs(p.BatchWindowEnd-frame)
+	return earlyEnd, lateStart, earlyEnd < lateStart
+}
+
+// batchChecks lists the planned batch checks, offsets from the anchor in
+// order: each frame's edges plus BatchCheckDelay. lateOnly drops the check
+// after the early frame's end, once the registry was seen deciding nothing
+// in it.
+func (p *Policy) batchChecks(lateOnly bool) []int64 {
+	d := secs(p.BatchCheckDelay)
+	out := []int64{secs(p.BatchWindowStart) + d}
+	if earlyEnd, lateStart, split := p.frames(); split {
+		if !lateOnly {
+			out = append(out, earlyEnd+d)
+		}
+		out = append(out, lateStart+d)
+	}
+	if last := secs(p.BatchWindowEnd) + d; last > out[len(out)-1] {
+		out = append(out, last)
+	}
+	return out
+}
+
 // next returns when the journey is next checked after the moment after,
 // or 0 when it is no longer polled.
-func (p *Policy) next(j *journey, after int64) int64 {
+func (p *Policy) next(j *journey, after int64, lateOnly bool) int64 {
 	anchor := j.anchor()
 	settle := anchor + secs(p.SettleAfter)
 	if j.checks == 0 && j.flags&flagSkipped == 0 {
@@ -72,20 +131,90 @@ func (p *Policy) next(j *journey, after int64) int64 {
 	if !j.undecided() {
 		return settle
 	}
-	first := anchor + secs(p.BatchWindowStart+p.BatchCheckDelay)
-	last := anchor + secs(p.BatchWindowEnd+p.BatchCheckDelay)
 	pending := max(secs(p.PendingInterval), 1)
-	switch {
-	case after+pending < first-pending/2:
-		return after + pending
-	case after < first:
+	for _, off := range p.batchChecks(lateOnly) {
+		at := anchor + off
+		if after >= at {
+			continue
+		}
+		if after+pending < at-pending/2 {
+			return after + pending
+		}
 		// A re-check this close to the batches would tell nothing the
 		// batch check will not.
-		return first
-	case after < last:
-		return last
+		return at
 	}
 	return settle
+}
+
+// learn reads what a check of a journey with a known start says of the
+// registry's batch timing: a verdict (pending to decided) before the late
+// frame's check means the early frame is live; a journey still pending at
+// the check after the early frame's end counts as a miss.
+func (t *Tracker) learn(j *journey, at int64, was, now uint8) {
+	p := &t.policy
+	earlyEnd, lateStart, split := p.frames()
+	if !split || j.start == 0 {
+		// Without the start, created_at may be up to a day later: a
+		// verdict of the late frame could pass for an early one.
+		return
+	}
+	age := at - j.anchor()
+	d := secs(p.BatchCheckDelay)
+	switch {
+	case age < secs(p.BatchWindowStart) || age >= lateStart+d:
+	case (was == statusPending || was == statusUnchecked) && decidedByBatch(now):
+		t.earlyMisses = 0
+		if t.lateOnly {
+			t.lateOnly = false
+			t.replanEarlyEnd(at, earlyEnd+d, lateStart+d)
+		}
+	case now == statusPending && age >= earlyEnd+d:
+		if t.earlyMisses++; t.earlyMisses >= earlyFrameMisses {
+			t.lateOnly = true
+		}
+	}
+}
+
+var statusOK, statusFraud, statusAnomaly = Statuses.Index("ok"), Statuses.Index("fraud_error"), Statuses.Index("anomaly_error")
+
+func decidedByBatch(s uint8) bool { return s == statusOK || s == statusFraud || s == statusAnomaly }
+
+// replanEarlyEnd brings the journeys planned for the late frame's check
+// (offset late) back to the early frame's end (offset early) when that is
+// still to come: the registry was just seen deciding in the early frame.
+// It walks every queued journey, once per change of mind.
+func (t *Tracker) replanEarlyEnd(now, early, late int64) {
+	moved := false
+	for _, slot := range t.queue {
+		j := &t.journeys[slot]
+		if j.start == 0 || !j.undecided() || j.checks == 0 || j.flags&flagExpiring != 0 {
+			continue
+		}
+		if a := j.anchor(); j.due == a+late && a+early > now {
+			j.due = a + early
+			t.touch(slot)
+			moved = true
+		}
+	}
+	if moved {
+		for i := len(t.queue)/2 - 1; i >= 0; i-- {
+			t.down(i)
+		}
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// skipsEarlyEnd tells whether a journey handed out for its check after
+// the early frame's end can pass it: the registry was seen deciding
+// nothing in the early frame since it was planned.
+func (t *Tracker) skipsEarlyEnd(j *journey) bool {
+	earlyEnd, _, split := t.policy.frames()
+	return t.lateOnly && split && j.undecided() && j.checks > 0 &&
+		j.due == j.anchor()+earlyEnd+secs(t.policy.BatchCheckDelay)
 }
 
 // expiry is when the journey leaves the tracker.

@@ -49,6 +49,14 @@ func (t *Tracker) heapPush(slot int32) {
 	i := len(t.queue) - 1
 	t.journeys[slot].heapIdx = int32(i)
 	t.up(i)
+	if t.journeys[slot].heapIdx == 0 {
+		// A new earliest event: a scheduler asleep until the old one
+		// must look again.
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (t *Tracker) heapRemove(slot int32) {

@@ -84,12 +84,22 @@ type Tracker struct {
 	changes  changeLog // what TakeChanges hands to the store
 	order    order     // slots in registration order, for listing
 	latest   Latest
+	wake     chan struct{}
+	// What the checks taught of the registry's batch timing (learn).
+	earlyMisses int
+	lateOnly    bool
 }
 
 // New returns an empty tracker following policy.
 func New(policy Policy) *Tracker {
-	return &Tracker{policy: policy, index: map[string]int32{}, stats: newStats(), order: newOrder(), latest: newLatest()}
+	return &Tracker{policy: policy, index: map[string]int32{}, stats: newStats(), order: newOrder(), latest: newLatest(),
+		wake: make(chan struct{}, 1), lateOnly: true}
 }
+
+// Wake receives when the earliest event became earlier (a journey was
+// registered, restored or rescheduled ahead of the others): whoever sleeps
+// until NextDue must look again.
+func (t *Tracker) Wake() <-chan struct{} { return t.wake }
 
 // SetPolicy changes the policy; each journey follows it from its next
 // event on.
@@ -183,6 +193,13 @@ func (t *Tracker) Next(now time.Time) (string, bool) {
 			t.remove(slot)
 			continue
 		}
+		if t.skipsEarlyEnd(j) {
+			// Planned before the registry was seen to decide nothing
+			// early: passed without a request.
+			t.schedule(slot, j.due)
+			t.touch(slot)
+			continue
+		}
 		return j.id, true
 	}
 	return "", false
@@ -268,6 +285,7 @@ func (t *Tracker) back(id string, f func(slot int32, j *journey)) {
 // apply moves a journey to a status and label sets, keeping every count.
 func (t *Tracker) apply(j *journey, at int64, status, fraud, anomaly, terms uint8) {
 	s := &t.stats
+	t.learn(j, at, j.status, status)
 	if status != j.status || fraud != j.fraud || anomaly != j.anomaly || terms != j.terms {
 		j.addTransition(transition{at: at, status: status, fraud: fraud, anomaly: anomaly, terms: terms})
 	}
@@ -327,7 +345,7 @@ func updateSet(old, cur uint8, seen *uint8, gauge []int64, counter []uint64, las
 func (t *Tracker) schedule(slot int32, at int64) {
 	j := &t.journeys[slot]
 	expiry := t.policy.expiry(j)
-	next := t.policy.next(j, at)
+	next := t.policy.next(j, at, t.lateOnly)
 	if next == 0 || next >= expiry {
 		if j.flags&flagExpiring == 0 {
 			j.flags |= flagExpiring

@@ -34,8 +34,10 @@ func nextCheck(t *testing.T, tr *Tracker, id string) time.Duration {
 }
 
 // The whole life of a journey registered half an hour after it started:
-// a first check after normalisation, one pending check a day later, the
-// batch check, the settling check, then no more polling until retention.
+// a first check after normalisation, a check after the early batch frame's
+// start (24 h), the late frame's first (48 h) when it decides (the tracker
+// has seen no early verdict: TestLearnsTheBatchTiming), the settling
+// check, then no more polling until retention.
 func TestLifecycleOfAnOKJourney(t *testing.T) {
 	t.Parallel()
 	tr := New(DefaultPolicy)
@@ -47,7 +49,7 @@ func TestLifecycleOfAnOKJourney(t *testing.T) {
 		status string
 	}{
 		{40 * time.Minute, "pending"},
-		{24*time.Hour + 40*time.Minute, "pending"},
+		{25 * time.Hour, "pending"},
 		{49 * time.Hour, "ok"},
 		{72 * time.Hour, "ok"},
 	} {
@@ -99,7 +101,7 @@ func TestLifecycleVariants(t *testing.T) {
 	if got := nextCheck(t, tr, "terms"); got != 72*time.Hour {
 		t.Fatalf("decided journey: next check at %v, want the settling check at 72h", got)
 	}
-	step(t, tr, t0.Add(24*time.Hour+10*time.Minute), "late", Result{Status: "pending"})
+	step(t, tr, t0.Add(25*time.Hour), "late", Result{Status: "pending"})
 	step(t, tr, t0.Add(49*time.Hour), "late", Result{Status: "pending"})
 	if got := nextCheck(t, tr, "late"); got != 55*time.Hour {
 		t.Fatalf("pending at the first batch check: next at %v, want 55h", got)
@@ -243,7 +245,7 @@ func TestSkip(t *testing.T) {
 		}
 		tr.Skip(id, now)
 	}
-	if got := nextCheck(t, tr, "young"); got != 24*time.Hour+10*time.Minute {
+	if got := nextCheck(t, tr, "young"); got != 25*time.Hour {
 		t.Fatalf("young: next at %v", got)
 	}
 	if got := nextCheck(t, tr, "old"); got != 10*time.Minute+DefaultPolicy.RetryAfterSkip {
@@ -364,7 +366,7 @@ func TestPendingOverdue(t *testing.T) {
 	tr.Register(t0, Registration{ID: "late", Source: SourceConfig, Start: t0})
 	tr.Register(t0, Registration{ID: "fine", Source: SourceConfig, Start: t0})
 	overdue := func() int64 { return tr.Stats().PendingOverdue }
-	for _, at := range []time.Duration{10 * time.Minute, 24*time.Hour + 10*time.Minute, 49 * time.Hour} {
+	for _, at := range []time.Duration{10 * time.Minute, 25 * time.Hour, 49 * time.Hour} {
 		step(t, tr, t0.Add(at), "late", Result{Status: "pending"})
 		step(t, tr, t0.Add(at), "fine", Result{Status: "pending"})
 		if got := overdue(); got != 0 {
@@ -395,5 +397,58 @@ func TestPendingOverdue(t *testing.T) {
 	}
 	if got, n := overdue(), tr.Len(); got != 0 || n != 0 {
 		t.Fatalf("after retention: overdue %d, tracked %d, want 0 and 0", got, n)
+	}
+}
+
+// The tracker learns the registry's batch timing from its checks. It
+// starts checking the late frame only (the older notes); one early verdict
+// (pending to decided at the check after the early frame's start) brings
+// the check after the early frame's end back, for the journeys already
+// planned too; earlyFrameMisses journeys in a row still pending there
+// drop it again, for the journeys already waiting for it too.
+func TestLearnsTheBatchTiming(t *testing.T) {
+	t.Parallel()
+	tr := New(DefaultPolicy)
+	id := func(i int) string { return fmt.Sprintf("j%02d", i) }
+	check := func(i int, at time.Duration, status string) {
+		t.Helper()
+		tr.Checked(id(i), t0.Add(at), Result{Status: status})
+	}
+	const n = earlyFrameMisses + 3
+	for i := range n {
+		tr.Register(t0, Registration{ID: id(i), Start: t0})
+		check(i, 10*time.Minute, "pending")
+	}
+	for i := range n - 1 {
+		check(i, 25*time.Hour, "pending")
+		if got := nextCheck(t, tr, id(i)); got != 49*time.Hour {
+			t.Fatalf("nothing learnt: next at %v, want 49h", got)
+		}
+	}
+	// An early verdict: the registry decides in the early frame.
+	check(n-1, 25*time.Hour, "ok")
+	for i := range n - 1 {
+		if got := nextCheck(t, tr, id(i)); got != 31*time.Hour {
+			t.Fatalf("%s after an early verdict: next at %v, want 31h", id(i), got)
+		}
+	}
+	// Still pending after the early frame, a few in a row: it does not.
+	for i := range earlyFrameMisses {
+		check(i, 31*time.Hour, "pending")
+	}
+	if got := nextCheck(t, tr, id(0)); got != 49*time.Hour {
+		t.Fatalf("after the misses: next at %v, want 49h", got)
+	}
+	// The ones still planned at 31 h are passed without a request.
+	if got, ok := tr.Next(t0.Add(31 * time.Hour)); ok {
+		t.Fatalf("Next handed out %s at 31h", got)
+	}
+	for i := earlyFrameMisses; i < n-1; i++ {
+		if got := nextCheck(t, tr, id(i)); got != 49*time.Hour {
+			t.Fatalf("%s, planned before: next at %v, want 49h", id(i), got)
+		}
+		if j, _ := tr.Lookup(id(i)); j.Checks != 2 {
+			t.Fatalf("%s: %d checks, want 2", id(i), j.Checks)
+		}
 	}
 }

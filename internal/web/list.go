@@ -169,7 +169,7 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, reg Registry, 
 	}
 }
 
-// journey answers GET /api/v1/journeys/{registry}/{id}: what the
+// journey answers GET /api/v1/journeys/{registry}/{id...}: what the
 // exporter knows of one journey and its story, for an on-call wondering
 // why it is still pending.
 func (s *Server) journey(w http.ResponseWriter, r *http.Request) {

@@ -74,7 +74,8 @@ func (s *Server) Register(mux *http.ServeMux, guard func(http.Handler) http.Hand
 		guard = func(h http.Handler) http.Handler { return h }
 	}
 	mux.Handle("GET /api/v1/journeys/{registry}", guard(http.HandlerFunc(s.list)))
-	mux.Handle("GET /api/v1/journeys/{registry}/{id}", guard(http.HandlerFunc(s.journey)))
+	// {id...}: an operator_journey_id may hold a slash, escaped or not.
+	mux.Handle("GET /api/v1/journeys/{registry}/{id...}", guard(http.HandlerFunc(s.journey)))
 	mux.Handle("GET /journey", guard(http.HandlerFunc(s.lookup)))
 	if s.opts.MetricsPath != "/" {
 		mux.HandleFunc("GET /{$}", s.status)

@@ -1,0 +1,287 @@
+package scheduler_test
+
+// The registry's limits kept to the letter, over real HTTP against the
+// simulator: Retry-After, the configured burst, the token route while a
+// key is refused, and /health through a 429 storm.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+)
+
+// sent is one HTTP attempt as the client made it.
+type sent struct {
+	endpoint   string
+	at, answer time.Time // when it left, when its answer came
+	status     int
+	retryAfter time.Duration
+}
+
+// sentLog records every attempt of a client.
+type sentLog struct {
+	mu  sync.Mutex
+	all []sent
+}
+
+func (l *sentLog) observe(o registry.Observation) {
+	now := time.Now()
+	s := sent{endpoint: o.Endpoint, at: now.Add(-o.Duration), answer: now, status: o.StatusCode}
+	if o.StatusCode == http.StatusTooManyRequests {
+		s.retryAfter = registry.RetryAfterOf(o.Err)
+	}
+	l.mu.Lock()
+	l.all = append(l.all, s)
+	l.mu.Unlock()
+}
+
+func (l *sentLog) snapshot() []sent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.all)
+}
+
+func (l *sentLog) count(endpoint string) int {
+	n := 0
+	for _, s := range l.snapshot() {
+		if s.endpoint == endpoint {
+			n++
+		}
+	}
+	return n
+}
+
+// duringRetryAfter counts the attempts to limited routes that left after
+// a 429's answer came and before its Retry-After had passed.
+func duringRetryAfter(log []sent) int {
+	n := 0
+	for _, limited := range log {
+		if limited.status != http.StatusTooManyRequests || limited.endpoint == registry.EndpointHealth {
+			continue
+		}
+		for _, s := range log {
+			if s.endpoint != registry.EndpointHealth && s.at.After(limited.answer) && s.at.Before(limited.answer.Add(limited.retryAfter)) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// largestBurst is the most attempts to limited routes that left within
+// any window of w.
+func largestBurst(log []sent, w time.Duration) int {
+	var at []time.Time
+	for _, s := range log {
+		if s.endpoint != registry.EndpointHealth {
+			at = append(at, s.at)
+		}
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	best := 0
+	for i, j := 0, 0; j < len(at); j++ {
+		for at[j].Sub(at[i]) >= w {
+			i++
+		}
+		best = max(best, j-i+1)
+	}
+	return best
+}
+
+// After a 429, no request leaves for a limited route before Retry-After,
+// whoever was waiting: 4 checks at once and a queue waiting on the budget
+// when the storm starts. Nor does the burst grow when the pause ends.
+func TestRetryAfterAndBurstUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	// With retries the client waits out the 429 itself; without, the
+	// scheduler pauses and hands the check back.
+	for _, attempts := range []int{1, 4} {
+		t.Run(fmt.Sprintf("max_attempts=%d", attempts), func(t *testing.T) {
+			t.Parallel()
+			testRetryAfterAndBurst(t, attempts)
+		})
+	}
+}
+
+func testRetryAfterAndBurst(t *testing.T, attempts int) {
+	const burst, perSecond = 10, 50
+	var log sentLog
+	w := newWorld(t, worldOptions{
+		client: func(c *registry.Config) {
+			c.Rate, c.Burst, c.MaxAttempts, c.CallTimeout = perSecond, burst, attempts, 10*time.Second
+			c.Observer = log.observe
+		},
+		sched: func(c *scheduler.Config) { c.Concurrency, c.Rate = 4, perSecond },
+	})
+	for i := range 150 {
+		w.put(fmt.Sprintf("Opj-%03d/x", i), testStart, simulator.StatusPending)
+	}
+	w.clk.Advance(time.Hour)
+	waitFor(t, 10*time.Second, "checks to flow", func() bool { return log.count(registry.EndpointJourneyStatus) >= 20 })
+	w.sim.SetFaults(simulator.Faults{RateLimitStorm: 2 * time.Second})
+	waitFor(t, 10*time.Second, "the storm", func() bool {
+		return slices.ContainsFunc(log.snapshot(), func(s sent) bool { return s.status == http.StatusTooManyRequests })
+	})
+	waitFor(t, 20*time.Second, "every journey checked", func() bool {
+		return w.sched.Stats().Outcomes[scheduler.OutcomeChecked] >= 150
+	})
+	all := log.snapshot()
+	limited := 0
+	for _, s := range all {
+		if s.status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatal("no 429 seen: the test proves nothing")
+	}
+	if n := duringRetryAfter(all); n != 0 {
+		t.Errorf("%d requests sent during a Retry-After, want 0", n)
+	}
+	// At 50 a second, 10 ms add half a request to the burst.
+	if b := largestBurst(all, 10*time.Millisecond); b > burst {
+		t.Errorf("%d requests within 10 ms, more than the burst of %d", b, burst)
+	}
+	t.Logf("%d attempts, %d answered 429; %d sent during a Retry-After; largest burst %d in 10 ms against a setting of %d",
+		len(all), limited, duringRetryAfter(all), largestBurst(all, 10*time.Millisecond), burst)
+}
+
+// While the registry refuses the key pair, the token route is asked once
+// per auth_retry_interval, not once per waiting worker.
+func TestRefusedKeyOneTokenRequestPerInterval(t *testing.T) {
+	t.Parallel()
+	const interval = 400 * time.Millisecond
+	var log sentLog
+	dir := t.TempDir()
+	auth, err := registry.KeyPairFile("ak", writeFile(t, dir, "wrong-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, worldOptions{
+		sim: func(c *simulator.Config) {
+			c.Keys = []simulator.KeyPair{{AccessKey: "ak", SecretKey: "the-secret", OperatorID: testOperator}}
+			c.Limits.Token = simulator.Limit{Requests: 1000, Window: time.Minute}
+		},
+		client: func(c *registry.Config) {
+			c.Auth, c.AuthRetryInterval, c.Observer = auth, interval, log.observe
+			c.TokenRate, c.TokenBurst = 1000, 10 // the client's own pacing out of the way
+		},
+		sched: func(c *scheduler.Config) { c.Concurrency, c.AuthRetryInterval = 4, interval },
+	})
+	for i := range 40 {
+		w.put(fmt.Sprintf("key%02d", i), testStart, simulator.StatusPending)
+	}
+	w.clk.Advance(time.Hour)
+	waitFor(t, 5*time.Second, "auth_failed", func() bool { return w.sched.Stats().State == "auth_failed" })
+	began := time.Now()
+	waitFor(t, 10*time.Second, "several intervals", func() bool { return time.Since(began) > 5*interval/2 })
+	var tokens []time.Time
+	for _, s := range log.snapshot() {
+		if s.endpoint == registry.EndpointAccessToken {
+			tokens = append(tokens, s.at)
+		}
+	}
+	if len(tokens) < 2 {
+		t.Fatalf("%d token requests: the test proves nothing", len(tokens))
+	}
+	for i := 1; i < len(tokens); i++ {
+		if gap := tokens[i].Sub(tokens[i-1]); gap < interval {
+			t.Errorf("token requests %d and %d %v apart, less than auth_retry_interval %v", i, i+1, gap, interval)
+		}
+	}
+	span := tokens[len(tokens)-1].Sub(tokens[0])
+	t.Logf("%d token requests over %v while refused (auth_retry_interval %v): at most %d an hour at the default 5m",
+		len(tokens), span.Round(time.Millisecond), interval, int(time.Hour/(5*time.Minute)))
+}
+
+// covoiturage_registry_up stays 1 through a 10-minute 429 storm: /health
+// has its own counter, and the probe does not wait on the status budget.
+// The storm's Retry-After is 600 s; the schedule clock runs through the
+// 10 minutes while the probe keeps answering.
+func TestRegistryUpThroughA429Storm(t *testing.T) {
+	t.Parallel()
+	var log sentLog
+	w := newWorld(t, worldOptions{
+		client: func(c *registry.Config) {
+			c.Rate, c.Burst, c.MaxAttempts, c.Observer = 50, 10, 1, log.observe
+			c.HealthRate, c.HealthBurst = 1000, 10
+		},
+		sched: func(c *scheduler.Config) { c.Concurrency = 4 },
+	})
+	for i := range 20 {
+		w.put(fmt.Sprintf("storm%02d", i), testStart, simulator.StatusPending)
+	}
+	client, err := registry.New(registry.Config{BaseURL: w.url, Auth: registry.Auth{Token: testToken},
+		HealthRate: 1000, HealthBurst: 10, Observer: log.observe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.sim.SetFaults(simulator.Faults{RateLimitStorm: 10 * time.Minute})
+	reg := prometheus.NewPedanticRegistry()
+	h := collector.NewHealth(reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		exporter.ProbeHealth(ctx, "test", client, 5*time.Millisecond, h, slog.New(slog.DiscardHandler))
+	}()
+	defer func() { cancel(); <-done }()
+
+	// Ten minutes of schedule time, a minute at a time: journeys fall due,
+	// the scheduler meets the storm, the probe goes on.
+	for range 10 {
+		w.clk.Advance(time.Minute)
+		probes := log.count(registry.EndpointHealth)
+		waitFor(t, 5*time.Second, "more probes", func() bool { return log.count(registry.EndpointHealth) >= probes+3 })
+		if up := upValue(t, reg); up != 1 {
+			t.Fatalf("covoiturage_registry_up = %v during the storm, want 1", up)
+		}
+	}
+	if st := w.sched.Stats().State; st != "rate_limited" {
+		t.Errorf("state %s, want rate_limited", st)
+	}
+	if n := duringRetryAfter(log.snapshot()); n != 0 {
+		t.Errorf("%d requests sent during the storm's Retry-After", n)
+	}
+}
+
+// upValue reads covoiturage_registry_up{registry="test"}; -1 when absent.
+func upValue(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "covoiturage_registry_up" {
+			for _, m := range mf.GetMetric() {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
+}
+
+func writeFile(t *testing.T, dir, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, "secret")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
