@@ -83,8 +83,7 @@ func TestCheckBad(t *testing.T) {
 		{"empty_token_file.yaml", []string{"registries[0] (prod).token_file:", "empty_token", "is empty"}},
 		{"discovery_unlistable_status.yaml", []string{`registries[0] (prod).discovery.statuses[1]: "terms_violation_error" cannot be listed`, "pending"}},
 		{"discovery_lookback_too_long.yaml", []string{"registries[0] (prod).discovery.lookback: 2400h0m0s", "90 days"}},
-		{"bad_journey_id.yaml", []string{`registries[0] (prod).journeys.ids[1]: "ABC123"`}},
-		{"bad_id_file.yaml", []string{`registries[0] (prod).journeys.files[0]: ids/bad.txt:4: "Not-An-Id"`}},
+		{"bad_journey_id.yaml", []string{`registries[0] (prod).journeys.ids[1]: "xxxxxxxx`, "1 to 256 characters; this one has 257"}},
 		{"v2_non_numeric_id.yaml", []string{`registries[0] (legacy).journeys.ids[1]: "abc123"`, "numeric"}},
 		{"bad_certificate_uuid.yaml", []string{`registries[0] (prod).certificates.uuids[1]: "not-a-uuid" is not a UUID`}},
 	}
