@@ -100,7 +100,7 @@ func TestRealIDsEndToEnd(t *testing.T) {
 		t.Fatalf("push: %d %s", a.status, a.body)
 	}
 	for _, id := range realIDs.proxy {
-		got := sourcesCall(t, http.MethodPost, p.url("/proxy/ids/v3.3/journeys"), token, "application/json", sourcesSubmission(id, clk.Now().Add(-30*time.Minute)))
+		got := sourcesCall(t, http.MethodPost, p.url("/proxy/ids/v3.3/journeys"), token, "application/json", simulator.SubmissionBody(id, clk.Now().Add(-30*time.Minute)))
 		if got.status != http.StatusCreated {
 			t.Fatalf("proxied %q: %d %s", id, got.status, got.body)
 		}
@@ -119,14 +119,14 @@ func TestRealIDsEndToEnd(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%q: %+v (tracked %v), want checked and pending\n%s", id, j, ok, p.logs.String())
+					t.Fatalf("%q: %+v (tracked %v), want checked and pending\n%s", id, j, ok, p.Logs.String())
 				}
 				time.Sleep(20 * time.Millisecond) // polls the exporter; the deadline bounds the wait
 			}
 		}
 	}
 	checked(p)
-	p.stop(t)
+	p.Stop(t)
 
 	p = startReady()
 	for _, id := range all {
@@ -141,7 +141,7 @@ func TestRealIDsEndToEnd(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	p.stop(t)
+	p.Stop(t)
 }
 
 // lookupID is lookup with the id escaped in the path, as any HTTP client

@@ -19,6 +19,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
 const (
@@ -201,7 +202,9 @@ func newSourcesWorld(t *testing.T) *sourcesWorld {
 	w := &sourcesWorld{bin: buildExporter(t), began: time.Now()}
 	traffic := simulator.DefaultTraffic()
 	traffic.PerHour = 12
-	traffic.Backfill = 30 * time.Hour
+	// Journeys can only be listed from the Paris midnight after their
+	// start: history reaches past the 50 h the list's window covers.
+	traffic.Backfill = 80 * time.Hour
 	w.clk = clock.NewAccelerated(time.Now().Add(sourcesSimAhead), sourcesSimSpeed)
 	w.simStart = w.clk.Now()
 	sim, err := simulator.New(simulator.Config{
@@ -317,9 +320,11 @@ func (w *sourcesWorld) discovered(t *testing.T) []string {
 		}
 		return missing
 	})
-	now := time.Now().UTC()
+	// The list ends at today 00:00 Paris (of the exporter's date: the
+	// simulator's clock is ahead).
+	end := registry.ListEndLimit(time.Now())
 	q := url.Values{"status": {"pending"}, "limit": {"10000"},
-		"start": {now.Add(-25 * time.Hour).Format(time.RFC3339)}, "end": {now.Add(-time.Hour).Format(time.RFC3339)}}
+		"start": {end.Add(-48 * time.Hour).Format(time.RFC3339)}, "end": {end.Format(time.RFC3339)}}
 	a := sourcesCall(t, http.MethodGet, w.srv.URL+"/v3.3/journeys?"+q.Encode(), sourcesToken, "", nil)
 	var listed []struct {
 		ID string `json:"operator_journey_id"`
