@@ -118,7 +118,7 @@ func TestDocumentedConfigExamplesLoad(t *testing.T) {
 		registries, journeys int // journeys: of the first registry
 	}{
 		{"README.md", 1, 2},
-		{"docs/configuration.md", 2, 4},
+		{"docs/configuration.md", 2, 5},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			block := between(t, c.file, "example-config")
