@@ -766,3 +766,19 @@ covoiturage_push_requests_total{code="415",registry="prod"} 1
 		t.Error(err)
 	}
 }
+
+// On a v2 registry a journey is its number: "007", "7" and 7 are one
+// journey, followed as "7".
+func TestPushV2IDsAreNumbers(t *testing.T) {
+	t.Parallel()
+	ex := newExporter(t)
+	base := serve(t, lookupIn(ex), push.Options{})
+	a := post(t, base, legacy, "application/json", `[{"journey_id": "007"}, {"journey_id": "7"}, {"journey_id": 7}]`)
+	if a.code != http.StatusOK || a.Accepted != 3 || a.New != 1 || a.AlreadyTracked != 2 {
+		t.Fatalf("answer %d %+v, want 3 accepted, 1 new", a.code, a.Response)
+	}
+	tr := ex.Registry(legacy).Tracker()
+	if _, ok := tr.Lookup("7"); !ok || tr.Len() != 1 {
+		t.Errorf("tracked %d journeys, want only \"7\"", tr.Len())
+	}
+}

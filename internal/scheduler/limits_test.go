@@ -18,10 +18,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/collector"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
@@ -284,4 +286,27 @@ func writeFile(t *testing.T, dir, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// An idle scheduler sleeps until the next journey is due or a new one
+// arrives, not on a short tick: with Poll an hour, a journey registered
+// while it sleeps is checked at once, and one due in a second is checked
+// when it falls due.
+func TestIdleSchedulerWakes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{
+		sched:  func(c *scheduler.Config) { c.Poll, c.Clock = time.Hour, clock.Real() },
+		policy: func(p *tracker.Policy) { p.FirstCheckDelay = 0 },
+	})
+	w.clk.Advance(time.Since(testStart)) // the simulator's clock at the wall's time
+	w.sim.Put(simulator.Journey{OperatorID: testOperator, OperatorJourneyID: "woken", Status: simulator.StatusPending,
+		StartAt: time.Now().Add(-time.Hour), CreatedAt: time.Now()})
+	w.tr.Register(time.Now(), tracker.Registration{ID: "woken"})
+	waitFor(t, 5*time.Second, "the new journey checked", func() bool { return w.requests.Load() == 1 })
+
+	w.sim.Put(simulator.Journey{OperatorID: testOperator, OperatorJourneyID: "due-soon", Status: simulator.StatusPending,
+		StartAt: time.Now().Add(-time.Hour), CreatedAt: time.Now()})
+	w.tr.SetPolicy(func() tracker.Policy { p := tracker.DefaultPolicy; p.FirstCheckDelay = time.Second; return p }())
+	w.tr.Register(time.Now(), tracker.Registration{ID: "due-soon"})
+	waitFor(t, 5*time.Second, "the journey due in a second checked", func() bool { return w.requests.Load() == 2 })
 }
