@@ -224,9 +224,12 @@ type Observation struct {
 	Method     string
 	StatusCode int // 0 when no answer came back
 	Duration   time.Duration
-	Attempt    int
-	Err        error // nil on success; KindOf(Err) classifies it
-	RateLimit  RateLimit
+	// Admitted is when the budget let the attempt go: every limit, a
+	// 429's Retry-After included, was checked then.
+	Admitted  time.Time
+	Attempt   int
+	Err       error // nil on success; KindOf(Err) classifies it
+	RateLimit RateLimit
 }
 
 // call is one logical request; do sends it, with budget, auth and retries.
@@ -255,6 +258,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		if err := c.budget.wait(ctx, cl.endpoint, cl.group); err != nil {
 			return c.contextError(cl.endpoint, err)
 		}
+		admitted := time.Now()
 		token := ""
 		if cl.auth {
 			var err error
@@ -262,7 +266,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 				return c.contextError(cl.endpoint, err)
 			}
 		}
-		err := c.send(ctx, cl, token, attempt)
+		err := c.send(ctx, cl, token, attempt, admitted)
 		if err == nil {
 			return nil
 		}
@@ -330,7 +334,7 @@ func (c *Client) jitter(d time.Duration) time.Duration {
 }
 
 // send makes one HTTP attempt and reports it to the observer.
-func (c *Client) send(ctx context.Context, cl call, token string, attempt int) (err error) {
+func (c *Client) send(ctx context.Context, cl call, token string, attempt int, admitted time.Time) (err error) {
 	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	u := *c.base
@@ -361,7 +365,7 @@ func (c *Client) send(ctx context.Context, cl call, token string, attempt int) (
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 
-	obs := Observation{Endpoint: cl.endpoint, Method: cl.method, Attempt: attempt}
+	obs := Observation{Endpoint: cl.endpoint, Method: cl.method, Attempt: attempt, Admitted: admitted}
 	start := time.Now()
 	defer func() {
 		obs.Duration = time.Since(start)
