@@ -193,3 +193,41 @@ func TestDocumentsNameOnlyExportedMetrics(t *testing.T) {
 		t.Fatalf("only %d metric names found in the documents", names)
 	}
 }
+
+// The registry notes the project once cited from outside the repository
+// (../shared/rpc-api/, beside a checkout nobody else has) live in
+// docs/registry.md; no file may point back there.
+func TestNothingCitesNotesOutsideTheRepository(t *testing.T) {
+	outside := regexp.MustCompile(`\.\./shared/|rpc-api/|\b` + "REGISTRY" + `\.md\b`)
+	files := 0
+	err := filepath.WalkDir(".", func(p string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules" || d.Name() == "testdata"):
+			return filepath.SkipDir
+		case d.IsDir() || p == "docs_test.go":
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.ContainsRune(string(b[:min(len(b), 8000)]), 0) {
+			return nil // binary
+		}
+		files++
+		for i, line := range strings.Split(string(b), "\n") {
+			if m := outside.FindString(line); m != "" {
+				t.Errorf("%s:%d cites %s, outside the repository: cite docs/registry.md", p, i+1, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 50 {
+		t.Fatalf("only %d files read", files)
+	}
+}

@@ -18,7 +18,7 @@ import (
 )
 
 // realIDs are operator_journey_ids as operators write them: the registry
-// takes any 1 to 256 characters (REGISTRY.md, Corrections), hyphens,
+// takes any 1 to 256 characters (docs/registry.md), hyphens,
 // capitals, dots, spaces and slashes included, and %, # and ? too.
 var realIDs = struct{ config, push, proxy []string }{
 	config: []string{"3f1b7c2e-8d4a-4e6b-9a0c-2b5d7e9f1a3c", "OPJ-2026-11-25-00042", "trip.2026/11/25 #7", "100% sure?"},

@@ -67,7 +67,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	app.ErrorWriter(stderr)
 	app.UsageWriter(stderr)
 	f := &flags{log: &promslog.Config{}}
-	app.Flag("config.file", "Configuration file: the registries to watch, their credentials, budgets, journeys and schedule (see the README). Reloaded on SIGHUP and POST /-/reload.").
+	app.Flag("config.file", "Configuration file: the registries to watch, their credentials, budgets, journeys and schedule (see docs/configuration.md). Reloaded on SIGHUP and POST /-/reload.").
 		Default("covoiturage.yml").StringVar(&f.configFile)
 	app.Flag("config.check", "Check the configuration file, credentials and id files included, then exit: 0 if valid, 1 if not.").
 		BoolVar(&f.configCheck)
@@ -274,7 +274,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // newMetrics registers the metrics of the registries' clients, health
 // probes, push endpoint and proxies, and returns the exporter's options
-// that feed them. The README's metrics table test registers the same.
+// that feed them. The metrics table test (readme_test.go) registers the same.
 func newMetrics(reg prometheus.Registerer) exporter.Options {
 	return exporter.Options{
 		Requests: collector.NewRequestMetrics(reg),

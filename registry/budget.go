@@ -11,7 +11,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Route groups share a counter on the registry (REGISTRY.md, "Rate
+// Route groups share a counter on the registry (docs/registry.md, "Rate
 // limits"): status GETs, the list and PATCH share one; the token route has
 // its own tiny one; /health its own; everything else shares a fourth.
 const (
@@ -41,7 +41,7 @@ func parseRateLimit(h http.Header) RateLimit {
 		rl.Remaining = -1 // unknown
 	}
 	if reset, ok := headerInt(h, "X-RateLimit-Reset"); ok && reset > 0 {
-		// Unix epoch seconds (REGISTRY.md, Corrections): a small value is
+		// Unix epoch seconds (docs/registry.md): a small value is
 		// a moment long past, which observe then ignores, never a delay.
 		rl.Reset = time.Unix(int64(reset), 0)
 	}

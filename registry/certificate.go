@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Certificate is the part of GET /certificates/{uuid} (seed 001) a monitor
+// Certificate is the part of GET /certificates/{uuid} a monitor
 // needs: whether it is still valid, and its period. Identity and positions
 // are personal data and are deliberately not kept.
 type Certificate struct {

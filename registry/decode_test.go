@@ -39,7 +39,7 @@ func TestDecodeJourneyStatusVariants(t *testing.T) {
 				TermsViolations: []string{"expired", "too_close_trips"}},
 		},
 		{
-			name: "seed 002 example",
+			name: "the documentation example",
 			body: `{"status":"fraud_error","operator_journey_id":"string","created_at":"2025-05-04T09:42:00+00:00","fraud_error_labels":["interoperator_overlap"],"anomaly_error_details":[{"label":"temporal_overlap_anomaly","metas":{"conflicting_journey_id":"string","temporal_overlap_duration_ratio":42.0}}],"terms_violation_details":["expired"]}`,
 			want: JourneyStatus{OperatorJourneyID: "string", Status: "fraud_error", CreatedAt: created,
 				FraudLabels:     []string{"interoperator_overlap"},
@@ -127,7 +127,7 @@ func TestDecodeJourneyList(t *testing.T) {
 	}
 }
 
-// Every row of REGISTRY.md's error table, as the servers send it.
+// Every row of docs/registry.md's error table, as the servers send it.
 func TestClassifyErrorTable(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_700_000_000, 0)

@@ -55,7 +55,7 @@ func (c *Client) JourneyStatus(ctx context.Context, operatorJourneyID string) (J
 }
 
 // JourneyStatusV2 fetches a status on the v2 API, by the registry's own
-// journey_id (seed 000).
+// journey_id.
 func (c *Client) JourneyStatusV2(ctx context.Context, journeyID string) (JourneyStatusV2, error) {
 	journeyID, err := CanonicalV2JourneyID(journeyID)
 	if err != nil {
@@ -84,7 +84,7 @@ type ListQuery struct {
 }
 
 // Statuses the list endpoint answers with an error: terms_violation_error
-// and unknown with a 400, expired with a 500 (REGISTRY.md, Corrections).
+// and unknown with a 400, expired with a 500 (docs/registry.md).
 var unlistable = map[string]string{
 	"terms_violation_error": "the registry refuses it (400)",
 	"unknown":               "the registry refuses it (400)",
@@ -182,7 +182,7 @@ func (c *Client) ListAllJourneys(ctx context.Context, q ListQuery) ([]string, er
 	return all, nil
 }
 
-// Certificate fetches and checks an attestation (seed 001). The route is
+// Certificate fetches and checks an attestation. The route is
 // gone from the specs since 3.2 but still served.
 func (c *Client) Certificate(ctx context.Context, uuid string) (Certificate, error) {
 	if !ValidCertificateUUID(uuid) {

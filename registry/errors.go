@@ -162,7 +162,7 @@ func RetryAfterOf(err error) time.Duration {
 // untrusted and ends up in logs.
 const maxMessageLen = 256
 
-// errorBody covers every error shape REGISTRY.md lists:
+// errorBody covers every error shape docs/registry.md lists:
 //
 //	{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"…","data":…}}
 //	{"error":{"code":401,"data":"Error","message":"Unauthorized Error"}}

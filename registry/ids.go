@@ -11,7 +11,7 @@ import (
 // MaxOperatorJourneyIDLength is the registry's limit on an
 // operator_journey_id, in characters: the submission schema stores it as a
 // varchar(256). The pattern ^[a-z0-9]{1,256}$ printed in the seed and the
-// specs is not enforced by the servers (REGISTRY.md, "operator_journey_id"),
+// specs is not enforced by the servers (docs/registry.md, "Journey ids"),
 // whose own tests submit UUIDs.
 const MaxOperatorJourneyIDLength = 256
 

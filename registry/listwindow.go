@@ -22,7 +22,7 @@ func Paris() *time.Location { return paris }
 
 // ListEndLimit is the latest end the list endpoint accepts at now: today
 // 00:00 Europe/Paris, where the servers take "today" as the current UTC
-// date (REGISTRY.md, Corrections, "List window"). Between Paris midnight
+// date (docs/registry.md, "The list endpoint"). Between Paris midnight
 // and UTC midnight (22:00 or 23:00 to 00:00 UTC) Paris is already a day
 // ahead, and the limit is still the midnight before: journeys that started
 // on the Paris date of the limit or later cannot be listed yet.

@@ -1,7 +1,7 @@
 package registry_test
 
 // These tests run the client against the project's simulated registry over
-// real HTTP: every error row of REGISTRY.md, both authentication schemes,
+// real HTTP: every error row of docs/registry.md, both authentication schemes,
 // rate limiting, v2, v3.x, certificates and both status body variants.
 
 import (
@@ -228,7 +228,7 @@ func sameStrings(a, b []string) bool {
 	return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
 }
 
-// The v2 API (seed 000): by the registry's journey_id, JSON-RPC envelope,
+// The v2 API: by the registry's journey_id, JSON-RPC envelope,
 // its own status names.
 func TestJourneyStatusV2(t *testing.T) {
 	t.Parallel()
@@ -300,7 +300,7 @@ func TestHealth(t *testing.T) {
 	}
 }
 
-// Every row of REGISTRY.md's error table, from the simulator, as a typed
+// Every row of docs/registry.md's error table, from the simulator, as a typed
 // error a caller can act on.
 func TestErrorTable(t *testing.T) {
 	t.Parallel()

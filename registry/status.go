@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// The values REGISTRY.md lists. The registry adds new ones without notice:
+// The values docs/registry.md lists. The registry adds new ones without notice:
 // decoders keep whatever string they get and callers bound them with
 // KnownStatus and friends, so an unexpected value is data, not an error.
 var (
@@ -74,7 +74,7 @@ type wireAnomaly struct {
 	} `json:"metas"`
 }
 
-// DecodeJourneyStatus reads a v3.x status body in either variant REGISTRY.md
+// DecodeJourneyStatus reads a v3.x status body in either variant docs/registry.md
 // describes. Only a body that is not a JSON object, or that lacks a status,
 // is an error.
 func DecodeJourneyStatus(body []byte) (JourneyStatus, error) {
@@ -119,7 +119,7 @@ func DecodeJourneyStatus(body []byte) (JourneyStatus, error) {
 	return js, nil
 }
 
-// JourneyStatusV2 is the v2 API's answer (seed 000): fewer fields, and its
+// JourneyStatusV2 is the v2 API's answer: fewer fields, and its
 // own status values (expired, fraudcheck_error).
 type JourneyStatusV2 struct {
 	JourneyID string

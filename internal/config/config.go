@@ -176,7 +176,7 @@ type Schedule struct {
 }
 
 // Defaults, in one place. The budget, API version and request timeout are
-// the registry client's, the schedule the tracker's policy (REGISTRY.md's
+// the registry client's, the schedule the tracker's policy (docs/registry.md's
 // lifecycle), discovery the discoverer's and the tracking timeout the
 // proxy's: they are repeated here so that the file format stays a leaf, and
 // the exporter's tests fail if they drift. Only the scheduler's reactions

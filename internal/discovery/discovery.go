@@ -4,7 +4,7 @@
 //
 // The list endpoint only gives ids, filters on the journey's start time,
 // overlaps between statuses and pages by offset over an unordered result
-// (REGISTRY.md, "List endpoint quirks"). A round therefore covers a window
+// (docs/registry.md, "The list endpoint"). A round therefore covers a window
 // of start times in slices, halves a slice until its page comes back short
 // (a short page is the whole result at that instant, however the rows are
 // ordered), and de-duplicates across slices and statuses.
@@ -71,7 +71,7 @@ type Config struct {
 	Logger   *slog.Logger
 }
 
-// Defaults, in one place; README "Discovery" explains them.
+// Defaults, in one place; docs/sources.md, "Discovery", explains them.
 const (
 	// DefaultInterval: a journey submitted at the last moment (24 h after
 	// its start) is listed within 10 minutes when it is listable at all.

@@ -81,7 +81,7 @@ func (d *Discoverer) round(ctx context.Context) (report, error) {
 // list's end, today 00:00 Paris as the servers compute it, on whole
 // seconds (the list filters to the second), within the registry's limits
 // on both ends. Journeys that started since that midnight cannot be
-// listed (REGISTRY.md, Corrections, "List window").
+// listed (docs/registry.md, "The list endpoint").
 func (d *Discoverer) window(now time.Time) (start, end time.Time) {
 	end = registry.ListEndLimit(now.Add(-endMargin))
 	start = end.Add(-d.cfg.Lookback).Truncate(time.Second)
@@ -143,7 +143,7 @@ type walk struct {
 	pages    int
 	invalid  int
 	// cut is the page size the registry was seen to cut pages at, below
-	// the limit asked (REGISTRY.md: a cap of 100 is intended, not
+	// the limit asked (docs/registry.md: a cap of 100 is intended, not
 	// enforced); 0 while none was seen.
 	cut int
 	// confirmed is the largest short page shown this round to be the

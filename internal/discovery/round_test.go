@@ -228,7 +228,7 @@ func TestRoundDenseSecond(t *testing.T) {
 func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 
 // capLimit makes the registry cut every page at n ids, whatever limit is
-// asked (REGISTRY.md: 100 is intended, not enforced yet).
+// asked (docs/registry.md: 100 is intended, not enforced yet).
 func capLimit(n int) func(http.Handler) http.Handler {
 	return func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -142,7 +142,7 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 }
 
 // A registry on api_version 2 follows journeys by the registry's own
-// journey_id through the v2 JSON-RPC route (seed 000), whose statuses
+// journey_id through the v2 JSON-RPC route, whose statuses
 // include expired.
 func TestV2Registry(t *testing.T) {
 	t.Parallel()

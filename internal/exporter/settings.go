@@ -151,7 +151,7 @@ func Policy(s config.Schedule) tracker.Policy {
 // canonicalID checks a journey id as the registry would, refusing only
 // what it refuses, with the reason: the numeric journey_id for v2, given
 // back in decimal ("007" and "7" are one journey); the operator_journey_id
-// for 3.x, any string of 1 to 256 characters (REGISTRY.md, Corrections).
+// for 3.x, any string of 1 to 256 characters (docs/registry.md).
 func canonicalID(v2 bool, id string) (string, error) {
 	if v2 {
 		return registry.CanonicalV2JourneyID(id)

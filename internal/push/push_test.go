@@ -268,7 +268,7 @@ func TestPushRejectsInvalidItems(t *testing.T) {
 		reason   string // in the rejection's error
 	}{
 		{prod, `{"operator_journey_id": "ok1"}`, true, "", ""},
-		// The registry takes any 1 to 256 characters (REGISTRY.md).
+		// The registry takes any 1 to 256 characters (docs/registry.md).
 		{prod, `{"operator_journey_id": "Upper1"}`, true, "", ""},
 		{prod, `{"operator_journey_id": "3f1b7c2e-8d4a-4e6b-9a0c-2b5d7e9f1a3c"}`, true, "", ""},
 		{prod, `{"operator_journey_id": "OPJ 2026/11.25 #1?x=%20"}`, true, "", ""},

@@ -1,6 +1,6 @@
 // Package simulator is an in-process imitation of the French carpooling
 // proof registry (Registre de preuve de covoiturage). It reproduces the
-// behaviour the real servers show, quirks included (see REGISTRY.md), so the
+// behaviour the real servers show, quirks included (see docs/registry.md), so the
 // exporter can be developed and tested without reaching the registry.
 package simulator
 
@@ -101,7 +101,7 @@ type Lifecycle struct {
 }
 
 // Defaults, in one place. The rate limits and the check window come from
-// REGISTRY.md; the delays are plausible guesses.
+// docs/registry.md; the delays are plausible guesses.
 var (
 	DefaultLimits = Limits{
 		Status: Limit{Requests: 2000, Window: time.Minute},

@@ -11,7 +11,7 @@ import (
 
 // The list's end limit is today 00:00 Paris, "today" being the UTC date:
 // across both DST changes and in the hour or two when the Paris date is
-// already the next one (REGISTRY.md, Corrections, "List window").
+// already the next one (docs/registry.md, "The list endpoint").
 func TestListEndLimit(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ now, want string }{

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// TestErrorTable walks REGISTRY.md's error table from the server side.
+// TestErrorTable walks docs/registry.md's error table from the server side.
 func TestErrorTable(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

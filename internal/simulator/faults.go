@@ -33,7 +33,7 @@ type Faults struct {
 	// LegacyNotFound answers an unknown journey with the older
 	// {"code":404,"error":"Not found"} body.
 	LegacyNotFound bool
-	// Older notes, kept selectable against the Corrections of REGISTRY.md:
+	// Older notes, kept selectable against what the servers do (docs/registry.md):
 	// LegacyListWindow lets the list's end reach now (not today 00:00
 	// Paris); NumericJourneyID sends journey_id as a number (not a string
 	// of digits); SecondsCreatedAt drops created_at's milliseconds.

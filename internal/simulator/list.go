@@ -21,7 +21,7 @@ var listable = []string{StatusOK, StatusPending, StatusCanceled, StatusFraudErro
 	StatusAcquisitionError, StatusValidationError, StatusNormalizationError}
 
 // list is GET /journeys?status=&start=&end=&limit=&offset=, with the
-// rules read in the servers' code (REGISTRY.md, Corrections): start ≤ the
+// rules read in the servers' code (docs/registry.md): start ≤ the
 // journey's start < end, end no later than today 00:00 Paris, start no
 // earlier than 90 days before that, RFC 3339 with an offset, no unknown
 // parameter, limit bounds not enforced.
@@ -105,7 +105,7 @@ func (s *Simulator) list(req *apiRequest) answer {
 var listParams = []string{"status", "start", "end", "limit", "offset"}
 
 // listMatches reproduces which filters are exact and which overlap
-// (REGISTRY.md, Corrections): ok, canceled and acquisition_error (with its
+// (docs/registry.md): ok, canceled and acquisition_error (with its
 // aliases) are exact; fraud_error also lists canceled, refused and
 // acquisition-error journeys whose fraud check failed; anomaly_error also
 // lists those with a failed anomaly check, and fraud errors; pending lists

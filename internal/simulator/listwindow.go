@@ -14,8 +14,8 @@ var paris = func() *time.Location {
 }()
 
 // listEndLimit is how the servers compute the list's latest end: today
-// 00:00 Europe/Paris, "today" being the current UTC date (REGISTRY.md,
-// Corrections, "List window").
+// 00:00 Europe/Paris, "today" being the current UTC date (docs/registry.md,
+// "The list endpoint").
 func listEndLimit(now time.Time) time.Time {
 	y, m, d := now.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, paris)

@@ -79,8 +79,8 @@ func (l *rateLimiter) take(ip, group string, now time.Time) rateDecision {
 	return d
 }
 
-// refund gives back a request that must not count: a 401 (REGISTRY.md,
-// Corrections: 403, 400, 404 and 500 answers are counted).
+// refund gives back a request that must not count: a 401 (docs/registry.md,
+// "Rate limits": 403, 400, 404 and 500 answers are counted).
 func (l *rateLimiter) refund(ip, group string, now time.Time) {
 	start := now.Truncate(l.limit(group).Window)
 	l.mu.Lock()

@@ -65,7 +65,7 @@ func invalidParams(detail string) answer {
 
 func rawAnswerJSON(status int, v any) answer { return jsonAnswer(status, v) }
 
-// Fixed bodies copied from the seeds and REGISTRY.md.
+// Fixed bodies as the servers send them (docs/registry.md, "Errors").
 const (
 	bodyUnauthorized  = `{"id":1,"error":{"code":-32501,"data":"Unauthorized application","message":"Unauthorized Error"},"jsonrpc":"2.0"}`
 	bodyExpired       = `{"error":{"code":401,"data":"Error","message":"Unauthorized Error"},"id":1,"jsonrpc":"2.0"}`

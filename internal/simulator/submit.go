@@ -15,7 +15,7 @@ import (
 
 // validOperatorJourneyID is the servers' rule: the submission schema's
 // varchar macro, any string of 1 to 256 characters. The ^[a-z0-9]{1,256}$
-// pattern of the seed and the specs is not enforced (REGISTRY.md).
+// pattern of the documentation and the specs is not enforced (docs/registry.md).
 func validOperatorJourneyID(id string) bool {
 	n := utf8.RuneCountInString(id)
 	return n >= 1 && n <= 256 && utf8.ValidString(id) && !strings.ContainsRune(id, 0)

@@ -6,8 +6,8 @@ import "time"
 // count from the journey's start when known, else from its created_at at
 // the registry, else from its registration.
 //
-// The fraud and anomaly batches' timing is not public (REGISTRY.md,
-// Corrections): they take the journeys that started in [now − DELAY −
+// The fraud and anomaly batches' timing is not public (docs/registry.md,
+// "Status lifecycle"): they take the journeys that started in [now − DELAY −
 // FRAME, now − DELAY); the servers' example settings say DELAY 24 h, FRAME
 // 6 h, older notes 48 h and 6 h. The batch window covers both: a frame at
 // each of its ends, each checked BatchCheckDelay after its two edges (25,
@@ -35,7 +35,7 @@ type Policy struct {
 	MaxNotFound int
 }
 
-// DefaultPolicy follows REGISTRY.md's lifecycle and Corrections: the batch
+// DefaultPolicy follows docs/registry.md's "Status lifecycle": the batch
 // window covers 24 to 54 h after the start.
 var DefaultPolicy = Policy{
 	FirstCheckDelay:  10 * time.Minute,
