@@ -68,7 +68,7 @@ func view(r Registry) registryView {
 	link := func(param, value string) string { return base + "?" + url.Values{param: {value}}.Encode() }
 	v := registryView{
 		Name: r.Name, APIVersion: r.APIVersion, State: r.Scheduler.State, LastSuccess: "never",
-		SamplingRatio:     strconv.FormatFloat(r.Scheduler.SamplingRatio, 'f', -1, 64),
+		SamplingRatio:     strconv.FormatFloat(r.Scheduler.SamplingRatio, 'g', 3, 64),
 		RequestsPerSecond: strconv.FormatFloat(r.RequestsPerSecond, 'f', -1, 64),
 		Concurrency:       r.Concurrency, Due: r.Scheduler.Due, InFlight: r.Scheduler.InFlight,
 		Tracked: r.Journeys.Tracked, ListURL: base, CSVURL: base + "?format=csv", Sources: r.Sources,
