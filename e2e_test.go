@@ -161,6 +161,8 @@ scrape_configs:
 	startTool(t, "prometheus", "http://"+promAddr, prometheusBin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+promData,
+		// The seen counters' exemplars, read back below.
+		"--enable-feature=exemplar-storage",
 		"--web.listen-address="+promAddr)
 	prom := &prometheusAPI{base: "http://" + promAddr}
 	started := time.Now()
@@ -223,6 +225,10 @@ scrape_configs:
 			t.Errorf("annotation %s is empty; annotations %v", a, firing.Annotations)
 		}
 	}
+	// From the alert to the journeys behind it, and from the counter's
+	// spike to an example journey.
+	checkJourneysURL(t, firing, "expired")
+	checkExemplars(t, prom, exp, `covoiturage_journeys_terms_violations_seen_total{reason="expired"}`, started)
 
 	// The dashboards, on the day of history and the live minutes, while
 	// the spike is still in the rule's windows.

@@ -8,7 +8,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
-	"runtime/debug"
+	"runtime"
 	"strings"
 
 	"github.com/prometheus/common/version"
@@ -92,34 +92,16 @@ func (s *Server) registry(name string) (Registry, bool) {
 	return Registry{}, false
 }
 
-// BuildVersion is the exporter's version: the one make build stamps, else
-// what the Go toolchain recorded (module version, VCS revision), never
-// empty.
+// BuildVersion is the exporter's version, never empty: the one make
+// build stamps or the main package derives from the build information,
+// its revision when known and not already in it, and the Go release.
 func BuildVersion() string {
-	if version.Version != "" {
-		return version.Version + " (revision " + version.GetRevision() + ")"
+	v := version.Version
+	if v == "" {
+		v = "unknown"
 	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
+	if rev := version.GetRevision(); rev != "" && rev != "unknown" && !strings.Contains(v, rev[:min(7, len(rev))]) {
+		v += " (revision " + rev[:min(12, len(rev))] + ")"
 	}
-	v := info.Main.Version
-	var rev, modified string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = ", modified"
-			}
-		}
-	}
-	if v == "" || v == "(devel)" {
-		v = "devel"
-	}
-	if rev != "" {
-		v += " (revision " + rev[:min(12, len(rev))] + modified + ")"
-	}
-	return strings.TrimSpace(v + " " + info.GoVersion)
+	return v + ", " + runtime.Version()
 }
