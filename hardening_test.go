@@ -142,6 +142,9 @@ func TestNotReadyIs503NotNotFound(t *testing.T) {
 	for _, c := range []struct{ method, path, contentType, body string }{
 		{http.MethodPost, "/api/v1/journeys/p", "application/json", `{"operator_journey_id":"early1"}`},
 		{http.MethodGet, "/api/v1/journeys/p/early1", "", ""},
+		{http.MethodGet, "/api/v1/journeys/p?status=pending", "", ""},
+		{http.MethodGet, "/api/v1/journeys/p?format=csv", "", ""},
+		{http.MethodGet, "/journey?registry=p&id=early1", "", ""},
 		{http.MethodPost, "/proxy/p/v3.3/journeys", "application/json", `{"operator_journey_id":"early2"}`},
 		{http.MethodGet, "/proxy/p/v3.3/journeys/known1", "", ""},
 	} {
