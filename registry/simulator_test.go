@@ -186,9 +186,16 @@ func sampleJourneys() []simulator.Journey {
 	return append(out, fraud, anomaly, terms, invented)
 }
 
+// legacyVersions has the simulator serve every version it knows, the
+// retired ones included: the client still speaks them, for servers that
+// still serve them.
+func legacyVersions(c *simulator.Config) { c.Versions = simulator.AllVersions }
+
+// Every version the client speaks (3.1: seed 002), on a simulator serving
+// them all.
 func TestJourneyStatusEveryVersionAndVariant(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	f := newFixture(t, legacyVersions)
 	for _, j := range sampleJourneys() {
 		f.sim.Put(j)
 	}
@@ -232,7 +239,7 @@ func sameStrings(a, b []string) bool {
 // its own status names.
 func TestJourneyStatusV2(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	f := newFixture(t, legacyVersions)
 	start := simStart.Add(-30 * time.Hour)
 	f.sim.Put(simulator.Journey{OperatorID: operatorID, OperatorJourneyID: "late1", JourneyID: 4242, Status: "terms_violation_error",
 		TermsViolations: []string{"expired"}, CreatedAt: start.Add(26 * time.Hour), StartAt: start, EndAt: start.Add(time.Hour), DistanceMeters: 9000})
@@ -253,24 +260,70 @@ func TestJourneyStatusV2(t *testing.T) {
 	}
 }
 
-func TestCertificate(t *testing.T) {
+// Against a registry serving what the real servers serve (3.3 and 3.4),
+// "3" is the newest of them, and the retired versions, v2 included, are
+// told apart from a vanished journey: an unsupported version, at once.
+func TestServedVersions(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
+	f.put("known1", "pending")
+	for _, version := range []string{"3.3", "3.4", "3", "v3"} {
+		c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.Version = version })
+		if got, err := c.JourneyStatus(ctxT(t), "known1"); err != nil || got.Status != "pending" {
+			t.Errorf("v%s: %+v, %v", version, got, err)
+		}
+	}
+	if n := len(f.answers(http.MethodGet, "")); n != 4 {
+		t.Errorf("%d requests, want 4", n)
+	}
+	for _, r := range f.answers(http.MethodGet, "") {
+		if r.Status != http.StatusOK {
+			t.Errorf("%s answered %d", r.Path, r.Status)
+		}
+	}
+	for _, version := range []string{"3.1", "3.2"} {
+		c, obs := f.client(t, staticAuth(t), func(c *registry.Config) { c.Version = version; c.MaxAttempts = 3 })
+		_, err := c.JourneyStatus(ctxT(t), "known1")
+		if !errors.Is(err, registry.ErrUnsupportedVersion) || errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("v%s status: %v, want an unsupported version", version, err)
+		}
+		if _, err := c.Certificate(ctxT(t), "8a9d2da9-39e3-4db7-be8e-12b4d2179fda"); !errors.Is(err, registry.ErrUnsupportedVersion) {
+			t.Errorf("v%s certificate: %v, want an unsupported version", version, err)
+		}
+		if n := len(obs.obs); n != 2 {
+			t.Errorf("v%s: %d attempts, want 2: an unsupported version is not retried", version, n)
+		}
+	}
+	c, _ := f.client(t, staticAuth(t), nil)
+	j, _ := f.sim.Journey("known1")
+	if _, err := c.JourneyStatusV2(ctxT(t), strconv.FormatInt(j.JourneyID, 10)); !errors.Is(err, registry.ErrUnsupportedVersion) {
+		t.Errorf("v2: %v, want an unsupported version", err)
+	}
+}
+
+// The certificate check (seed 001: a 3.1 route shown on 3.2, dropped from
+// the specs since and still routed), on every version the client speaks.
+func TestCertificate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, legacyVersions)
 	okID, expiredID := "8a9d2da9-39e3-4db7-be8e-12b4d2179fda", "9415300a-7a51-4296-96d1-68636e46485d"
 	f.sim.AddCertificate(simulator.Certificate{UUID: okID, OperatorID: operatorID, Type: "ok",
 		StartAt: simStart.AddDate(0, -1, 0), EndAt: simStart, CreatedAt: simStart})
 	f.sim.AddCertificate(simulator.Certificate{UUID: expiredID, OperatorID: operatorID, Type: "expired",
 		StartAt: simStart.AddDate(-1, 0, 0), EndAt: simStart.AddDate(0, -6, 0), CreatedAt: simStart.AddDate(0, -6, 0)})
-	c, obs := f.client(t, staticAuth(t), nil)
-	for id, want := range map[string]string{okID: "ok", expiredID: "expired"} {
-		got, err := c.Certificate(ctxT(t), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Type != want || got.UUID != id || got.EndAt.IsZero() {
-			t.Errorf("certificate %s: %+v", id, got)
+	for _, version := range []string{"3.1", "3.2", "3.3", "3.4", "3"} {
+		c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.Version = version })
+		for id, want := range map[string]string{okID: "ok", expiredID: "expired"} {
+			got, err := c.Certificate(ctxT(t), id)
+			if err != nil {
+				t.Fatalf("v%s: %v", version, err)
+			}
+			if got.Type != want || got.UUID != id || got.EndAt.IsZero() {
+				t.Errorf("v%s certificate %s: %+v", version, id, got)
+			}
 		}
 	}
+	c, obs := f.client(t, staticAuth(t), nil)
 	if _, err := c.Certificate(ctxT(t), "0b2b7c5e-0000-4000-8000-000000000000"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("unknown certificate: %v", err)
 	}
@@ -337,6 +390,7 @@ func TestErrorTable(t *testing.T) {
 			}},
 		{name: "404 unsupported version", want: registry.ErrUnsupportedVersion, attempts: 1, version: "3.1",
 			simConfig: func(c *simulator.Config) { c.Versions = []string{"3.2", "3.3"} }},
+		{name: "404 retired version", want: registry.ErrUnsupportedVersion, attempts: 1, version: "3.2"},
 		{name: "429 storm", want: registry.ErrRateLimited, code: 429, attempts: 1,
 			faults: simulator.Faults{RateLimitStorm: time.Minute}},
 		{name: "500 server error", want: registry.ErrServerError, code: -32603, attempts: 3,

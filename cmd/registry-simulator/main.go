@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -40,35 +41,8 @@ type options struct {
 }
 
 func run(args []string) int {
-	app := kingpin.New("registry-simulator", "A faithful simulator of the French carpooling proof registry API (Registre de preuve de covoiturage), for developing and demonstrating the exporter without the real registry.")
-	var o options
-	app.Flag("token-file", "File holding a static application token (whitespace trimmed). Without --token-file and --keys-file a random token is generated and written to a temporary file whose path is logged.").StringVar(&o.tokenFile)
-	app.Flag("keys-file", "File of access_key:secret_key lines accepted by POST /auth/access_token.").StringVar(&o.keysFile)
-	app.Flag("operator-id", "Operator the credentials belong to and the traffic generator submits for.").Default("1").IntVar(&o.operatorID)
-	app.Flag("api.versions", "Comma-separated API versions to serve, out of 2, 3.1, 3.2, 3.3, 3.4. /v3 resolves to the newest 3.x served.").Default("2,3.1,3.2,3.3,3.4").StringVar(&o.versions)
-	app.Flag("batch.delay", "DELAY of the fraud and anomaly batches: they examine journeys that started [now − DELAY − FRAME, now − DELAY) (the servers' example settings: 24h; older notes: 48h).").Default("48h").DurationVar(&o.batchDelay)
-	app.Flag("batch.frame", "FRAME of the fraud and anomaly batches (see --batch.delay).").Default("6h").DurationVar(&o.batchFrame)
-	app.Flag("clock.speed", "Simulated seconds per wall second (3600 plays a journey's whole lifecycle in about a minute; 0 stops the clock except for /_simulator/clock/advance).").Default("3600").Float64Var(&o.speed)
-	app.Flag("clock.start", "Simulated time at start-up, RFC 3339; empty means now.").StringVar(&o.start)
-	app.Flag("jwt.ttl", "Wall-clock lifetime of the JWTs issued by POST /auth/access_token.").Default("5m").DurationVar(&o.jwtTTL)
-	for i, l := range []struct{ name, help, def string }{
-		{"limit.status", "Rate limit of status GETs, lists and PATCH per client IP, as N/window.", "2000/1m"},
-		{"limit.submit", "Rate limit of POST /journeys per client IP, as N/window.", "20000/1m"},
-		{"limit.token", "Rate limit of POST /auth/access_token per client IP, as N/window (5/1m in older servers, 20/1m in newer ones).", "5/1m"},
-		{"limit.other", "Rate limit of every other route per client IP, as N/window.", "100/5m"},
-		{"limit.health", "Rate limit of /health and /metrics per client IP, as N/window: a counter of their own.", "100/5m"},
-	} {
-		app.Flag(l.name, l.help).Default(l.def).StringVar(&o.limits[i])
-	}
-	app.Flag("traffic.per-hour", "Journeys the built-in generator submits per simulated hour; 0 disables it.").Default("200").Float64Var(&o.perHour)
-	app.Flag("traffic.backfill", "Simulated history generated at start-up so every status is listable at once.").Default("96h").DurationVar(&o.backfill)
-	app.Flag("seed", "Seed of every random choice (traffic, faults).").Default("1").Int64Var(&o.seed)
-	var listen string
-	app.Flag("web.listen-address", "Address to serve the API on. The admin routes under /_simulator/ are unauthenticated: keep this on a loopback address.").Default(defaultListenAddress).StringVar(&listen)
-	logConfig := &promslog.Config{}
-	promslogflag.AddFlags(app, logConfig)
-	app.HelpFlag.Short('h')
-	if _, err := app.Parse(args); err != nil {
+	o, listen, logConfig, err := parseArgs(args)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
@@ -92,7 +66,7 @@ func run(args []string) int {
 	server := &http.Server{Addr: listen, Handler: sim.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() {
-		logger.Info("serving the simulated registry", "address", listen)
+		logger.Info("serving the simulated registry", "address", listen, "versions", strings.Join(cfg.Versions, ","))
 		errc <- server.ListenAndServe()
 	}()
 	select {
@@ -113,13 +87,48 @@ func run(args []string) int {
 	return 0
 }
 
+// parseArgs reads the command line: the options, the listen address and
+// the logging configuration.
+func parseArgs(args []string) (options, string, *promslog.Config, error) {
+	app := kingpin.New("registry-simulator", "A faithful simulator of the French carpooling proof registry API (Registre de preuve de covoiturage), for developing and demonstrating the exporter without the real registry.")
+	var o options
+	app.Flag("token-file", "File holding a static application token (whitespace trimmed). Without --token-file and --keys-file a random token is generated and written to a temporary file whose path is logged.").StringVar(&o.tokenFile)
+	app.Flag("keys-file", "File of access_key:secret_key lines accepted by POST /auth/access_token.").StringVar(&o.keysFile)
+	app.Flag("operator-id", "Operator the credentials belong to and the traffic generator submits for.").Default("1").IntVar(&o.operatorID)
+	app.Flag("api.versions", "Comma-separated API versions to serve, out of 2, 3.1, 3.2, 3.3, 3.4, or \"all\" for every one. The default is what the real servers serve; the retired versions, asked for here, serve clients of older servers. Others answer 404 with an empty body; /v3 resolves to the newest 3.x served.").Default(strings.Join(simulator.ServedVersions, ",")).StringVar(&o.versions)
+	app.Flag("batch.delay", "DELAY of the fraud and anomaly batches: they examine journeys that started [now − DELAY − FRAME, now − DELAY) (the servers' example settings: 24h; older notes: 48h).").Default("48h").DurationVar(&o.batchDelay)
+	app.Flag("batch.frame", "FRAME of the fraud and anomaly batches (see --batch.delay).").Default("6h").DurationVar(&o.batchFrame)
+	app.Flag("clock.speed", "Simulated seconds per wall second (3600 plays a journey's whole lifecycle in about a minute; 0 stops the clock except for /_simulator/clock/advance).").Default("3600").Float64Var(&o.speed)
+	app.Flag("clock.start", "Simulated time at start-up, RFC 3339; empty means now.").StringVar(&o.start)
+	app.Flag("jwt.ttl", "Wall-clock lifetime of the JWTs issued by POST /auth/access_token.").Default("5m").DurationVar(&o.jwtTTL)
+	for i, l := range []struct{ name, help, def string }{
+		{"limit.status", "Rate limit of status GETs, lists and PATCH per client IP, as N/window.", "2000/1m"},
+		{"limit.submit", "Rate limit of POST /journeys per client IP, as N/window.", "20000/1m"},
+		{"limit.token", "Rate limit of POST /auth/access_token per client IP, as N/window (5/1m in older servers, 20/1m in newer ones).", "5/1m"},
+		{"limit.other", "Rate limit of every other route per client IP, as N/window.", "100/5m"},
+		{"limit.health", "Rate limit of /health and /metrics per client IP, as N/window: a counter of their own.", "100/5m"},
+	} {
+		app.Flag(l.name, l.help).Default(l.def).StringVar(&o.limits[i])
+	}
+	app.Flag("traffic.per-hour", "Journeys the built-in generator submits per simulated hour; 0 disables it.").Default("200").Float64Var(&o.perHour)
+	app.Flag("traffic.backfill", "Simulated history generated at start-up so every status is listable at once.").Default("96h").DurationVar(&o.backfill)
+	app.Flag("seed", "Seed of every random choice (traffic, faults).").Default("1").Int64Var(&o.seed)
+	var listen string
+	app.Flag("web.listen-address", "Address to serve the API on. The admin routes under /_simulator/ are unauthenticated: keep this on a loopback address.").Default(defaultListenAddress).StringVar(&listen)
+	logConfig := &promslog.Config{}
+	promslogflag.AddFlags(app, logConfig)
+	app.HelpFlag.Short('h')
+	_, err := app.Parse(args)
+	return o, listen, logConfig, err
+}
+
 func buildConfig(o options, logger *slog.Logger) (simulator.Config, error) {
 	cfg := simulator.Config{Seed: o.seed, Logger: logger, JWTTTL: o.jwtTTL}
-	for v := range strings.SplitSeq(o.versions, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			cfg.Versions = append(cfg.Versions, v)
-		}
+	versions, err := parseVersions(o.versions)
+	if err != nil {
+		return cfg, err
 	}
+	cfg.Versions = versions
 	start := time.Now()
 	if o.start != "" {
 		t, err := time.Parse(time.RFC3339, o.start)
@@ -150,4 +159,28 @@ func buildConfig(o options, logger *slog.Logger) (simulator.Config, error) {
 		cfg.Traffic = &t
 	}
 	return cfg, nil
+}
+
+// parseVersions reads --api.versions: a comma-separated list out of
+// simulator.AllVersions (a leading "v" allowed), or "all".
+func parseVersions(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "all" {
+		return slices.Clone(simulator.AllVersions), nil
+	}
+	var out []string
+	for v := range strings.SplitSeq(s, ",") {
+		v = strings.TrimPrefix(strings.TrimSpace(v), "v")
+		switch {
+		case v == "":
+			continue
+		case !slices.Contains(simulator.AllVersions, v):
+			return nil, fmt.Errorf("--api.versions: %q is not a version the simulator knows: want some of %s, or all", v, strings.Join(simulator.AllVersions, ", "))
+		case !slices.Contains(out, v):
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--api.versions: no version to serve")
+	}
+	return out, nil
 }

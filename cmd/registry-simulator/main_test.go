@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,16 +100,57 @@ func TestBuildConfigErrors(t *testing.T) {
 	t.Parallel()
 	ok := [5]string{"1/1s", "2/1s", "3/1s", "4/1s", "5/1s"}
 	for name, o := range map[string]options{
-		"bad start": {start: "yesterday", limits: ok},
-		"bad speed": {speed: -1, limits: ok},
-		"bad limit": {limits: [5]string{"x", "2/1s", "3/1s", "4/1s", "5/1s"}},
-		"no token":  {tokenFile: "/nonexistent/token", limits: ok},
-		"no keys":   {keysFile: "/nonexistent/keys", limits: ok},
+		"bad start":       {versions: "3.3", start: "yesterday", limits: ok},
+		"bad speed":       {versions: "3.3", speed: -1, limits: ok},
+		"bad limit":       {versions: "3.3", limits: [5]string{"x", "2/1s", "3/1s", "4/1s", "5/1s"}},
+		"no token":        {versions: "3.3", tokenFile: "/nonexistent/token", limits: ok},
+		"no keys":         {versions: "3.3", keysFile: "/nonexistent/keys", limits: ok},
+		"unknown version": {versions: "3.3,3.0", limits: ok},
+		"no version":      {versions: " , ", limits: ok},
 	} {
 		if _, err := buildConfig(o, slog.New(slog.DiscardHandler)); err == nil {
 			t.Errorf("%s: buildConfig succeeded", name)
 		}
 	}
+}
+
+// By default the simulator serves what the real servers serve; the retired
+// versions are there when asked for.
+func TestVersionsFlag(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{nil, []string{"3.3", "3.4"}},
+		{[]string{"--api.versions=all"}, []string{"2", "3.1", "3.2", "3.3", "3.4"}},
+		{[]string{"--api.versions=v2, 3.1,3.3,3.1"}, []string{"2", "3.1", "3.3"}},
+	} {
+		o, _, _, err := parseArgs(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.speed, o.perHour, o.tokenFile = 0, 0, writeToken(t)
+		cfg, err := buildConfig(o, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if !slices.Equal(cfg.Versions, tc.want) {
+			t.Errorf("%v: versions %v, want %v", tc.args, cfg.Versions, tc.want)
+		}
+		if _, err := simulator.New(cfg); err != nil {
+			t.Errorf("%v: %v", tc.args, err)
+		}
+	}
+}
+
+func writeToken(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte("tok"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {

@@ -147,7 +147,9 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 func TestV2Registry(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewAccelerated(start, 0)
-	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	// The real servers retired v2: this simulator serves it as older
+	// servers did.
+	sim, err := simulator.New(simulator.Config{Versions: simulator.AllVersions, Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +168,80 @@ func TestV2Registry(t *testing.T) {
 		j, _ := ex.Registry("legacy").Tracker().Lookup("4242")
 		return j.Status == "ok" && !j.CreatedAt.IsZero()
 	})
+}
+
+// A registry configured with a version the real servers retired (v2, 3.1,
+// 3.2; the simulator serves 3.3 and 3.4 as they do) answers 404 with an
+// empty body: the scheduler's state becomes unsupported_version, the series
+// CovoiturageUnsupportedAPIVersion reads, while the registry stays up and
+// no journey is taken for one the registry lost.
+func TestRetiredVersion(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewAccelerated(start, 0)
+	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: "kept1", JourneyID: 4242, Status: simulator.StatusOK, StartAt: start, CreatedAt: start})
+	srv := httptest.NewServer(sim.Handler())
+	defer srv.Close()
+	reg := prometheus.NewPedanticRegistry()
+	ex := exporter.New(exporter.Options{Clock: clk, Tick: 10 * time.Millisecond, Poll: time.Millisecond, Health: collector.NewHealth(reg)})
+	defer ex.Close()
+	reg.MustRegister(collector.NewJourneys(ex.Snapshots))
+	var rcs []config.Registry
+	for _, v := range []struct{ name, version, id string }{{"v2", "2", "4242"}, {"v31", "3.1", "kept1"}, {"v32", "3.2", "kept1"}, {"v33", "3.3", "kept1"}} {
+		rc := registryConfig(v.name, srv.URL, v.id)
+		rc.APIVersion = v.version
+		rc.HealthInterval = model.Duration(20 * time.Millisecond)
+		rcs = append(rcs, rc)
+	}
+	if err := ex.Apply(&config.Config{Registries: rcs}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	gauge := func(name, registry, state string) float64 {
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() != name {
+				continue
+			}
+		metrics:
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if (l.GetName() == "registry" && l.GetValue() != registry) || (l.GetName() == "state" && l.GetValue() != state) {
+						continue metrics
+					}
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	for _, name := range []string{"v2", "v31", "v32"} {
+		waitFor(t, name+" unsupported_version", func() bool {
+			return gauge("covoiturage_scheduler_state", name, "unsupported_version") == 1
+		})
+		waitFor(t, name+" up", func() bool { return gauge("covoiturage_registry_up", name, "") == 1 })
+		id := "kept1"
+		if name == "v2" {
+			id = "4242"
+		}
+		if j, _ := ex.Registry(name).Tracker().Lookup(id); j.Status == tracker.StatusNotFound || j.Status == "ok" {
+			t.Errorf("%s: journey %+v: a retired version is neither a lost journey nor an answer", name, j)
+		}
+	}
+	// The served version beside them follows its journey.
+	waitFor(t, "v33 checked", func() bool {
+		j, _ := ex.Registry("v33").Tracker().Lookup("kept1")
+		return j.Status == "ok"
+	})
+	if got := gauge("covoiturage_scheduler_state", "v33", "polling"); got != 1 {
+		t.Errorf("v33 state polling = %v", got)
+	}
 }
 
 // seriesOf lists the families that have a series with registry=name.

@@ -83,10 +83,13 @@ type simRegistry struct {
 	url *url.URL
 }
 
-func newSimRegistry(t testing.TB) *simRegistry {
+// newSimRegistry serves the versions given, or by default those the real
+// servers serve.
+func newSimRegistry(t testing.TB, versions ...string) *simRegistry {
 	t.Helper()
 	sim, err := simulator.New(simulator.Config{
-		Tokens: []simulator.Token{{Value: token, OperatorID: operatorID}},
+		Versions: versions,
+		Tokens:   []simulator.Token{{Value: token, OperatorID: operatorID}},
 		Clock:  clock.NewAccelerated(simNow, 0),
 		Seed:   1,
 		// Benchmarks submit far more than the registry's 20,000 a minute.

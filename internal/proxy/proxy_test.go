@@ -101,13 +101,14 @@ func TestSubmissionsAreRelayedAndTracked(t *testing.T) {
 }
 
 // /v3/journeys is the newest 3.x and is observed too; a trailing slash
-// reaches the same route.
+// reaches the same route; so are the retired 3.x, for a registry that
+// still serves them.
 func TestEveryV3PathIsObserved(t *testing.T) {
 	t.Parallel()
-	reg := newSimRegistry(t)
+	reg := newSimRegistry(t, simulator.AllVersions...)
 	tr := newTrackerRegistrar()
 	f := newFront(t, reg.url, tr, nil)
-	for i, path := range []string{"/v3/journeys", "/v3.2/journeys", "/v3.4/journeys/"} {
+	for i, path := range []string{"/v3/journeys", "/v3.1/journeys", "/v3.2/journeys", "/v3.3/journeys", "/v3.4/journeys/"} {
 		id := "path" + itoa(i)
 		got := do(t, http.MethodPost, f.url+path, token, simulator.SubmissionBody(id, simNow.Add(-time.Hour)), nil)
 		if got.status != http.StatusCreated {
@@ -139,6 +140,7 @@ func TestRefusedSubmissionsAreRelayedUntracked(t *testing.T) {
 		{"id the registry refuses", "/v3.3/journeys", token, simulator.SubmissionBody(strings.Repeat("x", 257), simNow.Add(-time.Hour)), http.StatusBadRequest, "400"},
 		{"id not a string", "/v3.3/journeys", token, []byte(`{"operator_journey_id":42}`), http.StatusBadRequest, "400"},
 		{"v2 is not served", "/v2/journeys", token, simulator.SubmissionBody("v2journey1", simNow.Add(-time.Hour)), http.StatusNotFound, ""},
+		{"3.2 is retired", "/v3.2/journeys", token, simulator.SubmissionBody("retired1", simNow.Add(-time.Hour)), http.StatusNotFound, ""},
 	}
 	for i, c := range cases {
 		got := do(t, http.MethodPost, f.url+c.path, c.auth, c.body, nil)
@@ -153,6 +155,7 @@ func TestRefusedSubmissionsAreRelayedUntracked(t *testing.T) {
 	f.waitMetric(t, 1, "covoiturage_proxy_submissions_total", "code", "401")
 	f.waitMetric(t, 1, "covoiturage_proxy_submissions_total", "code", "403")
 	f.waitMetric(t, 3, "covoiturage_proxy_submissions_total", "code", "400")
+	f.waitMetric(t, 1, "covoiturage_proxy_submissions_total", "code", "404") // 3.2, retired
 	f.waitMetric(t, 1, "covoiturage_proxy_requests_total") // v2: forwarded, not observed
 	if n := f.metric(t, "covoiturage_proxy_tracked_total", "result", "new"); n != 0 {
 		t.Errorf("tracked_total{new} = %v", n)

@@ -410,10 +410,11 @@ func TestUnsupportedVersionStopsPolling(t *testing.T) {
 	}
 }
 
-// The v2 API follows journeys by the registry's own journey_id.
+// The v2 API follows journeys by the registry's own journey_id, on a
+// registry that still serves it.
 func TestV2Checker(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, worldOptions{})
+	w := newWorld(t, worldOptions{sim: func(c *simulator.Config) { c.Versions = simulator.AllVersions }})
 	w.sim.Put(simulator.Journey{OperatorID: testOperator, OperatorJourneyID: "v2journey", JourneyID: 4242,
 		Status: simulator.StatusOK, StartAt: testStart, CreatedAt: testStart})
 	client, err := registry.New(registry.Config{BaseURL: w.url, Auth: registry.Auth{Token: testToken}})

@@ -44,12 +44,12 @@ func TestAdminRoutes(t *testing.T) {
 	if r := f.do(t, "POST", "/_simulator/certificates", "", cert); r.status != 201 {
 		t.Fatalf("POST certificate = %d %s", r.status, r.body)
 	}
-	r := f.do(t, "GET", "/v3.2/certificates/8a9d2da9-39e3-4db7-be8e-12b4d2179fda", token, "")
+	r := f.do(t, "GET", "/v3.3/certificates/8a9d2da9-39e3-4db7-be8e-12b4d2179fda", token, "")
 	got := r.json(t)
 	if r.status != 200 || got["type"] != "expired" || got["tz"] != "Europe/Paris" || got["start_at"] != "2025-01-01T00:00:00Z" {
 		t.Fatalf("certificate = %d %s", r.status, r.body)
 	}
-	if r := f.do(t, "GET", "/v3.2/certificates/8a9d2da9-39e3-4db7-be8e-12b4d2179fda", otherToken, ""); r.status != 404 || string(r.body) != bodyNotFoundOld {
+	if r := f.do(t, "GET", "/v3.3/certificates/8a9d2da9-39e3-4db7-be8e-12b4d2179fda", otherToken, ""); r.status != 404 || string(r.body) != bodyNotFoundOld {
 		t.Fatalf("other operator certificate = %d %s", r.status, r.body)
 	}
 	jwt := f.jwt(t)

@@ -53,7 +53,7 @@ func TestJWTExpiresAfterTTL(t *testing.T) {
 
 func TestOperatorsSeeOnlyTheirJourneys(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	f := newFixture(t, legacyVersions)
 	f.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "mine", Status: StatusOK, StartAt: epoch.Add(-time.Hour)})
 	if r := f.do(t, "GET", "/v3.3/journeys/mine", otherToken, ""); r.status != 404 {
 		t.Fatalf("other operator = %d", r.status)
@@ -150,16 +150,41 @@ func TestVersions(t *testing.T) {
 		t.Fatalf("metrics = %d %q", r.status, r.body)
 	}
 
-	all := newFixture(t, nil)
+	// By default, what the real servers serve: 3.3 and 3.4, /v3 being 3.4,
+	// where 1500 m is long enough; the retired versions answer 404 with an
+	// empty body, whatever the route.
+	served := newFixture(t, nil)
 	short.id = "short2"
-	if r := all.do(t, "POST", "/v3/journeys", token, short.String()); r.status != 201 {
+	if r := served.do(t, "POST", "/v3/journeys", token, short.String()); r.status != 201 {
 		t.Fatalf("/v3 (3.4) short = %d %s", r.status, r.body)
+	}
+	served.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "v", Status: StatusOK})
+	for _, p := range []string{"/v3.3/journeys/v", "/v3.4/journeys/v", "/v3/journeys/v"} {
+		if r := served.do(t, "GET", p, token, ""); r.status != 200 {
+			t.Errorf("default simulator %s = %d %s", p, r.status, r.body)
+		}
+	}
+	j, _ := served.sim.Journey("v")
+	for _, p := range []string{"/v2/journeys/" + strconv.FormatInt(j.JourneyID, 10), "/v3.1/journeys/v", "/v3.2/journeys/v",
+		"/v3.2/certificates/8a9d2da9-39e3-4db7-be8e-12b4d2179fda", "/v3.2/journeys?status=ok"} {
+		if r := served.do(t, "GET", p, token, ""); r.status != 404 || len(r.body) != 0 {
+			t.Errorf("default simulator %s = %d %q, want 404 with an empty body", p, r.status, r.body)
+		}
+	}
+	// Asked for, the retired versions are served again.
+	legacy := newFixture(t, legacyVersions)
+	legacy.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "v", Status: StatusOK})
+	for _, p := range []string{"/v3.1/journeys/v", "/v3.2/journeys/v", "/v3.3/journeys/v", "/v3.4/journeys/v", "/v3/journeys/v"} {
+		if r := legacy.do(t, "GET", p, token, ""); r.status != 200 {
+			t.Errorf("legacy simulator %s = %d %s", p, r.status, r.body)
+		}
 	}
 }
 
+// The v2 route of seed 000, on a simulator asked to serve v2.
 func TestV2Status(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	f := newFixture(t, legacyVersions)
 	for _, j := range []Journey{
 		{OperatorID: 1, OperatorJourneyID: "late", Status: StatusTermsViolationError, TermsViolations: []string{TermsExpired}},
 		{OperatorID: 1, OperatorJourneyID: "fraud", Status: StatusFraudError, FraudLabels: []string{FraudOverlap}},

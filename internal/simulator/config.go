@@ -18,18 +18,20 @@ const (
 	PermCancel = "operator.acquisition.cancel"
 )
 
-// AllVersions lists the API versions the simulator can serve, oldest first.
+// AllVersions lists the API versions the simulator can serve, oldest first:
+// the retired ones too, for clients of servers that still serve them.
 var AllVersions = []string{"2", "3.1", "3.2", "3.3", "3.4"}
 
-// ServedVersions is what the real servers serve since 2026-03-04: 3.2 was
-// retired, 3.4 went live. An empty Config.Versions serves AllVersions, to
-// test clients of the older versions.
+// ServedVersions is what the real servers serve since 2026-03-04 (3.2 was
+// retired, 3.4 went live), and what an empty Config.Versions serves.
 var ServedVersions = []string{"3.3", "3.4"}
 
 // Config configures a Simulator. Zero values get the registry's defaults.
 type Config struct {
-	// Versions served; empty means AllVersions. Others answer 404 with an
-	// empty body, and "/v3/..." resolves to the newest served 3.x.
+	// Versions served, out of AllVersions; empty means ServedVersions,
+	// as the real servers. Others answer 404 with an empty body, and
+	// "/v3/..." resolves to the newest served 3.x. A test of a retired
+	// version asks for it here.
 	Versions []string
 	// Tokens are legacy long-lived application tokens.
 	Tokens []Token

@@ -54,6 +54,10 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	return &fixture{sim: s, srv: srv, clock: c}
 }
 
+// legacyVersions serves every version the simulator knows, the retired
+// ones included, for tests of clients of older servers.
+func legacyVersions(c *Config) { c.Versions = AllVersions }
+
 type reply struct {
 	status int
 	header http.Header

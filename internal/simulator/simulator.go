@@ -46,7 +46,7 @@ type Simulator struct {
 func New(cfg Config) (*Simulator, error) {
 	versions := cfg.Versions
 	if len(versions) == 0 {
-		versions = AllVersions
+		versions = ServedVersions
 	}
 	for _, v := range versions {
 		if !slices.Contains(AllVersions, v) {
