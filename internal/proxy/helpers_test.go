@@ -90,8 +90,8 @@ func newSimRegistry(t testing.TB, versions ...string) *simRegistry {
 	sim, err := simulator.New(simulator.Config{
 		Versions: versions,
 		Tokens:   []simulator.Token{{Value: token, OperatorID: operatorID}},
-		Clock:  clock.NewAccelerated(simNow, 0),
-		Seed:   1,
+		Clock:    clock.NewAccelerated(simNow, 0),
+		Seed:     1,
 		// Benchmarks submit far more than the registry's 20,000 a minute.
 		Limits: simulator.Limits{Submit: simulator.Limit{Requests: 1 << 30, Window: time.Minute}},
 	})
