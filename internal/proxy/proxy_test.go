@@ -100,6 +100,30 @@ func TestSubmissionsAreRelayedAndTracked(t *testing.T) {
 	}
 }
 
+// Ids are any 1 to 256 characters, JSON's own escapes included: an id
+// holding a quote or a backslash reaches the registry, and is tracked, as
+// that very id.
+func TestIDsThatNeedEscapingInJSON(t *testing.T) {
+	t.Parallel()
+	reg := newSimRegistry(t)
+	tr := newTrackerRegistrar()
+	f := newFront(t, reg.url, tr, nil)
+	for _, id := range []string{`say "hi"`, `C:\trips\42`, `\`, `"`, `a\"b/c%2F?#é`} {
+		body := simulator.SubmissionBody(id, simNow.Add(-time.Hour))
+		got := do(t, http.MethodPost, f.url+"/v3.3/journeys", token, body, nil)
+		if got.status != http.StatusCreated {
+			t.Errorf("%q: %d %s", id, got.status, got.body)
+			continue
+		}
+		if j, ok := reg.sim.Journey(id); !ok || j.OperatorJourneyID != id {
+			t.Errorf("%q: the registry stored %+v (%v)", id, j, ok)
+		}
+		if j, ok := tr.tr.Lookup(id); !ok || j.Status != "pending" {
+			t.Errorf("%q: tracked as %+v (%v)", id, j, ok)
+		}
+	}
+}
+
 // /v3/journeys is the newest 3.x and is observed too; a trailing slash
 // reaches the same route; so are the retired 3.x, for a registry that
 // still serves them.

@@ -3,6 +3,7 @@ package simulator
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"time"
 )
 
@@ -10,17 +11,54 @@ import (
 // an operator would send it, that the simulator accepts unless it is
 // submitted more than 24 h after start. Each id has identities of its
 // own, so the per-person terms checks never refuse it. For tests that
-// submit through the exporter's proxy or to the simulator directly.
+// submit through the exporter's proxy or to the simulator directly; any id
+// is encoded as JSON, quotes and backslashes included.
 func SubmissionBody(id string, start time.Time) []byte {
 	key := func(role string) string {
 		sum := sha256.Sum256([]byte(role + id))
 		return hex.EncodeToString(sum[:])
 	}
+	type point struct {
+		Datetime string  `json:"datetime"`
+		Lat      float64 `json:"lat"`
+		Lon      float64 `json:"lon"`
+	}
+	type identity struct {
+		IdentityKey    string `json:"identity_key"`
+		OperatorUserID string `json:"operator_user_id"`
+		PhoneTrunc     string `json:"phone_trunc"`
+	}
+	type driver struct {
+		Identity identity `json:"identity"`
+		Revenue  int      `json:"revenue"`
+	}
+	type passenger struct {
+		Identity     identity `json:"identity"`
+		Contribution int      `json:"contribution"`
+		Seats        int      `json:"seats"`
+	}
 	end := start.Add(40 * time.Minute)
-	return []byte(`{"operator_journey_id":"` + id + `","operator_trip_id":"trip` + id + `","operator_class":"C","incentives":[],` +
-		`"start":{"datetime":"` + start.UTC().Format(time.RFC3339) + `","lat":48.85,"lon":2.35},` +
-		`"end":{"datetime":"` + end.UTC().Format(time.RFC3339) + `","lat":48.95,"lon":2.45},` +
-		`"distance":8000,` +
-		`"driver":{"identity":{"identity_key":"` + key("d") + `","operator_user_id":"d` + id + `","phone_trunc":"+336010203"},"revenue":200},` +
-		`"passenger":{"identity":{"identity_key":"` + key("p") + `","operator_user_id":"p` + id + `","phone_trunc":"+336010204"},"contribution":200,"seats":1}}`)
+	// Strings, numbers and fixed structs only: Marshal cannot fail.
+	b, _ := json.Marshal(struct {
+		OperatorJourneyID string    `json:"operator_journey_id"`
+		OperatorTripID    string    `json:"operator_trip_id"`
+		OperatorClass     string    `json:"operator_class"`
+		Incentives        []any     `json:"incentives"`
+		Start             point     `json:"start"`
+		End               point     `json:"end"`
+		Distance          int       `json:"distance"`
+		Driver            driver    `json:"driver"`
+		Passenger         passenger `json:"passenger"`
+	}{
+		OperatorJourneyID: id,
+		OperatorTripID:    "trip" + id,
+		OperatorClass:     "C",
+		Incentives:        []any{},
+		Start:             point{start.UTC().Format(time.RFC3339), 48.85, 2.35},
+		End:               point{end.UTC().Format(time.RFC3339), 48.95, 2.45},
+		Distance:          8000,
+		Driver:            driver{identity{key("d"), "d" + id, "+336010203"}, 200},
+		Passenger:         passenger{identity{key("p"), "p" + id, "+336010204"}, 200, 1},
+	})
+	return b
 }
