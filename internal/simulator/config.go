@@ -40,9 +40,14 @@ type Config struct {
 	// JWTTTL is the wall-clock lifetime of issued JWTs; default 5m.
 	JWTTTL time.Duration
 	// Clock drives journeys and their lifecycle; nil means clock.Real().
-	Clock     clock.Clock
-	Limits    Limits
-	Lifecycle Lifecycle
+	Clock clock.Clock
+	// LimitClock is what the rate-limit windows and a RateLimitStorm are
+	// counted on; nil means the wall clock, as on the servers. A test that
+	// lives through a long Retry-After gives the client and the simulator
+	// one simulated clock here.
+	LimitClock clock.Clock
+	Limits     Limits
+	Lifecycle  Lifecycle
 	// Traffic, when set, makes the simulator submit journeys by itself.
 	Traffic *Traffic
 	Seed    int64

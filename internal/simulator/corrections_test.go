@@ -1,12 +1,14 @@
 package simulator
 
 import (
-	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
 )
 
 // The list's end limit is today 00:00 Paris, "today" being the UTC date:
@@ -110,20 +112,63 @@ func TestListFilterOverlaps(t *testing.T) {
 	}
 }
 
-// Which answers count against the limit, and /health's own counter.
+// Which answers count against the limit (REGISTRY.md, Corrections, "Rate
+// limits"): on the servers the token middleware runs before the rate
+// limiter, so what it refuses (an unknown or expired bearer token: 401; a
+// badly signed one: 500 on older servers) is never counted; the token route
+// has no such middleware, and counts its 401s; 400, 403, 404 (an unserved
+// version, on the counter of the route it names) and 500 answers count.
+// /health has a counter of its own.
 func TestCountedAnswers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(c *Config) {
+		c.Limits.Status = Limit{Requests: 3, Window: time.Hour}
 		c.Limits.Other = Limit{Requests: 2, Window: time.Hour}
-		c.Limits.Token = Limit{Requests: 20, Window: time.Hour}
+		c.Limits.Token = Limit{Requests: 2, Window: time.Hour}
 	})
-	// 401s on the token route are not counted, whatever the limit.
-	for range 25 {
-		if r := f.do(t, "POST", "/v3.3/auth/access_token", "", `{"access_key":"ak","secret_key":"wrong"}`); r.status != http.StatusUnauthorized {
-			t.Fatalf("bad key = %d", r.status)
+	f.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "j1", Status: StatusOK})
+	jwt := f.jwt(t) // the token route's first request
+	f.sim.ExpireTokens()
+	badlySigned := jwt[:len(jwt)-4] + "AAAA"
+	// Refused by the token middleware: never counted, whatever the limit.
+	for range 10 {
+		for _, c := range []struct {
+			token  string
+			status int
+		}{{"not-a-token", 401}, {jwt, 401}, {badlySigned, 500}} {
+			if r := f.do(t, "GET", "/v3.3/journeys/j1", c.token, ""); r.status != c.status || r.header.Get("X-RateLimit-Remaining") != "" {
+				t.Fatalf("refused token = %d %s, X-RateLimit-Remaining %q", r.status, r.body, r.header.Get("X-RateLimit-Remaining"))
+			}
+		}
+		if r := f.do(t, "GET", "/v3.1/journeys/j1", "not-a-token", ""); r.status != 401 {
+			t.Fatalf("refused token on an unserved version = %d %s", r.status, r.body)
 		}
 	}
-	// 404s of an unsupported version are counted.
+	// Counted on the status counter: a 200, a 403 (no Authorization
+	// header), a 404 of an unserved version; the next is refused.
+	for i, c := range []struct {
+		path, token string
+		status      int
+	}{{"/v3.3/journeys/j1", token, 200}, {"/v3.3/journeys/j1", "", 403}, {"/v3.2/journeys/j1", token, 404}, {"/v3.3/journeys/j1", token, 429}} {
+		r := f.do(t, "GET", c.path, c.token, "")
+		if r.status != c.status {
+			t.Fatalf("status counter, request %d (%s) = %d %s, want %d", i, c.path, r.status, r.body, c.status)
+		}
+		if want := strconv.Itoa(max(0, 2-i)); r.header.Get("X-RateLimit-Remaining") != want {
+			t.Errorf("status counter, request %d: X-RateLimit-Remaining %q, want %s", i, r.header.Get("X-RateLimit-Remaining"), want)
+		}
+	}
+	// The token route's 401s are counted: its second request (a bad key)
+	// uses up its 2, and the right key is then refused.
+	for i, c := range []struct {
+		secret string
+		status int
+	}{{"wrong", 401}, {"sk", 429}, {"wrong", 429}} {
+		if r := f.do(t, "POST", "/v3.3/auth/access_token", "", `{"access_key":"ak","secret_key":"`+c.secret+`"}`); r.status != c.status {
+			t.Fatalf("token route, request %d = %d %s, want %d", i, r.status, r.body, c.status)
+		}
+	}
+	// An unknown route of an unserved version counts on the other counter.
 	for i, want := range []int{404, 404, 429} {
 		if r := f.do(t, "GET", "/v3.1/anything", token, ""); r.status != want {
 			t.Fatalf("unsupported version, request %d = %d, want %d", i, r.status, want)
@@ -134,7 +179,47 @@ func TestCountedAnswers(t *testing.T) {
 	if r := f.do(t, "GET", "/health", "", ""); r.status != 200 {
 		t.Fatalf("/health during a storm = %d", r.status)
 	}
-	if r := f.do(t, "GET", "/v3.3/journeys/x", token, ""); r.status != 429 {
-		t.Fatalf("status during a storm = %d", r.status)
+	if r := f.do(t, "POST", "/v3.3/journeys", token, "{}"); r.status != 429 {
+		t.Fatalf("submission during a storm = %d", r.status)
+	}
+}
+
+// A window starts at the first request of its client and group, as in
+// express-rate-limit's store, not on a boundary of the clock; and the
+// windows and a storm run on the LimitClock.
+func TestRateLimitWindowsOnTheLimitClock(t *testing.T) {
+	t.Parallel()
+	limits := clock.NewAccelerated(time.Date(2026, 11, 2, 10, 0, 30, 0, time.UTC), 0)
+	f := newFixture(t, func(c *Config) {
+		c.LimitClock = limits
+		c.Limits.Status = Limit{Requests: 2, Window: time.Hour}
+	})
+	first := limits.Now()
+	for i, want := range []int{404, 404, 429} {
+		r := f.do(t, "GET", "/v3.3/journeys/x", token, "")
+		if r.status != want {
+			t.Fatalf("request %d = %d, want %d", i, r.status, want)
+		}
+		if reset := r.header.Get("X-RateLimit-Reset"); reset != strconv.FormatInt(first.Add(time.Hour).Unix(), 10) {
+			t.Errorf("request %d: X-RateLimit-Reset %s, want the first request's time plus the window, %d", i, reset, first.Add(time.Hour).Unix())
+		}
+		limits.Advance(20 * time.Minute)
+	}
+	// 10:00:30 + 60 min: a new window from this request on.
+	if r := f.do(t, "GET", "/v3.3/journeys/x", token, ""); r.status != 404 || r.header.Get("X-RateLimit-Remaining") != "1" {
+		t.Fatalf("after the window = %d, remaining %q", r.status, r.header.Get("X-RateLimit-Remaining"))
+	}
+	f.sim.SetFaults(Faults{RateLimitStorm: 10 * time.Minute})
+	r := f.do(t, "GET", "/v3.3/journeys/x", token, "")
+	if r.status != 429 || r.header.Get("Retry-After") != "600" {
+		t.Fatalf("storm = %d, Retry-After %q", r.status, r.header.Get("Retry-After"))
+	}
+	limits.Advance(9*time.Minute + 59*time.Second)
+	if r := f.do(t, "GET", "/v3.3/journeys/x", token, ""); r.status != 429 || r.header.Get("Retry-After") != "1" {
+		t.Fatalf("storm's last second = %d, Retry-After %q", r.status, r.header.Get("Retry-After"))
+	}
+	limits.Advance(time.Second)
+	if r := f.do(t, "GET", "/v3.3/journeys/x", token, ""); r.status != 404 {
+		t.Fatalf("after the storm = %d", r.status)
 	}
 }

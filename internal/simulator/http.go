@@ -112,8 +112,7 @@ func (s *Simulator) answerAPI(r *http.Request, rec *RequestRecord) answer {
 		req.version = s.resolveVersion(segs[0])
 		req.segments = segs[1:]
 		if req.version == "" {
-			// An unsupported version: counted, like every answer but a 401.
-			rt = route{group: groupOther, handler: func(*Simulator, *apiRequest) answer { return answer{status: http.StatusNotFound} }}
+			rt = s.unservedRoute(r.Method, req.segments)
 			break
 		}
 		var ok bool
@@ -123,43 +122,77 @@ func (s *Simulator) answerAPI(r *http.Request, rec *RequestRecord) answer {
 	}
 	rec.Group = rt.group
 
-	wall := time.Now()
+	// The servers check a bearer token before their rate limiter runs:
+	// what the token middleware refuses (a 401 for an unknown or expired
+	// token, the older servers' 500 for a bad signature) is never counted.
+	// The token route has no such middleware, so its 401s are.
+	who, outcome := principal{}, authMissing
+	if rt.auth {
+		who, outcome = s.auth.authenticate(r)
+		if refused, ok := tokenRefusal(req.version, outcome); ok {
+			return refused
+		}
+	}
+
+	now := s.limitClock.Now()
 	ip := clientIP(r)
-	if left := s.stormRemaining(wall); left > 0 && rt.group != groupHealth {
-		return tooManyRequests(left, s.limiter.limit(rt.group).Requests, 0, wall.Add(left))
+	if left := s.stormRemaining(now); left > 0 && rt.group != groupHealth {
+		return tooManyRequests(left, s.limiter.limit(rt.group).Requests, 0, now.Add(left))
 	}
-	d := s.limiter.take(ip, rt.group, wall)
+	d := s.limiter.take(ip, rt.group, now)
 	if !d.allowed {
-		return tooManyRequests(d.reset.Sub(wall), d.limit, 0, d.reset)
+		return tooManyRequests(d.reset.Sub(now), d.limit, 0, d.reset)
 	}
-	a := s.authorizedAnswer(req, rt, f)
-	if a.status == http.StatusUnauthorized {
-		s.limiter.refund(ip, rt.group, wall)
-		d.remaining++
-	}
+	a := s.authorizedAnswer(req, rt, who, outcome, f)
 	setRateHeaders(&a, d.limit, d.remaining, d.reset)
 	return a
 }
 
-func (s *Simulator) authorizedAnswer(req *apiRequest, rt route, f Faults) answer {
-	if req.version != "" && s.chance(f.ServerErrorRatio) {
+// unservedRoute is a route of a version the servers do not serve: behind
+// the token middleware and counted like the route of that shape in a served
+// version, then 404 with an empty body, before any permission is looked at.
+func (s *Simulator) unservedRoute(method string, segs []string) route {
+	rt := route{group: groupOther}
+	if served, ok := lookupRoute(s.newest3, method, segs); ok {
+		rt.group, rt.auth = served.group, served.auth
+	}
+	rt.handler = func(*Simulator, *apiRequest) answer { return answer{status: http.StatusNotFound} }
+	return rt
+}
+
+// tokenRefusal is the answer of the servers' token middleware: a request
+// whose Authorization header holds an unknown, expired or badly signed
+// token is answered there; one without the header goes on as anonymous.
+func tokenRefusal(version string, outcome authOutcome) (answer, bool) {
+	switch outcome {
+	case authUnknown:
+		if version == "2" {
+			return rawAnswer(http.StatusUnauthorized, bodyV2Unauthorize), true
+		}
+		return rawAnswer(http.StatusUnauthorized, bodyUnauthorized), true
+	case authExpired:
+		return rawAnswer(http.StatusUnauthorized, bodyExpired), true
+	case authBadSignature:
+		// The registry's middleware lets the verification error escape.
+		return internalError(), true
+	}
+	return answer{}, false
+}
+
+// authorizedAnswer runs a request the rate limiter let through.
+func (s *Simulator) authorizedAnswer(req *apiRequest, rt route, who principal, outcome authOutcome, f Faults) answer {
+	if req.version == "" {
+		// Not served: the servers look at the version before anything else.
+		return rt.handler(s, req)
+	}
+	if s.chance(f.ServerErrorRatio) {
 		return internalError()
 	}
 	if rt.auth {
-		who, outcome := s.auth.authenticate(req.r)
 		v2 := req.version == "2"
 		switch {
 		case outcome == authMissing:
-			return forbidden(v2)
-		case outcome == authUnknown:
-			if v2 {
-				return rawAnswer(http.StatusUnauthorized, bodyV2Unauthorize)
-			}
-			return rawAnswer(http.StatusUnauthorized, bodyUnauthorized)
-		case outcome == authExpired:
-			return rawAnswer(http.StatusUnauthorized, bodyExpired)
-		case outcome == authBadSignature:
-			return internalError()
+			return forbidden(v2) // anonymous
 		case rt.perm != "" && !who.can(rt.perm):
 			return forbidden(v2)
 		}

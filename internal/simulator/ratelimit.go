@@ -20,8 +20,9 @@ type windowCount struct {
 	count int
 }
 
-// rateLimiter counts requests in fixed wall-clock windows aligned on the
-// Unix epoch, like the registry's limiter.
+// rateLimiter counts requests per client IP and group in fixed windows,
+// each starting at the first request after the previous one ended, like
+// express-rate-limit's store on the servers.
 type rateLimiter struct {
 	limits Limits
 	mu     sync.Mutex
@@ -57,19 +58,18 @@ type rateDecision struct {
 // take counts one request, or refuses it when the window is used up.
 func (l *rateLimiter) take(ip, group string, now time.Time) rateDecision {
 	lim := l.limit(group)
-	start := now.Truncate(lim.Window)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	key := group + "|" + ip
 	w := l.counts[key]
-	if w == nil || !w.start.Equal(start) {
+	if w == nil || !now.Before(w.start.Add(lim.Window)) {
 		if len(l.counts) > 100000 {
 			l.sweep(now)
 		}
-		w = &windowCount{start: start}
+		w = &windowCount{start: now}
 		l.counts[key] = w
 	}
-	d := rateDecision{limit: lim.Requests, reset: start.Add(lim.Window)}
+	d := rateDecision{limit: lim.Requests, reset: w.start.Add(lim.Window)}
 	if w.count >= lim.Requests {
 		return d
 	}
@@ -77,17 +77,6 @@ func (l *rateLimiter) take(ip, group string, now time.Time) rateDecision {
 	d.allowed = true
 	d.remaining = lim.Requests - w.count
 	return d
-}
-
-// refund gives back a request that must not count: a 401 (docs/registry.md,
-// "Rate limits": 403, 400, 404 and 500 answers are counted).
-func (l *rateLimiter) refund(ip, group string, now time.Time) {
-	start := now.Truncate(l.limit(group).Window)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if w := l.counts[group+"|"+ip]; w != nil && w.start.Equal(start) && w.count > 0 {
-		w.count--
-	}
 }
 
 // sweep drops finished windows so many client IPs cannot grow the map

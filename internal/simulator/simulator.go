@@ -17,15 +17,16 @@ import (
 // Simulator is a running imitation of the registry. All methods are safe
 // for concurrent use.
 type Simulator struct {
-	cfg       Config
-	clock     clock.Clock
-	logger    *slog.Logger
-	versions  []string
-	newest3   string
-	limits    Limits
-	lifecycle Lifecycle
-	auth      *authenticator
-	limiter   *rateLimiter
+	cfg        Config
+	clock      clock.Clock
+	limitClock clock.Clock
+	logger     *slog.Logger
+	versions   []string
+	newest3    string
+	limits     Limits
+	lifecycle  Lifecycle
+	auth       *authenticator
+	limiter    *rateLimiter
 
 	mu           sync.Mutex
 	st           *store
@@ -74,6 +75,9 @@ func New(cfg Config) (*Simulator, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real()
 	}
+	if cfg.LimitClock == nil {
+		cfg.LimitClock = clock.Real()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -84,6 +88,7 @@ func New(cfg Config) (*Simulator, error) {
 	s := &Simulator{
 		cfg:          cfg,
 		clock:        cfg.Clock,
+		limitClock:   cfg.LimitClock,
 		logger:       cfg.Logger,
 		versions:     slices.Clone(versions),
 		limits:       cfg.Limits.withDefaults(),
@@ -118,7 +123,7 @@ func (s *Simulator) SetFaults(f Faults) {
 	s.faults = f
 	s.stormEnd = time.Time{}
 	if f.RateLimitStorm > 0 {
-		s.stormEnd = time.Now().Add(f.RateLimitStorm)
+		s.stormEnd = s.limitClock.Now().Add(f.RateLimitStorm)
 	}
 }
 
