@@ -83,7 +83,7 @@ type budget struct {
 	limiter       *rate.Limiter
 	tokenLimiter  *rate.Limiter
 	healthLimiter *rate.Limiter
-	now           func() time.Time
+	clock         Clock
 
 	mu                 sync.Mutex
 	blockedUntil       time.Time // the limited routes, after a 429
@@ -97,12 +97,12 @@ type groupState struct {
 	lastSent         time.Time
 }
 
-func newBudget(r rate.Limit, burst int, tokenRate rate.Limit, tokenBurst int, now func() time.Time) *budget {
+func newBudget(r rate.Limit, burst int, tokenRate rate.Limit, tokenBurst int, clk Clock) *budget {
 	return &budget{
 		limiter:       rate.NewLimiter(r, burst),
 		tokenLimiter:  rate.NewLimiter(tokenRate, tokenBurst),
 		healthLimiter: rate.NewLimiter(DefaultHealthRate, DefaultHealthBurst),
-		now:           now,
+		clock:         clk,
 		groups:        map[string]*groupState{},
 	}
 }
@@ -118,7 +118,7 @@ const lowWaterShare = 0.1
 func (b *budget) take(group string) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	now := b.now()
+	now := b.clock.Now()
 	if group == groupHealth {
 		if d := b.healthBlockedUntil.Sub(now); d > 0 {
 			return d
@@ -220,7 +220,7 @@ func (b *budget) block(group string, t time.Time) {
 func (b *budget) blocked() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return max(0, b.blockedUntil.Sub(b.now()))
+	return max(0, b.blockedUntil.Sub(b.clock.Now()))
 }
 
 // wait blocks until a request of group may leave, or fails with a
@@ -232,23 +232,12 @@ func (b *budget) wait(ctx context.Context, endpoint, group string) error {
 		if d <= 0 {
 			return nil
 		}
-		if dl, ok := ctx.Deadline(); ok && b.now().Add(d).After(dl) {
+		if outlasts(ctx, b.clock, d) {
 			return &Error{Kind: KindRateLimited, Endpoint: endpoint, RetryAfter: d,
 				Message: "request budget exhausted until the registry's window resets"}
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := b.clock.Sleep(ctx, d); err != nil {
 			return err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -64,6 +64,59 @@ type Config struct {
 	// Observer, when set, is told of every HTTP attempt. It must be fast
 	// and safe for concurrent use.
 	Observer func(Observation)
+	// Clock is the time the client keeps the registry's limits by: the
+	// budget, a 429's Retry-After, X-RateLimit-Reset and the backoff
+	// between attempts. Nil is the wall clock, as it must be against a
+	// real registry. Timeouts, and a JWT's expiry (a time the registry
+	// wrote into it), stay on the wall clock. Tests give a simulated
+	// clock, shared with the simulated registry's limits, to live through
+	// a long Retry-After without waiting for it.
+	Clock Clock
+}
+
+// Clock tells the time and waits on it. A clock with a Speed() float64
+// method (its seconds per wall second, 0 when it only moves by hand) lets
+// the client tell whether a wait fits in the caller's deadline; without
+// one it is taken to run at the wall clock's pace; at speed 0, a wait is
+// left to the caller's context to end.
+type Clock interface {
+	Now() time.Time
+	// Sleep returns once d has passed on the clock, or with ctx's error
+	// once ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// wallClock is the wall clock.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// outlasts tells whether waiting d on clk ends after ctx's deadline. It
+// cannot tell for a clock that only moves by hand, and says no.
+func outlasts(ctx context.Context, clk Clock, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return false
+	}
+	if s, ok := clk.(interface{ Speed() float64 }); ok {
+		speed := s.Speed()
+		if speed <= 0 {
+			return false
+		}
+		d = time.Duration(float64(d) / speed)
+	}
+	return time.Now().Add(d).After(dl)
 }
 
 // Defaults, in one place.
@@ -142,6 +195,9 @@ func (c *Config) applyDefaults() {
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{}
 	}
+	if c.Clock == nil {
+		c.Clock = wallClock{}
+	}
 	if c.UserAgent == "" {
 		c.UserAgent = "covoiturage_exporter"
 	}
@@ -205,7 +261,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("registry max body bytes %d: want at least 1024", cfg.MaxBodyBytes)
 	}
 	c := &Client{cfg: cfg, base: u, version: version}
-	c.budget = newBudget(cfg.Rate, cfg.Burst, cfg.TokenRate, cfg.TokenBurst, time.Now)
+	c.budget = newBudget(cfg.Rate, cfg.Burst, cfg.TokenRate, cfg.TokenBurst, cfg.Clock)
 	c.budget.healthLimiter = rate.NewLimiter(cfg.HealthRate, cfg.HealthBurst)
 	c.tokens = &tokenSource{auth: cfg.Auth, renewBefore: cfg.RenewBefore, retryRefused: cfg.AuthRetryInterval, now: time.Now, exchange: c.exchangeKeys}
 	return c, nil
@@ -224,8 +280,8 @@ type Observation struct {
 	Method     string
 	StatusCode int // 0 when no answer came back
 	Duration   time.Duration
-	// Admitted is when the budget let the attempt go: every limit, a
-	// 429's Retry-After included, was checked then.
+	// Admitted is when, on the client's Clock, the budget let the attempt
+	// go: every limit, a 429's Retry-After included, was checked then.
 	Admitted  time.Time
 	Attempt   int
 	Err       error // nil on success; KindOf(Err) classifies it
@@ -258,7 +314,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		if err := c.budget.wait(ctx, cl.endpoint, cl.group); err != nil {
 			return c.contextError(cl.endpoint, err)
 		}
-		admitted := time.Now()
+		admitted := c.cfg.Clock.Now()
 		token := ""
 		if cl.auth {
 			var err error
@@ -295,10 +351,10 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		case e.RetryAfter > wait:
 			wait = e.RetryAfter
 		}
-		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait+c.budget.blocked()).After(dl) {
+		if outlasts(ctx, c.cfg.Clock, wait+c.budget.blocked()) {
 			return e
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := c.cfg.Clock.Sleep(ctx, wait); err != nil {
 			return e
 		}
 	}
@@ -393,7 +449,7 @@ func (c *Client) send(ctx context.Context, cl call, token string, attempt int, a
 	}
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := classify(cl.endpoint, resp.StatusCode, data, resp.Header, time.Now())
+		e := classify(cl.endpoint, resp.StatusCode, data, resp.Header, c.cfg.Clock.Now())
 		if e.Kind == KindRateLimited {
 			ra := e.RetryAfter
 			if ra <= 0 {
@@ -402,7 +458,7 @@ func (c *Client) send(ctx context.Context, cl call, token string, attempt int, a
 				ra = c.cfg.BackoffBase
 				e.RetryAfter = ra
 			}
-			c.budget.block(cl.group, time.Now().Add(ra))
+			c.budget.block(cl.group, c.cfg.Clock.Now().Add(ra))
 		}
 		e.Message = redact(e.Message, token)
 		return e

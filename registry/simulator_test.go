@@ -24,6 +24,7 @@ import (
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
@@ -640,6 +641,66 @@ func TestNoRequestBeforeRetryAfter(t *testing.T) {
 	if limited.IsZero() || time.Since(limitedAt) < retryAfter-50*time.Millisecond {
 		t.Errorf("the call after the storm did not wait for Retry-After")
 	}
+}
+
+// On the client's Clock, shared with the registry's limits, a 10-minute
+// Retry-After is kept to the letter without waiting 10 minutes: a call
+// that got the 429 goes again once the clock has passed it, not before;
+// on a clock that runs, a caller whose deadline the block outlasts is told
+// so at once.
+func TestRetryAfterOnTheClientsClock(t *testing.T) {
+	t.Parallel()
+	t.Run("manual clock", func(t *testing.T) {
+		t.Parallel()
+		limits := clock.NewAccelerated(simStart, 0)
+		f := newFixture(t, func(c *simulator.Config) { c.LimitClock = limits })
+		f.put("j1", "ok")
+		f.sim.SetFaults(simulator.Faults{RateLimitStorm: 10 * time.Minute})
+		c, obs := f.client(t, staticAuth(t), func(c *registry.Config) { c.Clock, c.MaxAttempts = limits, 4 })
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.JourneyStatus(ctxT(t), "j1")
+			done <- err
+		}()
+		testkit.WaitUntil(t, 5*time.Second, time.Millisecond, "the 429", func() bool { return len(obs.byEndpoint(registry.EndpointJourneyStatus)) == 1 })
+		if b := c.BlockedFor(); b != 10*time.Minute {
+			t.Fatalf("BlockedFor = %v, want 10m", b)
+		}
+		limits.Advance(10*time.Minute - time.Second)
+		if b := c.BlockedFor(); b != time.Second {
+			t.Fatalf("BlockedFor = %v a second before the end, want 1s", b)
+		}
+		limits.Advance(time.Second)
+		if err := <-done; err != nil {
+			t.Fatalf("after the block: %v", err)
+		}
+		attempts := obs.byEndpoint(registry.EndpointJourneyStatus)
+		if len(attempts) != 2 || attempts[0].StatusCode != http.StatusTooManyRequests || attempts[1].StatusCode != http.StatusOK {
+			t.Fatalf("attempts %+v, want a 429 then a 200", attempts)
+		}
+		if got := attempts[1].Admitted.Sub(attempts[0].Admitted); got < 10*time.Minute {
+			t.Errorf("the second attempt left %v after the first, before the 429's Retry-After of 10m", got)
+		}
+	})
+	t.Run("running clock", func(t *testing.T) {
+		t.Parallel()
+		limits := clock.NewAccelerated(simStart, 60) // the 10 minutes in 10 s
+		f := newFixture(t, func(c *simulator.Config) { c.LimitClock = limits })
+		f.put("j1", "ok")
+		f.sim.SetFaults(simulator.Faults{RateLimitStorm: 10 * time.Minute})
+		c, obs := f.client(t, staticAuth(t), func(c *registry.Config) { c.Clock, c.MaxAttempts = limits, 1 })
+		if _, err := c.JourneyStatus(ctxT(t), "j1"); !errors.Is(err, registry.ErrRateLimited) {
+			t.Fatalf("storm: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := c.JourneyStatus(ctx, "j1"); !errors.Is(err, registry.ErrRateLimited) || registry.RetryAfterOf(err) <= 9*time.Minute {
+			t.Errorf("a second's deadline during a 10-minute block: %v, want rate limited at once", err)
+		}
+		if n := len(obs.byEndpoint(registry.EndpointJourneyStatus)); n != 1 {
+			t.Errorf("%d requests, want 1", n)
+		}
+	})
 }
 
 // A sustained run against the registry's own limit stays within it: the

@@ -4,6 +4,8 @@
 package clock
 
 import (
+	"context"
+	"math"
 	"sync"
 	"time"
 )
@@ -30,6 +32,9 @@ type Accelerated struct {
 	speed    float64
 	offset   time.Duration
 	now      func() time.Time
+	// moved is closed, and replaced, whenever Advance moves the clock,
+	// to wake the sleepers.
+	moved chan struct{}
 }
 
 // NewAccelerated returns a clock that reads start now and then advances
@@ -39,7 +44,7 @@ func NewAccelerated(start time.Time, speed float64) *Accelerated {
 	if speed < 0 || speed != speed {
 		speed = 0
 	}
-	return &Accelerated{start: start, wallBase: time.Now(), speed: speed, now: time.Now}
+	return &Accelerated{start: start, wallBase: time.Now(), speed: speed, now: time.Now, moved: make(chan struct{})}
 }
 
 // Now returns the simulated time.
@@ -67,7 +72,53 @@ func (c *Accelerated) Advance(d time.Duration) {
 	}
 	c.mu.Lock()
 	c.offset += d
+	close(c.moved)
+	c.moved = make(chan struct{})
 	c.mu.Unlock()
+}
+
+// Sleep returns once d has passed on the clock, or with ctx's error once
+// ctx is done (see SleepUntil).
+func (c *Accelerated) Sleep(ctx context.Context, d time.Duration) error {
+	return c.SleepUntil(ctx, c.Now().Add(d))
+}
+
+// SleepUntil returns once the clock reads end, or with ctx's error once
+// ctx is done: when Advance moves the clock past end, or, on a running
+// clock, after the wall time it takes to get there.
+func (c *Accelerated) SleepUntil(ctx context.Context, end time.Time) error {
+	for {
+		c.mu.Lock()
+		moved, speed := c.moved, c.speed
+		c.mu.Unlock()
+		// moved is read before the time, so an Advance in between is
+		// not missed.
+		left := end.Sub(c.Now())
+		if left <= 0 {
+			return nil
+		}
+		if err := wait(ctx, moved, speed, left); err != nil {
+			return err
+		}
+	}
+}
+
+// wait returns when moved is closed, when left has passed on a clock
+// running at speed (never, at speed 0), or with ctx's error.
+func wait(ctx context.Context, moved <-chan struct{}, speed float64, left time.Duration) error {
+	var timeout <-chan time.Time
+	if speed > 0 {
+		t := time.NewTimer(time.Duration(math.Ceil(float64(left) / speed)))
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-moved:
+	case <-timeout:
+	}
+	return nil
 }
 
 // Speed returns how many simulated seconds pass per wall second.

@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -68,5 +69,43 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if got := c.Now(); got.Before(time.Unix(800, 0)) {
 		t.Fatalf("Now() = %v, want at least 800 s after epoch", got)
+	}
+}
+
+// A sleep on a manual clock returns when Advance reaches its end, not
+// before.
+func TestManualSleepWakesOnAdvance(t *testing.T) {
+	t.Parallel()
+	c := NewAccelerated(time.Unix(0, 0), 0)
+	done := make(chan error, 1)
+	go func() { done <- c.SleepUntil(context.Background(), time.Unix(0, 0).Add(10*time.Minute)) }()
+	c.Advance(9 * time.Minute)
+	select {
+	case err := <-done:
+		t.Fatalf("Sleep returned after 9 of 10 minutes: %v", err)
+	case <-time.After(20 * time.Millisecond): // bounded look for a wrong early return
+	}
+	c.Advance(time.Minute)
+	if err := <-done; err != nil {
+		t.Fatalf("Sleep = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- c.Sleep(ctx, time.Hour) }()
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Sleep after cancel = %v", err)
+	}
+}
+
+// Sleep on a running clock lasts d divided by its speed in wall time.
+func TestAcceleratedSleepScales(t *testing.T) {
+	t.Parallel()
+	c := NewAccelerated(time.Unix(0, 0), 3600)
+	before := c.Now()
+	if err := c.Sleep(context.Background(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Now().Sub(before); got < time.Minute {
+		t.Fatalf("Sleep(1m) returned after %v of clock time", got)
 	}
 }

@@ -37,14 +37,20 @@ type sent struct {
 	retryAfter           time.Duration
 }
 
-// sentLog records every attempt of a client.
+// sentLog records every attempt of a client, on the client's clock (now;
+// nil is the wall clock).
 type sentLog struct {
+	now func() time.Time
 	mu  sync.Mutex
 	all []sent
 }
 
 func (l *sentLog) observe(o registry.Observation) {
 	now := time.Now()
+	if l.now != nil {
+		// at is then approximate: Duration is wall time.
+		now = l.now()
+	}
 	s := sent{endpoint: o.Endpoint, admitted: o.Admitted, at: now.Add(-o.Duration), answer: now, status: o.StatusCode}
 	if o.StatusCode == http.StatusTooManyRequests {
 		s.retryAfter = registry.RetryAfterOf(o.Err)
@@ -222,57 +228,95 @@ func TestRefusedKeyOneTokenRequestPerInterval(t *testing.T) {
 		len(tokens), span.Round(time.Millisecond), interval, int(time.Hour/(5*time.Minute)))
 }
 
-// covoiturage_registry_up stays 1 through a 10-minute 429 storm: /health
-// has its own counter, and the probe does not wait on the status budget.
-// The storm's Retry-After is 600 s; the schedule clock runs through the
-// 10 minutes while the probe keeps answering.
+// covoiturage_registry_up stays 1 through a 10-minute 429 storm, and the
+// registry's limited routes are left alone until it is over: /health has
+// its own counter, and the probe does not wait on the status budget. The
+// storm's Retry-After of 600 s is lived through on a clock running 300
+// times the wall's, shared by the clients and the simulator's limits: no
+// request to a limited route during the block, every check goes through
+// once it has passed. The client waits the block out itself (it fits in
+// its call's timeout at that speed), so the scheduler never has to pause.
 func TestRegistryUpThroughA429Storm(t *testing.T) {
 	t.Parallel()
-	var log sentLog
+	const speed, storm, journeys = 300, 10 * time.Minute, 20
+	limits := clock.NewAccelerated(time.Now(), speed)
+	log := sentLog{now: limits.Now}
 	w := newWorld(t, worldOptions{
+		sim: func(c *simulator.Config) { c.LimitClock = limits },
 		client: func(c *registry.Config) {
-			c.Rate, c.Burst, c.MaxAttempts, c.Observer = 50, 10, 1, log.observe
-			c.HealthRate, c.HealthBurst = 1000, 10
+			c.Clock, c.Observer = limits, log.observe
+			c.Rate, c.Burst, c.MaxAttempts, c.CallTimeout = 50, 10, registry.DefaultMaxAttempts, 30*time.Second
 		},
-		sched: func(c *scheduler.Config) { c.Concurrency = 4 },
+		sched:  func(c *scheduler.Config) { c.Concurrency = 4 },
+		policy: func(p *tracker.Policy) { p.FirstCheckDelay = 0 },
 	})
-	for i := range 20 {
-		w.put(fmt.Sprintf("storm%02d", i), testStart, simulator.StatusPending)
-	}
 	client, err := registry.New(registry.Config{BaseURL: w.url, Auth: registry.Auth{Token: testToken},
-		HealthRate: 1000, HealthBurst: 10, Observer: log.observe})
+		HealthRate: 1000, HealthBurst: 10, Observer: log.observe, Clock: limits})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.sim.SetFaults(simulator.Faults{RateLimitStorm: 10 * time.Minute})
 	reg := prometheus.NewPedanticRegistry()
 	h := collector.NewHealth(reg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// The probe's timeout is its interval: long enough for a loaded
-		// machine.
-		exporter.ProbeHealth(ctx, "test", client, 250*time.Millisecond, h, slog.New(slog.DiscardHandler))
+		exporter.ProbeHealth(ctx, "test", client, 25*time.Millisecond, h, slog.New(slog.DiscardHandler))
 	}()
 	defer func() { cancel(); <-done }()
+	waitFor(t, 5*time.Second, "the registry up", func() bool { return upValue(t, reg) == 1 })
 
-	// Ten minutes of schedule time, a minute at a time: journeys fall due,
-	// the scheduler meets the storm, the probe goes on.
-	for range 10 {
-		w.clk.Advance(time.Minute)
-		probes := log.count(registry.EndpointHealth)
-		waitFor(t, 5*time.Second, "more probes", func() bool { return log.count(registry.EndpointHealth) >= probes+2 })
+	w.sim.SetFaults(simulator.Faults{RateLimitStorm: storm})
+	stormEnd := limits.Now().Add(storm)
+	for i := range journeys {
+		w.put(fmt.Sprintf("storm%02d", i), testStart, simulator.StatusPending)
+	}
+	probes := 0
+	for limits.Now().Before(stormEnd.Add(time.Minute)) {
 		if up := upValue(t, reg); up != 1 {
-			t.Fatalf("covoiturage_registry_up = %v during the storm, want 1", up)
+			t.Fatalf("covoiturage_registry_up = %v %v into the storm, want 1", up, storm-stormEnd.Sub(limits.Now()))
+		}
+		probes = log.count(registry.EndpointHealth)
+		time.Sleep(5 * time.Millisecond) // samples the gauge through the storm; the clock bounds the loop
+	}
+	waitFor(t, 20*time.Second, "every journey checked", func() bool {
+		return w.sched.Stats().Outcomes[scheduler.OutcomeChecked] == journeys
+	})
+
+	all := log.snapshot()
+	var first *sent
+	for i, s := range all {
+		if s.status == http.StatusTooManyRequests && (first == nil || s.answer.Before(first.answer)) {
+			first = &all[i]
 		}
 	}
-	if st := w.sched.Stats().State; st != "rate_limited" {
-		t.Errorf("state %s, want rate_limited", st)
+	if first == nil {
+		t.Fatal("no 429 seen: the test proves nothing")
 	}
-	if n := duringRetryAfter(log.snapshot()); n != 0 {
-		t.Errorf("%d requests sent during the storm's Retry-After", n)
+	if first.retryAfter != storm {
+		t.Errorf("the first 429's Retry-After is %v, want %v", first.retryAfter, storm)
 	}
+	if n := duringRetryAfter(all); n != 0 {
+		t.Errorf("%d requests to limited routes sent during the storm's Retry-After", n)
+	}
+	blockEnd, resumed := first.answer.Add(first.retryAfter), 0
+	for _, s := range all {
+		if s.endpoint == registry.EndpointJourneyStatus && s.status == http.StatusOK {
+			if s.admitted.Before(blockEnd) {
+				t.Errorf("a check admitted %v before the block's end was answered 200", blockEnd.Sub(s.admitted))
+			}
+			resumed++
+		}
+	}
+	if resumed != journeys {
+		t.Errorf("%d checks went through after the storm, want %d", resumed, journeys)
+	}
+	st := w.sched.Stats()
+	if st.Outcomes[scheduler.OutcomeRateLimited] != 0 || st.State != "polling" {
+		t.Errorf("scheduler %+v: the client waited the block out, the scheduler had nothing to pause for", st)
+	}
+	t.Logf("a %v storm lived in %v of wall time: %d health probes, up throughout; first 429's Retry-After %v; %d requests sent during it; %d checks after it",
+		storm, storm/speed, probes, first.retryAfter, duringRetryAfter(all), resumed)
 }
 
 // upValue reads covoiturage_registry_up{registry="test"}; -1 when absent.
