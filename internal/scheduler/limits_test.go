@@ -231,14 +231,14 @@ func TestRefusedKeyOneTokenRequestPerInterval(t *testing.T) {
 // covoiturage_registry_up stays 1 through a 10-minute 429 storm, and the
 // registry's limited routes are left alone until it is over: /health has
 // its own counter, and the probe does not wait on the status budget. The
-// storm's Retry-After of 600 s is lived through on a clock running 300
+// storm's Retry-After of 600 s is lived through on a clock running 200
 // times the wall's, shared by the clients and the simulator's limits: no
 // request to a limited route during the block, every check goes through
 // once it has passed. The client waits the block out itself (it fits in
 // its call's timeout at that speed), so the scheduler never has to pause.
 func TestRegistryUpThroughA429Storm(t *testing.T) {
 	t.Parallel()
-	const speed, storm, journeys = 300, 10 * time.Minute, 20
+	const speed, storm, journeys = 200, 10 * time.Minute, 20
 	limits := clock.NewAccelerated(time.Now(), speed)
 	log := sentLog{now: limits.Now}
 	w := newWorld(t, worldOptions{
@@ -261,22 +261,23 @@ func TestRegistryUpThroughA429Storm(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		exporter.ProbeHealth(ctx, "test", client, 25*time.Millisecond, h, slog.New(slog.DiscardHandler))
+		// The probe's timeout is its interval: long enough for a loaded
+		// machine.
+		exporter.ProbeHealth(ctx, "test", client, 250*time.Millisecond, h, slog.New(slog.DiscardHandler))
 	}()
 	defer func() { cancel(); <-done }()
 	waitFor(t, 5*time.Second, "the registry up", func() bool { return upValue(t, reg) == 1 })
 
 	w.sim.SetFaults(simulator.Faults{RateLimitStorm: storm})
-	stormEnd := limits.Now().Add(storm)
+	stormStart := limits.Now()
+	stormEnd := stormStart.Add(storm)
 	for i := range journeys {
 		w.put(fmt.Sprintf("storm%02d", i), testStart, simulator.StatusPending)
 	}
-	probes := 0
 	for limits.Now().Before(stormEnd.Add(time.Minute)) {
 		if up := upValue(t, reg); up != 1 {
 			t.Fatalf("covoiturage_registry_up = %v %v into the storm, want 1", up, storm-stormEnd.Sub(limits.Now()))
 		}
-		probes = log.count(registry.EndpointHealth)
 		time.Sleep(5 * time.Millisecond) // samples the gauge through the storm; the clock bounds the loop
 	}
 	waitFor(t, 20*time.Second, "every journey checked", func() bool {
@@ -299,8 +300,14 @@ func TestRegistryUpThroughA429Storm(t *testing.T) {
 	if n := duringRetryAfter(all); n != 0 {
 		t.Errorf("%d requests to limited routes sent during the storm's Retry-After", n)
 	}
-	blockEnd, resumed := first.answer.Add(first.retryAfter), 0
+	blockEnd, resumed, probes, limited := first.answer.Add(first.retryAfter), 0, 0, 0
 	for _, s := range all {
+		switch {
+		case s.endpoint == registry.EndpointHealth && s.admitted.After(stormStart) && s.admitted.Before(stormEnd):
+			probes++
+		case s.status == http.StatusTooManyRequests:
+			limited++
+		}
 		if s.endpoint == registry.EndpointJourneyStatus && s.status == http.StatusOK {
 			if s.admitted.Before(blockEnd) {
 				t.Errorf("a check admitted %v before the block's end was answered 200", blockEnd.Sub(s.admitted))
@@ -315,8 +322,8 @@ func TestRegistryUpThroughA429Storm(t *testing.T) {
 	if st.Outcomes[scheduler.OutcomeRateLimited] != 0 || st.State != "polling" {
 		t.Errorf("scheduler %+v: the client waited the block out, the scheduler had nothing to pause for", st)
 	}
-	t.Logf("a %v storm lived in %v of wall time: %d health probes, up throughout; first 429's Retry-After %v; %d requests sent during it; %d checks after it",
-		storm, storm/speed, probes, first.retryAfter, duringRetryAfter(all), resumed)
+	t.Logf("a %v storm lived in %v of wall time: %d health probes during it, registry_up 1 throughout; %d answers 429, the first with Retry-After %v; %d requests to limited routes during the block; %d checks after it",
+		storm, storm/speed, probes, limited, first.retryAfter, duringRetryAfter(all), resumed)
 }
 
 // upValue reads covoiturage_registry_up{registry="test"}; -1 when absent.
