@@ -192,7 +192,7 @@ func sampleJourneys() []simulator.Journey {
 // still serve them.
 func legacyVersions(c *simulator.Config) { c.Versions = simulator.AllVersions }
 
-// Every version the client speaks (3.1: seed 002), on a simulator serving
+// Every version the client speaks (3.1 included), on a simulator serving
 // them all.
 func TestJourneyStatusEveryVersionAndVariant(t *testing.T) {
 	t.Parallel()
@@ -302,7 +302,7 @@ func TestServedVersions(t *testing.T) {
 	}
 }
 
-// The certificate check (seed 001: a 3.1 route shown on 3.2, dropped from
+// The certificate check (a 3.1 route shown on 3.2, dropped from
 // the specs since and still routed), on every version the client speaks.
 func TestCertificate(t *testing.T) {
 	t.Parallel()

@@ -181,7 +181,8 @@ func TestVersions(t *testing.T) {
 	}
 }
 
-// The v2 route of seed 000, on a simulator asked to serve v2.
+// The v2 route (docs/registry.md, "Hosts and versions"), on a simulator
+// asked to serve v2.
 func TestV2Status(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, legacyVersions)

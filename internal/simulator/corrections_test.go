@@ -112,7 +112,7 @@ func TestListFilterOverlaps(t *testing.T) {
 	}
 }
 
-// Which answers count against the limit (REGISTRY.md, Corrections, "Rate
+// Which answers count against the limit (docs/registry.md, "Rate
 // limits"): on the servers the token middleware runs before the rate
 // limiter, so what it refuses (an unknown or expired bearer token: 401; a
 // badly signed one: 500 on older servers) is never counted; the token route
