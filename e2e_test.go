@@ -75,13 +75,16 @@ const (
 // the shipped rules, which sends to a real Alertmanager, which notifies a
 // webhook in the test. Prometheus starts with a day of the demo's normal
 // traffic backfilled into its storage, as if it had watched the exporter
-// for a day: normal traffic raises no expired-spike alert; a spike of late
-// submissions makes it reach the webhook, labelled and annotated; its end
-// resolves it. Meanwhile every dashboard panel's query runs on that
+// for a day: normal traffic raises no expired-spike alert and no lag
+// warning; the operator's pipeline falling behind by degrees makes the lag
+// warning reach the webhook before its first journey is refused as
+// expired, the spike alert silent meanwhile; a spike of late submissions
+// then makes the spike alert reach the webhook, labelled and annotated;
+// its end resolves it. Meanwhile every dashboard panel's query runs on that
 // Prometheus and must parse and return series.
 func TestAlertingEndToEnd(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a real Prometheus and Alertmanager for about 7 minutes")
+		t.Skip("runs a real Prometheus and Alertmanager for about 9 minutes")
 	}
 	t.Parallel()
 	prometheusBin := debianTool(t, "prometheus", "prometheus")
@@ -191,7 +194,14 @@ scrape_configs:
 	t.Logf("phase 1: no %s pending, firing or notified over %v of normal traffic (late_ratio %v, %s %.3f)",
 		spikeAlert, time.Since(started).Round(time.Second), normal.LateRatio, spikeSignal, normalShare)
 
-	// Phase 2: the spike, until the alert is pending and the share at its
+	// Phase 2: the operator's pipeline falls behind by degrees. The lag
+	// warning must reach Alertmanager before its first journey is refused
+	// as expired, the expired-spike alert silent all along; then the
+	// pipeline catches up, and flushes the rest of its backlog late: the
+	// spike.
+	lag := fallBehind(t, sim, exp, prom, hook, signals)
+
+	// Phase 3: the spike, until the alert is pending and the share at its
 	// peak; the 5-minute windows keep it there for the alert's `for:`.
 	sim.setTraffic(t, demoTraffic{PerHour: normal.PerHour * spikePace, LateRatio: spikeLateRatio})
 	spikeStart := time.Now()
@@ -207,13 +217,19 @@ scrape_configs:
 	})
 	sim.setTraffic(t, normal)
 	spikeEnd := time.Now()
-	t.Logf("phase 2: %v journeys a simulated hour, late_ratio %v, for %v, until %s was pending and %s reached %v",
+	t.Logf("phase 3: %v journeys a simulated hour, late_ratio %v, for %v, until %s was pending and %s reached %v",
 		normal.PerHour*spikePace, spikeLateRatio, spikeEnd.Sub(spikeStart).Round(time.Second), spikeAlert, spikeSignal, spikePeak)
 	firing := watch.until(fireDeadline-time.Since(spikeStart), "firing")
-	t.Logf("phase 2: %s notified firing %v after the spike started (in Prometheus: pending after %s, firing after %s)",
+	t.Logf("phase 3: %s notified firing %v after the spike started (in Prometheus: pending after %s, firing after %s)",
 		spikeAlert, firing.received.Sub(spikeStart).Round(time.Second),
 		after(spikeStart, watch.pendingAt), after(spikeStart, watch.firingAt))
 	firingShare := prom.value(t, spikeSignal)
+	if !lag.warned.received.Before(firing.received) {
+		t.Errorf("%s reached Alertmanager at %v, not before %s at %v", lagAlert, lag.warned.received, spikeAlert, firing.received)
+	}
+	t.Logf("%s reached Alertmanager %v before the first journey expired and %v before %s",
+		lagAlert, lag.firstExpired.Sub(lag.warned.received).Round(time.Second),
+		firing.received.Sub(lag.warned.received).Round(time.Second), spikeAlert)
 	if got := firing.Labels["severity"]; got != "critical" {
 		t.Errorf("severity = %q, want critical; labels %v", got, firing.Labels)
 	}
@@ -245,9 +261,9 @@ scrape_configs:
 		})
 	}
 
-	// Phase 3: the spike leaves the rule's windows.
+	// Phase 4: the spike leaves the rule's windows.
 	resolved := watch.until(resolveDeadline, "resolved")
-	t.Logf("phase 3: %s notified resolved %v after the traffic went back to normal",
+	t.Logf("phase 4: %s notified resolved %v after the traffic went back to normal",
 		spikeAlert, resolved.received.Sub(spikeEnd).Round(time.Second))
 	if resolved.Labels["registry"] != "demo" {
 		t.Errorf("resolved notification labels %v", resolved.Labels)

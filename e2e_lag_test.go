@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/demo"
+)
+
+// The lag warning of the end-to-end alerting run, and how the demo's
+// operator falls behind for it.
+const (
+	lagAlert = "CovoiturageSubmissionsFallingBehind"
+	// lagSignal is the percentile the warning reads.
+	lagSignal = "registry:covoiturage_submission_lag_seconds:p90_rate30m"
+	// The demo's pipeline starts 16 h behind: a clean journey is submitted
+	// 12 minutes to 2 hours after its start on top of that, so the 90th
+	// percentile of the lag, about 17 h 36, is under the warning's 18 h.
+	// It then falls 0.025 s further behind every simulated second: 90 s of
+	// lag every wall second on the demo's clock (an hour a second), an
+	// hour every 40 s. The first journey expires once the delay passes
+	// 22 h, some 240 s later; the warning has that long to reach
+	// Alertmanager, its for: of 2 minutes included.
+	fallBehindFrom   = "16h"
+	fallBehindGrowth = 0.025
+	fallBehindLate   = 240 * time.Second
+	// Once the warning is notified, the pipeline falls behind eight times
+	// faster, an hour every 5 s: the first journey expires within seconds
+	// instead of the minute and a half left at the earlier pace, which the
+	// test logs.
+	fallFasterGrowth = 0.2
+	// lagDeadline bounds the wait for the warning's notification, and
+	// then for the first expired refusal, from the moment the pipeline
+	// starts falling behind: without the warning, the first journey
+	// expires at fallBehindLate.
+	lagDeadline = fallBehindLate + 2*time.Minute
+)
+
+// putTraffic changes the demo operator's traffic through the simulator's
+// admin route.
+func (d *demoRegistry) putTraffic(t *testing.T, settings string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, d.base+"/_simulator/traffic", strings.NewReader(settings))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /_simulator/traffic %s: %d", settings, resp.StatusCode)
+	}
+}
+
+// rawTraffic returns the demo operator's traffic settings as the admin
+// route shows them, which a PUT of the same body restores.
+func (d *demoRegistry) rawTraffic(t *testing.T) string {
+	t.Helper()
+	code, body, err := get(d.base + "/_simulator/traffic")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /_simulator/traffic: %d %v %s", code, err, body)
+	}
+	return body
+}
+
+// delay is how far behind the demo operator's pipeline runs.
+func (d *demoRegistry) delay(t *testing.T) time.Duration {
+	t.Helper()
+	var traffic struct {
+		Delay string `json:"delay"`
+	}
+	body := d.rawTraffic(t)
+	if err := json.Unmarshal([]byte(body), &traffic); err != nil {
+		t.Fatalf("GET /_simulator/traffic: %v %s", err, body)
+	}
+	delay, err := time.ParseDuration(traffic.Delay)
+	if err != nil {
+		t.Fatalf("GET /_simulator/traffic: delay %q: %v", traffic.Delay, err)
+	}
+	return delay
+}
+
+// expiredSeen reads, from the exporter's own /metrics, how many of the
+// demo's journeys the registry has refused as expired: the demo registers
+// each submission with the registry's answer, so the count moves the
+// moment a refusal is made.
+func expiredSeen(t *testing.T, exp *process) float64 {
+	t.Helper()
+	code, body, err := get(exp.base + "/metrics")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %v", code, err)
+	}
+	const series = `covoiturage_journeys_terms_violations_seen_total{reason="expired",registry="demo"} `
+	s := bufio.NewScanner(strings.NewReader(body))
+	s.Buffer(nil, 1<<20)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), series); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s%s: %v", series, v, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no %s in the exporter's metrics", strings.TrimSpace(series))
+	return 0
+}
+
+// lagRun is what the falling-behind phase saw.
+type lagRun struct {
+	began        time.Time
+	pendingAt    time.Time // the warning first pending in Prometheus
+	warned       notifiedAlert
+	firstExpired time.Time // the first refusal as expired, at the exporter
+}
+
+// fallBehind makes the demo's operator fall behind by degrees and follows
+// it until the first journey is refused as expired: the lag warning must
+// reach Alertmanager first, while the expired-spike alert stays silent.
+// The operator sends no journey late on purpose, nor the too-many-trips
+// case, whose first trips started hours before the rest: every journey is
+// then submitted the pipeline's delay plus at most 2 hours after its
+// start, and the first expired refusal marks the delay reaching 22 h.
+func fallBehind(t *testing.T, sim *demoRegistry, exp *process, prom *prometheusAPI, hook *webhook, signals []string) lagRun {
+	t.Helper()
+	// Normal traffic raised no lag warning.
+	if state, err := prom.alertState(lagAlert); err != nil || state != "" {
+		t.Fatalf("%s is %q (%v) under normal traffic; %s", lagAlert, state, err, prom.describe(append([]string{lagSignal}, signals...)))
+	}
+	if a, ok := hook.find(lagAlert, "firing"); ok {
+		t.Fatalf("%s notified under normal traffic: %+v", lagAlert, a)
+	}
+	normal := sim.rawTraffic(t)
+	sim.putTraffic(t, fmt.Sprintf(`{"late_ratio": 0, "too_many_ratio": 0, "delay": %q, "delay_growth": %v}`, fallBehindFrom, fallBehindGrowth))
+	run := lagRun{began: time.Now()}
+	// The late journeys generated before the change are registered within
+	// milliseconds; after this, an expired refusal is the lag's doing.
+	time.Sleep(time.Second)
+	before := expiredSeen(t, exp)
+	signals = append([]string{lagSignal}, signals...)
+	lastLog := time.Time{}
+	poll(t, lagDeadline, func() (string, bool) {
+		if time.Since(lastLog) >= 30*time.Second {
+			lastLog = time.Now()
+			t.Logf("falling behind for %v: %s", time.Since(run.began).Round(time.Second), prom.describe(signals))
+		}
+		if state, err := prom.alertState(lagAlert); err != nil {
+			t.Fatalf("Prometheus alerts: %v", err)
+		} else if state != "" && run.pendingAt.IsZero() {
+			run.pendingAt = time.Now()
+			t.Logf("%s %s %v after the pipeline started falling behind; %s", lagAlert, state,
+				run.pendingAt.Sub(run.began).Round(time.Second), prom.describe(signals))
+		}
+		if run.firstExpired.IsZero() && expiredSeen(t, exp) > before {
+			run.firstExpired = time.Now()
+			t.Logf("first journey refused as expired %v after the pipeline started falling behind",
+				run.firstExpired.Sub(run.began).Round(time.Second))
+		}
+		if state, err := prom.alertState(spikeAlert); err != nil || state != "" {
+			t.Fatalf("%s is %q (%v) before the lag reached 24 h; %s", spikeAlert, state, err, prom.describe(signals))
+		}
+		var ok bool
+		if run.warned.received.IsZero() {
+			if run.warned, ok = hook.find(lagAlert, "firing"); ok {
+				delay := sim.delay(t)
+				left := (22*time.Hour - delay).Seconds() / (fallBehindGrowth * demo.Speed)
+				t.Logf("%s notified %v after the pipeline started falling behind, %s behind: at that pace its first journey would expire in about %.0f s, when 22 h behind; %s",
+					lagAlert, run.warned.received.Sub(run.began).Round(time.Second), delay.Round(time.Minute), left, prom.describe(signals))
+				sim.putTraffic(t, fmt.Sprintf(`{"delay_growth": %v}`, fallFasterGrowth))
+			}
+		}
+		switch {
+		case !run.firstExpired.IsZero() && (run.warned.received.IsZero() || run.firstExpired.Before(run.warned.received)):
+			t.Fatalf("the first journey expired %v after the pipeline started falling behind, before %s reached Alertmanager (pending in Prometheus after %s)",
+				run.firstExpired.Sub(run.began).Round(time.Second), lagAlert, after(run.began, run.pendingAt))
+		case !run.firstExpired.IsZero():
+			return "", true
+		}
+		return fmt.Sprintf("waiting for %s to be notified (pending since %s) and for the first expired journey; %s",
+			lagAlert, after(run.began, run.pendingAt), prom.describe(signals)), false
+	})
+	w := run.warned
+	if w.Labels["severity"] != "warning" || w.Labels["registry"] != "demo" {
+		t.Errorf("%s labels %v, want severity warning and registry demo", lagAlert, w.Labels)
+	}
+	for _, a := range []string{"summary", "description", "runbook_url"} {
+		if strings.TrimSpace(w.Annotations[a]) == "" {
+			t.Errorf("%s: annotation %s is empty; annotations %v", lagAlert, a, w.Annotations)
+		}
+	}
+	if !strings.Contains(w.Annotations["description"], "of lag are left") {
+		t.Errorf("%s notified without the lag left before 24 h: %q", lagAlert, w.Annotations["description"])
+	}
+	t.Logf("%s reached Alertmanager %v before the first journey was refused as expired (%v after the pipeline started falling behind); description: %s",
+		lagAlert, run.firstExpired.Sub(w.received).Round(time.Second), w.received.Sub(run.began).Round(time.Second), w.Annotations["description"])
+	// The pipeline catches up: its traffic as it was, no delay.
+	sim.putTraffic(t, normal)
+	return run
+}
