@@ -229,7 +229,7 @@ func (e *Exporter) restoreNew(registries []config.Registry) (map[string]*kept, e
 	e.mu.RUnlock()
 	out := make(map[string]*kept, len(added))
 	for _, rc := range added {
-		k := &kept{tracker: tracker.New(Policy(rc.Schedule)), counters: &scheduler.Counters{}, found: &discovery.Counters{}}
+		k := &kept{tracker: tracker.New(registryPolicy(rc)), counters: &scheduler.Counters{}, found: &discovery.Counters{}}
 		if e.opts.Store != nil {
 			began := time.Now()
 			res, err := e.opts.Store.Restore(rc.Name, k.tracker, k.counters)

@@ -66,12 +66,13 @@ func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Regist
 		e.opts.Proxy.Declare(rc.Name) // its series exist before the first submission
 		r.proxy = p
 	}
-	checker := scheduler.V3(c)
+	var checker scheduler.Checker = scheduler.V3(c)
+	var lister discovery.Lister = c
 	if r.v2 {
-		checker = scheduler.V2(c)
+		checker, lister = scheduler.V2(c), nil
 	}
 	r.sched = scheduler.New(scheduler.Config{
-		Name: rc.Name, Checker: checker, Tracker: k.tracker, Clock: e.opts.Clock,
+		Name: rc.Name, Checker: checker, Lister: lister, Tracker: k.tracker, Clock: e.opts.Clock,
 		Rate: rc.Budget.RequestsPerSecond, Concurrency: rc.Budget.Concurrency,
 		MaxDelay: time.Duration(rc.Schedule.MaxDelay), ErrorBackoff: time.Duration(rc.Schedule.ErrorBackoff),
 		AuthRetryInterval: time.Duration(rc.Schedule.AuthRetryInterval),

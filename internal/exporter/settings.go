@@ -107,7 +107,7 @@ func prepareRegistry(rc config.Registry) (settings, error) {
 			AuthRetryInterval: time.Duration(rc.Schedule.AuthRetryInterval),
 			RequestTimeout:    time.Duration(rc.RequestTimeout),
 		},
-		policy:    Policy(rc.Schedule),
+		policy:    registryPolicy(rc),
 		discovery: dc,
 		target:    target,
 	}, nil
@@ -145,6 +145,17 @@ func Policy(s config.Schedule) tracker.Policy {
 	p.SettleAfter = time.Duration(s.SettleAfter)
 	p.Retention = time.Duration(s.Retention)
 	p.RetryAfterSkip = time.Duration(s.MaxDelay)
+	return p
+}
+
+// registryPolicy is a registry's policy: planned for verdicts read in
+// the lists (scheduler.Config.Lister) where the registry serves them, on
+// 3.x.
+func registryPolicy(rc config.Registry) tracker.Policy {
+	p := Policy(rc.Schedule)
+	if !rc.IsV2() {
+		p = p.WithBulk()
+	}
 	return p
 }
 

@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/discovery"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
@@ -24,101 +26,163 @@ import (
 const (
 	benchToken    = "scheduler-bench-token"
 	benchOperator = 1
-	// benchJourneys are followed over one whole lifecycle per iteration.
-	benchJourneys = 500
+	// benchPerHour journeys are submitted over one simulated hour per
+	// iteration (cases that submit several journeys add a few), and
+	// followed over their whole lifecycle.
+	benchPerHour = 2000
 	// benchStep is how far the clock moves between two looks at the
 	// queue; checks therefore run up to one step after they are due.
 	benchStep = 10 * time.Minute
-	// benchHorizon is how long after the latest start the run goes on:
-	// past the 72 h settle check of every journey.
+	// benchHorizon is how long after the submissions the run goes on:
+	// past the 72 h settle look of every journey.
 	benchHorizon = 80 * time.Hour
+	// benchBudget is the default budget, 5 requests a second.
+	benchBudget = 5 * 86400
 )
 
 var benchEpoch = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 
-// BenchmarkRequestsPerJourney measures the status requests the exporter
-// spends on one journey over its whole lifecycle with the default policy,
-// against the simulated registry over real HTTP: registration, pending
-// checks, the 48–54 h fraud and anomaly batches, the 72 h settle check.
+// benchSources are the ways a journey reaches the exporter, in the order
+// of the per-source figures.
+var benchSources = []tracker.Source{tracker.SourcePush, tracker.SourceConfig, tracker.SourceDiscovery, tracker.SourceProxy}
+
+// BenchmarkRequestsPerJourney measures the requests the exporter spends
+// on one journey over its whole lifecycle, by the source that registered
+// it, against the simulated registry over real HTTP: registration, the
+// early check, the fraud and anomaly batches, the 72 h settle look.
+// policy=per-journey is the scheduler before issue 14 (every look a
+// status request); policy=lists reads the verdicts in the registry's
+// exact lists and checks on its own only what they leave undecided.
 //
-// For comparison, polling every journey once a minute until it settles at
-// 72 h would cost 72 × 60 = 4,320 requests per journey.
+// The registry's traffic is simulator.RealisticTraffic: about 90 % ok,
+// fraud and anomaly errors, terms refusals (expired included),
+// cancellations and acquisition errors at a few percent each. A quarter
+// of the journeys comes from each source: push (start known), the
+// configuration (start unknown: the schedule is anchored on the
+// created_at the first check reads), discovery (registered, without a
+// start, once the list can show it: from the Paris midnight after its
+// start; refused journeys, which the list shows only until the batches
+// check them, go to the configuration's quarter), and the proxy (start and
+// the submission's answer known). At the end every journey's status,
+// labels and reasons must equal the registry's.
 //
-// Each iteration follows benchJourneys journeys that started over the last
-// hour: most end ok, one in ten is flagged distance_duration_anomaly by the
-// simulator's batch and one in ten temporal_overlap_anomaly. (fraud_error
-// cannot be produced through Simulator.Put: the simulator only knows the
-// other operators' trips its traffic generator invents.) At the end every
-// journey's tracked status and labels must equal the registry's.
-//
-// unknown_start registers a share of the journeys without a start time:
-// the tracker anchors their schedule on the created_at the first check
-// reads.
+// Figures: requests/journey by source, list requests shared equally by
+// every journey (a round reads the lists once for all of them); the p99
+// delay, in hours, from the registry deciding a journey's final status
+// (or its registration, when later) to the exporter's clock reading when
+// it holds it, over every journey and for the worst source; and the new
+// journeys a day a 5 requests/s budget follows without sampling, from the
+// most expensive of push, configuration and discovery. The lists' cost per
+// journey falls as the volume grows, so that capacity is an
+// underestimate above this benchmark's volume (2,000 journeys an hour).
 //
 // batch=24-30h runs the registry's batches at the servers' example
 // settings (DELAY 24 h, FRAME 6 h) instead of the older notes' 48-54 h.
 func BenchmarkRequestsPerJourney(b *testing.B) {
-	for _, c := range []struct {
-		name       string
-		unknownPct int
-		batchDelay time.Duration
-	}{
-		{"unknown_start=0pct", 0, 48 * time.Hour},
-		{"unknown_start=50pct", 50, 48 * time.Hour},
-		{"batch=24-30h/unknown_start=0pct", 0, 24 * time.Hour},
-	} {
-		unknownPct := c.unknownPct
-		b.Run(c.name, func(b *testing.B) {
-			var total benchLifecycle
-			for b.Loop() {
-				total.add(runBenchLifecycle(b, benchJourneys, unknownPct, c.batchDelay))
+	for _, batch := range []struct {
+		name  string
+		delay time.Duration
+	}{{"48-54h", 48 * time.Hour}, {"24-30h", 24 * time.Hour}} {
+		for _, lists := range []bool{false, true} {
+			name := "policy=per-journey"
+			if lists {
+				name = "policy=lists"
 			}
-			b.ReportMetric(float64(total.requests)/float64(total.journeys), "requests/journey")
-			if total.known > 0 && total.unknown > 0 {
-				b.ReportMetric(float64(total.knownRequests)/float64(total.known), "requests/known-start-journey")
-				b.ReportMetric(float64(total.unknownRequests)/float64(total.unknown), "requests/unknown-start-journey")
-			}
-			if testing.Verbose() {
-				b.Logf("check times from the journey's anchor (start, else created_at), rounded to the step, by journey count:\n%s", total.patternReport())
-			}
-		})
+			b.Run("batch="+batch.name+"/"+name, func(b *testing.B) {
+				var total benchLifecycle
+				for b.Loop() {
+					total.add(runBenchLifecycle(b, batch.delay, lists))
+				}
+				total.report(b)
+			})
+		}
 	}
 }
 
 // benchLifecycle is what one or more runs counted.
 type benchLifecycle struct {
-	journeys, requests             int
-	known, unknown                 int
-	knownRequests, unknownRequests int
-	patterns                       map[string]int
+	journeys    [len(tracker.SourceNames)]int
+	gets        [len(tracker.SourceNames)]int
+	lists       int
+	delays      [len(tracker.SourceNames)][]time.Duration
+	byStatus    map[string]int
+	patterns    map[string]int
+	overOneHour []string
+	iterations  int
 }
 
 func (l *benchLifecycle) add(o benchLifecycle) {
-	l.journeys += o.journeys
-	l.requests += o.requests
-	l.known += o.known
-	l.unknown += o.unknown
-	l.knownRequests += o.knownRequests
-	l.unknownRequests += o.unknownRequests
-	if l.patterns == nil {
-		l.patterns = map[string]int{}
+	for i := range l.journeys {
+		l.journeys[i] += o.journeys[i]
+		l.gets[i] += o.gets[i]
+		l.delays[i] = append(l.delays[i], o.delays[i]...)
 	}
-	for p, n := range o.patterns {
-		l.patterns[p] += n
+	l.lists += o.lists
+	if l.byStatus == nil {
+		l.byStatus, l.patterns = map[string]int{}, map[string]int{}
+	}
+	for k, v := range o.byStatus {
+		l.byStatus[k] += v
+	}
+	for k, v := range o.patterns {
+		l.patterns[k] += v
+	}
+	l.overOneHour = append(l.overOneHour, o.overOneHour...)
+	l.iterations++
+}
+
+func (l *benchLifecycle) report(b *testing.B) {
+	all := 0
+	var delays []time.Duration
+	for _, s := range benchSources {
+		all += l.journeys[s]
+		delays = append(delays, l.delays[s]...)
+	}
+	listShare := float64(l.lists) / float64(all)
+	worst, worstDelay := 0.0, time.Duration(0)
+	for _, s := range benchSources {
+		rpj := float64(l.gets[s])/float64(l.journeys[s]) + listShare
+		b.ReportMetric(rpj, "requests/journey:"+s.String())
+		if s != tracker.SourceProxy {
+			worst = max(worst, rpj)
+		}
+		worstDelay = max(worstDelay, p99(l.delays[s]))
+		b.ReportMetric(p99(l.delays[s]).Hours(), "p99-verdict-delay-h:"+s.String())
+	}
+	b.ReportMetric(listShare, "list-requests/journey")
+	b.ReportMetric(p99(delays).Hours(), "p99-verdict-delay-h")
+	b.ReportMetric(worstDelay.Hours(), "p99-verdict-delay-worst-source-h")
+	within := 0
+	for _, d := range delays {
+		if d <= time.Hour {
+			within++
+		}
+	}
+	b.ReportMetric(100*float64(within)/float64(len(delays)), "pct-seen-within-1h")
+	b.ReportMetric(benchBudget/worst, "journeys/day@5rps")
+	if testing.Verbose() {
+		b.Logf("final statuses: %v", l.byStatus)
+		b.Logf("seen more than 1 h after the registry decided (source status delay): %v", l.overOneHour[:min(len(l.overOneHour), 40)])
+		keys := make([]string, 0, len(l.patterns))
+		for p := range l.patterns {
+			keys = append(keys, p)
+		}
+		sort.Slice(keys, func(i, j int) bool { return l.patterns[keys[i]] > l.patterns[keys[j]] })
+		var sb strings.Builder
+		for _, p := range keys[:min(len(keys), 30)] {
+			fmt.Fprintf(&sb, "%7d  %s\n", l.patterns[p], p)
+		}
+		b.Logf("own checks from the journey's registration, by source and final status:\n%s", sb.String())
 	}
 }
 
-func (l *benchLifecycle) patternReport() string {
-	keys := make([]string, 0, len(l.patterns))
-	for p := range l.patterns {
-		keys = append(keys, p)
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
 	}
-	sort.Slice(keys, func(i, j int) bool { return l.patterns[keys[i]] > l.patterns[keys[j]] })
-	var sb strings.Builder
-	for _, p := range keys {
-		fmt.Fprintf(&sb, "%7d  %s\n", l.patterns[p], p)
-	}
-	return sb.String()
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[int(math.Ceil(0.99*float64(len(s))))-1]
 }
 
 // benchChecker counts the checks the scheduler starts and notes the
@@ -140,21 +204,42 @@ func (c *benchChecker) Check(ctx context.Context, id string) (tracker.Result, er
 	return c.Checker.Check(ctx, id)
 }
 
-// runBenchLifecycle follows n journeys from registration until well past
-// their settle check and returns what it cost.
-func runBenchLifecycle(b *testing.B, n, unknownPct int, batchDelay time.Duration) benchLifecycle {
+// benchJourney is what the benchmark knows of one submitted journey.
+type benchJourney struct {
+	source     tracker.Source
+	sub        simulator.Submission
+	registered time.Time
+	status     string    // as the tracker last held it
+	changed    time.Time // when the tracker's status last changed
+}
+
+// runBenchLifecycle follows an hour of submissions from registration
+// until well past their settle look and returns what it cost.
+func runBenchLifecycle(b *testing.B, batchDelay time.Duration, lists bool) benchLifecycle {
 	b.Helper()
 	// The registry and the exporter read two clocks moved in step: the
-	// registry's moves first and runs its batches, so a check never races
-	// the batch of the same instant.
+	// registry's moves first, submits and runs its batches, so a check
+	// never races the batch of the same instant.
 	simClock := clock.NewAccelerated(benchEpoch, 0)
 	c := clock.NewAccelerated(benchEpoch, 0)
+	var (
+		subsMu sync.Mutex
+		subs   []simulator.Submission
+	)
+	traffic := simulator.RealisticTraffic()
+	traffic.PerHour = benchPerHour
+	traffic.OnSubmit = func(s simulator.Submission) {
+		subsMu.Lock()
+		subs = append(subs, s)
+		subsMu.Unlock()
+	}
 	sim, err := simulator.New(simulator.Config{
 		Tokens: []simulator.Token{{Value: benchToken, OperatorID: benchOperator}},
 		Clock:  simClock,
 		// The benchmark counts the scheduler's requests, not 429s.
 		Limits:    simulator.Limits{Status: simulator.Limit{Requests: 1e7, Window: time.Minute}},
 		Lifecycle: simulator.Lifecycle{CheckFrom: batchDelay, CheckTo: batchDelay + 6*time.Hour},
+		Traffic:   &traffic,
 		Seed:      1,
 	})
 	if err != nil {
@@ -166,7 +251,7 @@ func runBenchLifecycle(b *testing.B, n, unknownPct int, batchDelay time.Duration
 	client, err := registry.New(registry.Config{
 		BaseURL: srv.URL, Auth: registry.Auth{Token: benchToken}, Rate: 1e6, Burst: 1000,
 		Observer: func(o registry.Observation) {
-			if o.Endpoint == registry.EndpointJourneyStatus {
+			if o.Endpoint == registry.EndpointJourneyStatus || o.Endpoint == registry.EndpointJourneyList {
 				requests.Add(1)
 			}
 		},
@@ -175,52 +260,20 @@ func runBenchLifecycle(b *testing.B, n, unknownPct int, batchDelay time.Duration
 		b.Fatal(err)
 	}
 
-	now := c.Now()
-	tr := tracker.New(tracker.DefaultPolicy)
-	ids := make([]string, n)
-	known := make([]bool, n)
-	anchors := make([]time.Time, n)
-	latest := time.Time{}
-	for i := range n {
-		id := fmt.Sprintf("bench%07d", i)
-		start := now.Add(-time.Duration(i) * time.Hour / time.Duration(n))
-		end := start.Add(15 * time.Minute)
-		created := end.Add(2 * time.Minute)
-		if created.After(now) {
-			created = now
-		}
-		j := simulator.Journey{
-			OperatorID: benchOperator, OperatorJourneyID: id, Status: simulator.StatusPending,
-			CreatedAt: created, StartAt: start, EndAt: end, DistanceMeters: 5000,
-			DriverKey: fmt.Sprintf("driver%d", i), PassengerKey: fmt.Sprintf("passenger%d", i),
-		}
-		switch i % 10 {
-		case 3:
-			j.DistanceMeters = 100 // distance_duration_anomaly
-		case 7:
-			// The same passenger as the journey before, at almost the
-			// same time: temporal_overlap_anomaly on this, the later one.
-			j.PassengerKey = fmt.Sprintf("passenger%d", i-1)
-		}
-		sim.Put(j)
-		ids[i] = id
-		known[i] = tracker.Hash(id)%100 >= uint64(unknownPct)
-		reg := tracker.Registration{ID: id, Source: tracker.SourceConfig}
-		anchors[i] = created
-		if known[i] {
-			reg.Start = start
-			anchors[i] = start
-		}
-		tr.Register(now, reg)
-		if start.After(latest) {
-			latest = start
-		}
+	policy := tracker.DefaultPolicy
+	var lister discovery.Lister
+	if lists {
+		policy, lister = policy.WithBulk(), client
 	}
-	sim.Tick() // the first batch runs now, then every hour
-
+	tr := tracker.New(policy)
+	// Restored, the tracker records its changes: the benchmark reads when
+	// each journey's status changed from them.
+	if _, err := tr.Restore(tracker.Saved{}); err != nil {
+		b.Fatal(err)
+	}
 	chk := &benchChecker{Checker: scheduler.V3(client), clock: c, at: map[string][]time.Time{}}
 	sched := scheduler.New(scheduler.Config{
-		Name: "bench", Checker: chk, Tracker: tr, Clock: c,
+		Name: "bench", Checker: chk, Lister: lister, Tracker: tr, Clock: c,
 		Rate: 1e6, Concurrency: 8, MaxDelay: time.Hour, ErrorBackoff: 5 * time.Minute,
 		AuthRetryInterval: time.Minute, Poll: time.Millisecond, Tick: 10 * time.Millisecond,
 	})
@@ -230,12 +283,80 @@ func runBenchLifecycle(b *testing.B, n, unknownPct int, batchDelay time.Duration
 		defer close(done)
 		sched.Run(ctx)
 	}()
-	end := latest.Add(benchHorizon)
+
+	journeys := map[string]*benchJourney{}
+	var order []string
+	var undiscovered []*benchJourney
+	register := func(j *benchJourney, at time.Time) {
+		reg := tracker.Registration{ID: j.sub.OperatorJourneyID, Source: j.source}
+		switch j.source {
+		case tracker.SourcePush:
+			reg.Start, reg.SubmittedAt = j.sub.StartAt, j.sub.SubmittedAt
+		case tracker.SourceProxy:
+			reg.Start, reg.Status = j.sub.StartAt, "pending"
+			if j.sub.HTTPStatus == http.StatusUnprocessableEntity {
+				reg.Status, reg.TermsReasons = "terms_violation_error", j.sub.TermsLabels
+			}
+		}
+		j.registered, j.changed = at, at
+		tr.Register(at, reg)
+		if l, ok := tr.Lookup(reg.ID); ok {
+			j.status = l.Status
+		}
+	}
+	var changes tracker.Changes
+	end := benchEpoch.Add(benchHorizon)
 	for c.Now().Before(end) {
+		if simClock.Now().Sub(benchEpoch) >= time.Hour {
+			if _, err := sim.UpdateTraffic(func(t *simulator.Traffic) { t.PerHour = 0 }); err != nil {
+				b.Fatal(err)
+			}
+		}
 		simClock.Advance(benchStep)
 		sim.Tick()
+		now := simClock.Now()
+		subsMu.Lock()
+		fresh := subs
+		subs = nil
+		subsMu.Unlock()
+		for _, s := range fresh {
+			if s.HTTPStatus != http.StatusCreated && s.HTTPStatus != http.StatusUnprocessableEntity {
+				continue
+			}
+			id := s.OperatorJourneyID
+			j := &benchJourney{source: benchSources[tracker.Hash(id)%uint64(len(benchSources))], sub: s}
+			if j.source == tracker.SourceDiscovery && s.HTTPStatus != http.StatusCreated {
+				j.source = tracker.SourceConfig
+			}
+			journeys[id] = j
+			order = append(order, id)
+			if j.source == tracker.SourceDiscovery {
+				undiscovered = append(undiscovered, j)
+				continue
+			}
+			register(j, s.SubmittedAt)
+		}
+		// Discovery lists a journey from the first round (every 10
+		// minutes) after the list's end passed its start.
+		listEnd := registry.ListEndLimit(now.Add(-time.Minute))
+		undiscovered = slices.DeleteFunc(undiscovered, func(j *benchJourney) bool {
+			if j.sub.StartAt.Before(listEnd) {
+				register(j, now)
+				return true
+			}
+			return false
+		})
 		c.Advance(benchStep)
 		waitBenchIdle(b, tr, sched, chk, c)
+		for more := true; more; {
+			more = tr.TakeChanges(&changes, 0)
+			for i := range changes.Len() {
+				id, _ := changes.Upsert(i)
+				if l, ok := tr.Lookup(id); ok && journeys[id] != nil && l.Status != journeys[id].status {
+					journeys[id].status, journeys[id].changed = l.Status, c.Now()
+				}
+			}
+		}
 	}
 	cancel()
 	<-done
@@ -251,23 +372,34 @@ func runBenchLifecycle(b *testing.B, n, unknownPct int, batchDelay time.Duration
 			b.Fatalf("%d checks ended %s", st.Outcomes[o], scheduler.OutcomeNames[o])
 		}
 	}
+	if len(undiscovered) > 0 {
+		b.Fatalf("%d journeys never listable", len(undiscovered))
+	}
 
 	// Requests as the registry saw them, by journey.
 	perID := map[string]int{}
-	simRequests := 0
+	simRequests, listRequests := 0, 0
 	for _, r := range sim.Requests() {
-		if r.Group == "status" && r.Method == http.MethodGet {
-			simRequests++
+		if r.Group != "status" || r.Method != http.MethodGet {
+			continue
+		}
+		simRequests++
+		if path.Base(r.Path) == "journeys" {
+			listRequests++
+		} else {
 			perID[path.Base(r.Path)]++
 		}
 	}
 	if got := int(requests.Load()); got != simRequests {
-		b.Fatalf("the client made %d status requests, the registry answered %d", got, simRequests)
+		b.Fatalf("the client made %d status and list requests, the registry answered %d", got, simRequests)
+	}
+	if uint64(listRequests) != st.ListRequests {
+		b.Fatalf("the scheduler counted %d list requests, the registry answered %d", st.ListRequests, listRequests)
 	}
 
-	out := benchLifecycle{journeys: n, requests: simRequests, patterns: map[string]int{}}
-	byStatus := map[string]int{}
-	for i, id := range ids {
+	out := benchLifecycle{lists: listRequests, byStatus: map[string]int{}, patterns: map[string]int{}}
+	for _, id := range order {
+		j := journeys[id]
 		tj, ok := tr.Lookup(id)
 		if !ok {
 			b.Fatalf("%s: no longer tracked", id)
@@ -280,31 +412,51 @@ func runBenchLifecycle(b *testing.B, n, unknownPct int, batchDelay time.Duration
 		for _, a := range sj.Anomalies {
 			anomalies = append(anomalies, a.Label)
 		}
-		if tj.Status != sj.Status || !benchSameSet(tj.FraudLabels, sj.FraudLabels) || !benchSameSet(tj.AnomalyLabels, anomalies) {
-			b.Fatalf("%s: tracked as %s %v %v, the registry says %s %v %v", id,
-				tj.Status, tj.FraudLabels, tj.AnomalyLabels, sj.Status, sj.FraudLabels, anomalies)
+		if tj.Status != sj.Status || !benchSameSet(tj.FraudLabels, sj.FraudLabels) ||
+			!benchSameSet(tj.AnomalyLabels, anomalies) || !benchSameSet(tj.TermsReasons, sj.TermsViolations) {
+			b.Fatalf("%s (%s): tracked as %s %v %v %v, the registry says %s %v %v %v", id, j.source,
+				tj.Status, tj.FraudLabels, tj.AnomalyLabels, tj.TermsReasons, sj.Status, sj.FraudLabels, anomalies, sj.TermsViolations)
 		}
 		if tj.Checks != perID[id] {
 			b.Fatalf("%s: %d checks recorded, %d requests", id, tj.Checks, perID[id])
 		}
-		byStatus[sj.Status]++
-		if known[i] {
-			out.known++
-			out.knownRequests += perID[id]
-		} else {
-			out.unknown++
-			out.unknownRequests += perID[id]
+		decided, _ := sim.StatusSince(id)
+		delay := j.changed.Sub(later(decided, j.registered))
+		if delay > time.Hour {
+			out.overOneHour = append(out.overOneHour, fmt.Sprintf("%s %s %v", j.source, sj.Status, delay))
 		}
-		out.patterns[benchPattern(known[i], anchors[i], chk.at[id])]++
+		out.byStatus[sj.Status]++
+		out.journeys[j.source]++
+		out.gets[j.source] += perID[id]
+		out.delays[j.source] = append(out.delays[j.source], max(delay, 0))
+		out.patterns[benchPattern(j, sj.Status, chk.at[id])]++
 	}
-	if byStatus[simulator.StatusOK] == 0 || byStatus[simulator.StatusAnomalyError] == 0 {
-		b.Fatalf("statuses %v: want both ok and anomaly_error", byStatus)
+	total := 0
+	for _, n := range out.byStatus {
+		total += n
+	}
+	if ok := out.byStatus[simulator.StatusOK]; ok < total*8/10 || ok > total*95/100 {
+		b.Fatalf("statuses %v: want about 90 %% ok", out.byStatus)
+	}
+	for _, s := range []string{simulator.StatusFraudError, simulator.StatusAnomalyError, simulator.StatusTermsViolationError,
+		simulator.StatusCanceled, simulator.StatusAcquisitionError} {
+		if out.byStatus[s] == 0 {
+			b.Fatalf("statuses %v: want some %s", out.byStatus, s)
+		}
 	}
 	return out
 }
 
-// waitBenchIdle waits until nothing is due at the clock's time and no
-// check is in flight. A journey taken from the queue is in the scheduler's
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// waitBenchIdle waits until nothing is due at the clock's time, no check
+// is in flight, and the looks gathered for a verdict round, if any, wait
+// for a later time. A journey taken from the queue is in the scheduler's
 // hands for a few instructions before its check starts, so the idle state
 // must hold on two looks a millisecond apart (the scheduler's Poll).
 func waitBenchIdle(b *testing.B, tr *tracker.Tracker, sched *scheduler.Scheduler, chk *benchChecker, c clock.Clock) {
@@ -316,10 +468,13 @@ func waitBenchIdle(b *testing.B, tr *tracker.Tracker, sched *scheduler.Scheduler
 		now := c.Now()
 		due, _ := tr.DueCount(now, nil)
 		next, queued := tr.NextDue()
-		o := sched.Stats().Outcomes
+		st := sched.Stats()
+		o := st.Outcomes
 		answered := o[scheduler.OutcomeChecked] + o[scheduler.OutcomeNotFound] + o[scheduler.OutcomeRateLimited] +
 			o[scheduler.OutcomeAuthFailed] + o[scheduler.OutcomeError]
-		if due == 0 && (!queued || next.After(now)) && uint64(chk.started.Load()) == answered {
+		round := sched.RoundDue()
+		gathered := st.InFlight == st.Gathered && (st.Gathered == 0 || (!round.IsZero() && round.After(now)))
+		if due == 0 && (!queued || next.After(now)) && uint64(chk.started.Load()) == answered && gathered {
 			calm++
 		} else {
 			calm = 0
@@ -328,16 +483,12 @@ func waitBenchIdle(b *testing.B, tr *tracker.Tracker, sched *scheduler.Scheduler
 	}
 }
 
-// benchPattern renders a journey's check times from its anchor.
-func benchPattern(known bool, anchor time.Time, at []time.Time) string {
+// benchPattern renders a journey's own checks from its registration.
+func benchPattern(j *benchJourney, status string, at []time.Time) string {
 	var sb strings.Builder
-	if known {
-		sb.WriteString("start  ")
-	} else {
-		sb.WriteString("unknown")
-	}
+	fmt.Fprintf(&sb, "%-9s %-21s", j.source, status)
 	for _, t := range at {
-		d := t.Sub(anchor).Round(benchStep)
+		d := t.Sub(j.registered).Round(benchStep)
 		fmt.Fprintf(&sb, " +%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return sb.String()

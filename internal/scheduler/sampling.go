@@ -73,6 +73,12 @@ type Stats struct {
 	InFlight    int
 	Outcomes    [numOutcomes]uint64
 	LastSuccess time.Time // wall time of the last answered check; zero if none
+	// ListRequests are the verdict rounds' list requests; Listed the
+	// looks they settled without a check of their own.
+	ListRequests, Listed uint64
+	// Gathered are the looks waiting for the next verdict round, among
+	// InFlight.
+	Gathered int
 }
 
 // Stats returns the scheduler's figures.
@@ -87,5 +93,9 @@ func (s *Scheduler) Stats() Stats {
 	if ns := s.counters.lastSuccess.Load(); ns != 0 {
 		st.LastSuccess = time.Unix(0, ns)
 	}
+	st.ListRequests, st.Listed = s.counters.listRequests.Load(), s.counters.listed.Load()
+	s.bulk.mu.Lock()
+	st.Gathered = len(s.bulk.looks)
+	s.bulk.mu.Unlock()
 	return st
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/clock"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/discovery"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
@@ -55,6 +56,12 @@ var OutcomeNames = [numOutcomes]string{"checked", "not_found", "skipped", "rate_
 type Config struct {
 	Name    string // the registry's name, for logs
 	Checker Checker
+	// Lister, when set, is the registry's list endpoint: journeys whose
+	// batch window has passed learn their verdict from its exact lists
+	// (VerdictStatuses), and only those the lists leave undecided are
+	// checked one by one. Its requests come out of the same budget. Nil:
+	// every look is a check of its own (v2, or the behaviour before).
+	Lister  discovery.Lister
 	Tracker *tracker.Tracker
 	// Clock drives the journeys' schedule; the budget is in wall time.
 	Clock clock.Clock
@@ -91,6 +98,9 @@ type Counters struct {
 	outcomes    [numOutcomes]atomic.Uint64
 	lastSuccess atomic.Int64 // wall Unix nanoseconds
 	certChecks  [numCertResults]atomic.Uint64
+	// listRequests are the verdict rounds' list requests; listed the
+	// looks they settled without a check of their own.
+	listRequests, listed atomic.Uint64
 }
 
 // Scheduler runs the checks of one registry.
@@ -107,6 +117,7 @@ type Scheduler struct {
 	failedAttempts atomic.Int32
 	dispatched     atomic.Int64 // since the last planning tick
 	inFlight       atomic.Int64
+	bulk           bulk
 
 	stateMu      sync.Mutex
 	troubleSince time.Time // when the state last left polling
@@ -173,16 +184,41 @@ func (s *Scheduler) Run(ctx context.Context) {
 			continue
 		}
 		now := s.cfg.Clock.Now()
-		id, ok := s.cfg.Tracker.Next(now)
-		if !ok {
-			<-sem
-			s.idle(ctx, now)
-			continue
+		id, own := s.popCheck()
+		if !own {
+			l, ok := s.cfg.Tracker.NextLook(now)
+			if !ok {
+				if looks := s.takeRound(now); looks != nil {
+					wg.Go(func() {
+						s.round(ctx, looks)
+						<-sem
+					})
+					continue
+				}
+				<-sem
+				s.idle(ctx, now)
+				continue
+			}
+			// In flight from the moment the tracker hands it out until
+			// it is back there, so Due plus InFlight never misses a
+			// journey.
+			s.inFlight.Add(1)
+			id = l.ID
+			if s.sampled(tracker.Hash(id)) {
+				switch lk, r := s.route(l, now); r {
+				case routeList:
+					s.gather(lk, now)
+					<-sem
+					continue
+				case routePass:
+					s.cfg.Tracker.Passed(id, now)
+					s.inFlight.Add(-1)
+					<-sem
+					continue
+				}
+			}
 		}
-		// In flight from the moment the tracker hands it out until it is
-		// back there, so Due plus InFlight never misses a journey.
-		s.inFlight.Add(1)
-		if !s.sampled(tracker.Hash(id)) {
+		if !own && !s.sampled(tracker.Hash(id)) {
 			s.cfg.Tracker.Skip(id, now)
 			s.inFlight.Add(-1)
 			<-sem
@@ -209,6 +245,9 @@ func (s *Scheduler) idle(ctx context.Context, now time.Time) {
 	d := s.cfg.Poll
 	if next, ok := s.cfg.Tracker.NextDue(); ok {
 		d = min(d, s.wallUntil(now, next))
+	}
+	if at := s.RoundDue(); !at.IsZero() {
+		d = min(d, s.wallUntil(now, at))
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -273,7 +312,7 @@ func (s *Scheduler) check(ctx context.Context, id string) {
 	res, err := s.cfg.Checker.Check(ctx, id)
 	now := s.cfg.Clock.Now()
 	t := s.cfg.Tracker
-	switch kind := registry.KindOf(err); {
+	switch {
 	case err == nil || errors.Is(err, registry.ErrNotFound):
 		if err == nil {
 			t.Checked(id, now, res)
@@ -282,13 +321,28 @@ func (s *Scheduler) check(ctx context.Context, id string) {
 			t.NotFound(id, now)
 			s.counters.outcomes[OutcomeNotFound].Add(1)
 		}
-		s.counters.lastSuccess.Store(time.Now().UnixNano())
-		s.failures.Store(0)
-		s.setState(StatePolling, started, nil)
+		s.succeeded(started)
 	case ctx.Err() != nil:
 		t.Retry(id, now)
+	default:
+		s.failed(started, err, func(at time.Time) { t.Retry(id, at) })
+	}
+}
+
+// succeeded records an answered request that started at started (wall).
+func (s *Scheduler) succeeded(started time.Time) {
+	s.counters.lastSuccess.Store(time.Now().UnixNano())
+	s.failures.Store(0)
+	s.setState(StatePolling, started, nil)
+}
+
+// failed turns a failed request into a schedule change: retry puts its
+// journeys back in the queue at the time it is given.
+func (s *Scheduler) failed(started time.Time, err error, retry func(at time.Time)) {
+	now := s.cfg.Clock.Now()
+	switch kind := registry.KindOf(err); {
 	case kind == registry.KindRateLimited:
-		t.Retry(id, now)
+		retry(now)
 		s.counters.outcomes[OutcomeRateLimited].Add(1)
 		wait := registry.RetryAfterOf(err)
 		if s.cfg.BlockedFor != nil {
@@ -297,17 +351,17 @@ func (s *Scheduler) check(ctx context.Context, id string) {
 		s.pause(max(wait, time.Second))
 		s.setState(StateRateLimited, started, err)
 	case kind == registry.KindUnauthorized || kind == registry.KindForbidden || kind == registry.KindAuthExpired:
-		t.Retry(id, now)
+		retry(now)
 		s.counters.outcomes[OutcomeAuthFailed].Add(1)
 		s.pause(s.cfg.AuthRetryInterval)
 		s.setState(StateAuthFailed, started, err)
 	case kind == registry.KindUnsupportedVersion:
-		t.Retry(id, now)
+		retry(now)
 		s.counters.outcomes[OutcomeError].Add(1)
 		s.pause(s.cfg.AuthRetryInterval)
 		s.setState(StateUnsupportedVersion, started, err)
 	default:
-		t.Retry(id, now.Add(s.cfg.ErrorBackoff))
+		retry(now.Add(s.cfg.ErrorBackoff))
 		s.counters.outcomes[OutcomeError].Add(1)
 		n := s.failures.Add(1)
 		s.cfg.Logger.Debug("journey check failed", "registry", s.cfg.Name, "err", err)

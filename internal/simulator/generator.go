@@ -88,6 +88,26 @@ func DefaultTraffic() Traffic {
 	}
 }
 
+// RealisticTraffic is the mix an operator meets, as far as the
+// registry's figures tell: about 90 % of journeys end ok, and each kind of
+// trouble is a few percent at most (expired and the other terms
+// refusals, fraud and anomaly errors, cancellations, acquisition errors).
+// No duplicate: a 409 is no journey. No history: Backfill is 0.
+func RealisticTraffic() Traffic {
+	return Traffic{
+		PerHour:               200,
+		LateRatio:             0.015,
+		FraudRatio:            0.02,
+		AnomalyRatio:          0.02,
+		ShortRatio:            0.01,
+		TooManyRatio:          0.002,
+		TooCloseRatio:         0.003,
+		AcquisitionErrorRatio: 0.015,
+		CancelRatio:           0.015,
+		OperatorID:            1,
+	}
+}
+
 func (t Traffic) ratios() []float64 {
 	return []float64{t.LateRatio, t.DuplicateRatio, t.FraudRatio, t.AnomalyRatio, t.ShortRatio,
 		t.TooManyRatio, t.TooCloseRatio, t.AcquisitionErrorRatio, t.CancelRatio}
@@ -318,7 +338,7 @@ func (g *generator) generateCase(s *Simulator, at time.Time) {
 		p.lat, p.lon = 0, 0
 	case 8:
 		g.submit(s, p, at)
-		s.cancelLocked(g.cfg.OperatorID, p.id)
+		s.cancelLocked(g.cfg.OperatorID, p.id, at)
 		return
 	}
 	g.submit(s, p, at)

@@ -89,6 +89,9 @@ type record struct {
 	// when a cancel or a refusal takes precedence in the status: the
 	// list's fraud_error and anomaly_error filters still see them.
 	fraudFailed, anomalyFailed bool
+	// statusAt is when the status last changed, in simulated time: when
+	// the registry decided what a check reads now.
+	statusAt time.Time
 }
 
 // overlap returns how long two spans share.

@@ -35,7 +35,7 @@ func (s *Simulator) normalise(now time.Time) {
 		}
 		r.normalised = true
 		if r.Status == StatusPending && (!plausible(r.startLat, r.startLon) || !plausible(r.endLat, r.endLon)) {
-			r.Status = StatusAcquisitionError
+			r.Status, r.statusAt = StatusAcquisitionError, now
 			r.checked = true
 			delete(s.st.unchecked, r)
 		}
@@ -93,6 +93,7 @@ func (s *Simulator) batch(now time.Time) {
 			}
 			continue
 		}
+		r.statusAt = now
 		if r.StartAt.Before(from) {
 			r.Status = StatusOK
 			continue

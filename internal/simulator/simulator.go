@@ -153,7 +153,7 @@ func (s *Simulator) Put(j Journey) {
 	if j.EndAt.IsZero() {
 		j.EndAt = j.StartAt
 	}
-	r := &record{Journey: j.clone(), normalised: true, checked: j.Status != StatusPending}
+	r := &record{Journey: j.clone(), normalised: true, checked: j.Status != StatusPending, statusAt: j.CreatedAt}
 	s.mu.Lock()
 	s.st.add(r)
 	s.mu.Unlock()
@@ -169,6 +169,18 @@ func (s *Simulator) Journey(operatorJourneyID string) (Journey, bool) {
 		return Journey{}, false
 	}
 	return r.clone(), true
+}
+
+// StatusSince is when the journey's status last changed, in simulated
+// time: when the registry decided what a check of it reads now.
+func (s *Simulator) StatusSince(operatorJourneyID string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.st.find(operatorJourneyID)
+	if !ok {
+		return time.Time{}, false
+	}
+	return r.statusAt, true
 }
 
 // AddCertificate stores a certificate for GET /certificates/{uuid}.

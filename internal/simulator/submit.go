@@ -209,7 +209,7 @@ func (s *Simulator) submitAt(operatorID int, body []byte, version string, now ti
 		return rpcFailure(http.StatusConflict, -32509, "Conflict", "Journey "+r.OperatorJourneyID+" already registered")
 	}
 	r.CreatedAt = now
-	r.Status = StatusPending
+	r.Status, r.statusAt = StatusPending, now
 	r.TermsViolations = s.termsViolations(r.Journey, version, now)
 	if len(r.TermsViolations) > 0 {
 		// The registry keeps the journey so its status can be read back.

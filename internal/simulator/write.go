@@ -3,6 +3,7 @@ package simulator
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
 // submit is POST /journeys.
@@ -41,7 +42,7 @@ func (s *Simulator) patch(req *apiRequest) answer {
 	}
 	switch r.Status {
 	case StatusOK, StatusFraudError, StatusAnomalyError:
-		r.Status = StatusPending
+		r.Status, r.statusAt = StatusPending, req.now
 		r.FraudLabels, r.Anomalies = nil, nil
 		r.checked = false
 		s.st.unchecked[r] = struct{}{}
@@ -71,19 +72,19 @@ func (s *Simulator) cancel(req *apiRequest) answer {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.cancelLocked(req.who.operatorID, id) {
+	if !s.cancelLocked(req.who.operatorID, id, req.now) {
 		return s.journeyNotFound()
 	}
 	return rpcData(http.StatusOK, map[string]string{"operator_journey_id": id, "status": StatusCanceled})
 }
 
 // cancelLocked marks a journey canceled. The caller holds s.mu.
-func (s *Simulator) cancelLocked(operatorID int, id string) bool {
+func (s *Simulator) cancelLocked(operatorID int, id string, now time.Time) bool {
 	r, ok := s.st.get(operatorID, id)
 	if !ok {
 		return false
 	}
-	r.Status = StatusCanceled
+	r.Status, r.statusAt = StatusCanceled, now
 	r.FraudLabels, r.Anomalies = nil, nil
 	return true
 }

@@ -1,6 +1,10 @@
 package tracker
 
-import "time"
+import (
+	"time"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
+)
 
 // Policy says when a journey is checked. Offsets marked "from the anchor"
 // count from the journey's start when known, else from its created_at at
@@ -33,6 +37,37 @@ type Policy struct {
 	// MaxNotFound: after this many 404s in a row a journey is no longer
 	// polled.
 	MaxNotFound int
+	// Bulk plans for a scheduler that learns verdicts from the registry's
+	// lists (issue 14): a journey whose registration already gave its
+	// status (the proxy) skips the first check; a pending journey is
+	// looked at every ListInterval, on ticks shared by every journey, while
+	// a batch frame may decide it; a decided one is confirmed at
+	// SettleAfter and again at ConfirmAfter (when later). Looks are list
+	// lookups where the list can answer; Look says which need a request
+	// of their own.
+	Bulk         bool
+	ListInterval time.Duration
+	ConfirmAfter time.Duration
+}
+
+// Bulk defaults: a verdict of an hourly batch is seen within half an hour
+// (plus the round's own time), and a late cancel or PATCH within a week.
+const (
+	DefaultListInterval = 30 * time.Minute
+	DefaultConfirmAfter = 7 * 24 * time.Hour
+)
+
+// WithBulk returns p planned for list lookups, with the bulk defaults
+// where p leaves them zero.
+func (p Policy) WithBulk() Policy {
+	p.Bulk = true
+	if p.ListInterval <= 0 {
+		p.ListInterval = DefaultListInterval
+	}
+	if p.ConfirmAfter <= 0 {
+		p.ConfirmAfter = DefaultConfirmAfter
+	}
+	return p
 }
 
 // DefaultPolicy follows docs/registry.md's "Status lifecycle": the batch
@@ -114,6 +149,9 @@ func (p *Policy) batchChecks(lateOnly bool) []int64 {
 // next returns when the journey is next checked after the moment after,
 // or 0 when it is no longer polled.
 func (p *Policy) next(j *journey, after int64, lateOnly bool) int64 {
+	if p.Bulk {
+		return p.nextBulk(j, after, lateOnly)
+	}
 	anchor := j.anchor()
 	settle := anchor + secs(p.SettleAfter)
 	if j.checks == 0 && j.flags&flagSkipped == 0 {
@@ -147,6 +185,76 @@ func (p *Policy) next(j *journey, after int64, lateOnly bool) int64 {
 	return settle
 }
 
+// nextBulk is next for a list-reading scheduler. Only a journey never
+// seen (no check, no status from its registration) needs its first check
+// early: it shows a refusal within minutes. A pending one is then looked
+// at on the shared ticks of ListInterval while a frame may decide it: both
+// frames while the registry is seen deciding early, else one look after
+// the early frame's start (to notice it does) and the late frame.
+func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) int64 {
+	anchor := j.anchor()
+	if j.status == statusUnchecked && j.flags&flagSkipped == 0 {
+		return max(j.registered+secs(p.FirstCheckDelay), after)
+	}
+	if j.status == statusNotFound && int(j.misses) >= p.MaxNotFound {
+		return 0
+	}
+	settle := anchor + secs(p.SettleAfter)
+	iv := max(secs(p.ListInterval), 1)
+	tick := func(x int64) int64 { return (x/iv + 1) * iv } // the first tick after x
+	if j.checks == 0 && j.start != 0 && j.flags&flagLooked == 0 && after < settle {
+		// Known only from its registration (the proxy): a cancel or an
+		// acquisition error since shows in the first list that can hold
+		// it, shared by every journey of its day.
+		if from := registry.ListableFrom(time.Unix(j.start, 0)).Unix(); from > after {
+			return min(tick(from), settle)
+		}
+	}
+	if after >= settle {
+		if j.status == statusUnchecked {
+			return after + max(secs(p.RetryAfterSkip), 1)
+		}
+		if confirm := anchor + secs(p.ConfirmAfter); after < confirm {
+			return confirm
+		}
+		return 0
+	}
+	if !j.undecided() {
+		return settle
+	}
+	d := secs(p.BatchCheckDelay)
+	earlyEnd, lateStart, split := p.frames()
+	probe := secs(p.BatchWindowStart) + d
+	frames := [][2]int64{{secs(p.BatchWindowStart), secs(p.BatchWindowEnd) + d}}
+	if split {
+		early := [2]int64{secs(p.BatchWindowStart), earlyEnd + d}
+		frames = [][2]int64{early, {lateStart, secs(p.BatchWindowEnd) + d}}
+		switch {
+		case lateOnly && j.start == 0:
+			// Journeys with a known start tell whether the early
+			// frame is live.
+			frames = frames[1:]
+		case lateOnly:
+			frames[0] = [2]int64{probe, probe + 1}
+		}
+	}
+	// Without the start, the frames cover every start the journey may
+	// have had: within the day before its created_at, unless refused as
+	// expired.
+	first := anchor
+	if j.start == 0 && j.createdAt != 0 && !(j.status == statusTerms && j.terms&termsExpired != 0) {
+		first = j.createdAt - secs(24*time.Hour)
+	}
+	for _, f := range frames {
+		lo, hi := first+f[0], anchor+f[1]
+		if after >= hi {
+			continue
+		}
+		return min(max(tick(after), tick(lo-1)), settle)
+	}
+	return settle
+}
+
 // learn reads what a check of a journey with a known start says of the
 // registry's batch timing: a verdict (pending to decided) before the late
 // frame's check means the early frame is live; a journey still pending at
@@ -163,7 +271,7 @@ func (t *Tracker) learn(j *journey, at int64, was, now uint8) {
 	d := secs(p.BatchCheckDelay)
 	switch {
 	case age < secs(p.BatchWindowStart) || age >= lateStart+d:
-	case (was == statusPending || was == statusUnchecked) && decidedByBatch(now):
+	case (was == statusPending || was == statusUnchecked) && decidedByBatch(now) && age < lateStart:
 		t.earlyMisses = 0
 		if t.lateOnly {
 			t.lateOnly = false
@@ -188,6 +296,18 @@ func (t *Tracker) replanEarlyEnd(now, early, late int64) {
 	moved := false
 	for _, slot := range t.queue {
 		j := &t.journeys[slot]
+		if t.policy.Bulk {
+			// Looks cost little: every pending journey's next look is
+			// planned again, now that the early frame decides.
+			if j.undecided() && j.status != statusUnchecked && j.flags&flagExpiring == 0 {
+				if due := t.policy.next(j, now, false); due < j.due {
+					j.due = due
+					t.touch(slot)
+					moved = true
+				}
+			}
+			continue
+		}
 		if j.start == 0 || !j.undecided() || j.checks == 0 || j.flags&flagExpiring != 0 {
 			continue
 		}
@@ -213,7 +333,7 @@ func (t *Tracker) replanEarlyEnd(now, early, late int64) {
 // nothing in the early frame since it was planned.
 func (t *Tracker) skipsEarlyEnd(j *journey) bool {
 	earlyEnd, _, split := t.policy.frames()
-	return t.lateOnly && split && j.undecided() && j.checks > 0 &&
+	return t.lateOnly && split && !t.policy.Bulk && j.undecided() && j.checks > 0 &&
 		j.due == j.anchor()+earlyEnd+secs(t.policy.BatchCheckDelay)
 }
 

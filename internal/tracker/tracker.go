@@ -43,6 +43,7 @@ const (
 	flagOverdue                      // still pending when seen after its batch window
 	flagDirty                        // changed since the last TakeChanges; never stored
 	flagHistoryCut                   // its oldest transitions were dropped (maxTransitions)
+	flagLooked                       // placed by a list lookup since it was loaded; never stored
 )
 
 // journey is kept small: a tracker may hold millions. Times are Unix
