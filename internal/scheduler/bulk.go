@@ -59,17 +59,17 @@ type look struct {
 // bulk gathers the looks of the next verdict round and the journeys the
 // last round left for a check of their own.
 type bulk struct {
-	mu      sync.Mutex
-	looks   []look
-	oldest  time.Time // schedule time the first gathered look was due
+	mu     sync.Mutex
+	looks  []look
+	oldest time.Time // schedule time the first gathered look was due
 	// urgent (schedule time) is when the first gathered look of a
 	// pending journey was due; zero if none is gathered.
-	urgent time.Time
+	urgent  time.Time
 	running bool
 	// lastFull (schedule time) is when a round last read every list.
 	lastFull time.Time
-	checks  []string // handed out, waiting for their own check
-	pager   discovery.Pager
+	checks   []string // handed out, waiting for their own check
+	pager    discovery.Pager
 }
 
 type route uint8
