@@ -292,7 +292,7 @@ func (s *Scheduler) readLists(ctx context.Context, rs [][2]time.Time, statuses [
 		sets[st] = map[string]struct{}{}
 	}
 	p := &s.bulk.pager
-	p.Lister = s.cfg.Lister
+	p.Lister, p.PageSize = s.cfg.Lister, s.cfg.ListPageSize
 	for _, r := range rs {
 		for _, st := range statuses {
 			ids, pages, err := p.Complete(ctx, st, r[0], r[1])

@@ -61,8 +61,11 @@ type Config struct {
 	// (VerdictStatuses), and only those the lists leave undecided are
 	// checked one by one. Its requests come out of the same budget. Nil:
 	// every look is a check of its own (v2, or the behaviour before).
-	Lister  discovery.Lister
-	Tracker *tracker.Tracker
+	Lister discovery.Lister
+	// ListPageSize is the limit asked of the list; default (0)
+	// discovery.MaxPageSize.
+	ListPageSize int
+	Tracker      *tracker.Tracker
 	// Clock drives the journeys' schedule; the budget is in wall time.
 	Clock clock.Clock
 	// Rate is the budget, in requests per wall second, that the client

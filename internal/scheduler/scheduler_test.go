@@ -45,6 +45,10 @@ type worldOptions struct {
 	client func(*registry.Config)
 	sched  func(*scheduler.Config)
 	policy func(*tracker.Policy)
+	// lists makes the scheduler read verdicts in the lists, with pages of
+	// listPageSize (0: the default).
+	lists        bool
+	listPageSize int
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -92,6 +96,9 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		Rate: 1e6, Concurrency: 8, MaxDelay: time.Hour, ErrorBackoff: 5 * time.Minute,
 		AuthRetryInterval: time.Hour, BlockedFor: client.BlockedFor,
 		Poll: time.Millisecond, Tick: 20 * time.Millisecond,
+	}
+	if o.lists {
+		cfg.Lister, cfg.ListPageSize = client, o.listPageSize
 	}
 	if o.sched != nil {
 		o.sched(&cfg)
