@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -69,6 +70,10 @@ type bulk struct {
 	// lastFull (schedule time) is when a round last read every list.
 	lastFull time.Time
 	checks   []string // handed out, waiting for their own check
+	// offUntil (schedule time): the registry refused a list it should
+	// answer; until then looks go without lists (listsOffFor).
+	offUntil time.Time
+	warned   bool
 	pager    discovery.Pager
 }
 
@@ -85,7 +90,10 @@ func (s *Scheduler) route(l tracker.Look, now time.Time) (look, route) {
 	if s.cfg.Lister == nil || l.First {
 		return look{}, routeCheck
 	}
-	if lo, hi, ok := startRange(l); ok && listable(lo, hi, now) {
+	s.bulk.mu.Lock()
+	off := now.Before(s.bulk.offUntil)
+	s.bulk.mu.Unlock()
+	if lo, hi, ok := startRange(l); ok && !off && listable(lo, hi, now) {
 		return look{Look: l, lo: lo, hi: hi}, routeList
 	}
 	switch {
@@ -208,6 +216,25 @@ func (s *Scheduler) round(ctx context.Context, looks []look) {
 		s.bulk.mu.Unlock()
 	}
 	t := s.cfg.Tracker
+	if err != nil && ctx.Err() == nil && listRefused(err) {
+		// Each look gets its own check, and lists rest a while: the
+		// registry will not answer them better in a minute.
+		s.bulk.mu.Lock()
+		s.bulk.offUntil = now.Add(listsOffFor)
+		warn := !s.bulk.warned
+		s.bulk.warned = true
+		for _, l := range looks {
+			s.bulk.checks = append(s.bulk.checks, l.ID)
+		}
+		s.bulk.mu.Unlock()
+		log := s.cfg.Logger.Debug
+		if warn {
+			log = s.cfg.Logger.Warn
+		}
+		log("the registry refused a verdict list: journeys are checked one by one for a while", "registry", s.cfg.Name,
+			"for", listsOffFor, "err", err)
+		return
+	}
 	if err != nil {
 		for _, l := range looks {
 			s.inFlight.Add(-1)
@@ -313,6 +340,22 @@ func (s *Scheduler) readLists(ctx context.Context, rs [][2]time.Time, statuses [
 // ordinary course.
 func undecided(status string) bool {
 	return status == "pending" || status == tracker.StatusUnchecked || status == tracker.StatusNotFound
+}
+
+// listsOffFor (schedule time) is how long looks go without lists after
+// the registry refused one; a pending journey is then checked on its own
+// at most once every ownCheckEvery.
+const listsOffFor = 6 * time.Hour
+
+// listRefused tells the list failures that retrying soon will not mend:
+// a request refused as such, an answer that could not be read, or pages
+// that could not be proven complete.
+func listRefused(err error) bool {
+	switch registry.KindOf(err) {
+	case registry.KindBadRequest, registry.KindNotFound, registry.KindDecode, registry.KindServerError:
+		return true
+	}
+	return errors.Is(err, discovery.ErrIncomplete)
 }
 
 // mergeGap: ranges closer than this are read as one; the lists hold few

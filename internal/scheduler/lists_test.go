@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,16 +20,20 @@ import (
 
 // listWorld is a world whose scheduler reads the lists, pages of
 // pageSize that shift between requests.
-func listWorld(t *testing.T, pageSize int) *world {
+func listWorld(t *testing.T, pageSize int, wrap ...func(http.Handler) http.Handler) *world {
 	t.Helper()
-	w := newWorld(t, worldOptions{
+	o := worldOptions{
 		sim: func(sc *simulator.Config) {
 			// Batches 24-30 h after the start (the servers' example).
 			sc.Lifecycle.CheckFrom, sc.Lifecycle.CheckTo = 24*time.Hour, 30*time.Hour
 		},
 		policy: func(p *tracker.Policy) { *p = p.WithBulk() },
 		lists: true, listPageSize: pageSize,
-	})
+	}
+	if len(wrap) > 0 {
+		o.wrap = wrap[0]
+	}
+	w := newWorld(t, o)
 	w.sim.SetFaults(simulator.Faults{ShiftPages: true})
 	return w
 }
@@ -230,5 +235,55 @@ func TestLateChangesSeenAtConfirmation(t *testing.T) {
 		if j, _ := w.tr.Lookup(id); !j.NextCheck.IsZero() {
 			t.Errorf("%s: still looked at after its confirmation (next %v)", id, j.NextCheck)
 		}
+	}
+}
+
+// A registry that refuses the lists (a 400 it should not give) still has
+// every verdict read, by checks of their own: a pending journey is checked
+// at most once every 6 hours while lists rest.
+func TestRefusedListsFallBackToChecks(t *testing.T) {
+	t.Parallel()
+	var lists atomic.Int64
+	w := listWorld(t, 0, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/journeys") && r.Method == http.MethodGet {
+				lists.Add(1)
+				rw.Header().Set("Content-Type", "application/json")
+				rw.WriteHeader(http.StatusBadRequest)
+				_, _ = rw.Write([]byte(`{"jsonrpc":"2.0","id":1,"error":{"data":"nope","code":-32602,"message":"Invalid params"}}`))
+				return
+			}
+			h.ServeHTTP(rw, r)
+		})
+	})
+	var ids []string
+	for i := range 8 {
+		start := testStart.Add(-time.Duration(i) * 5 * time.Minute)
+		id := fmt.Sprintf("refused-lists-%d", i)
+		ids = append(ids, id)
+		j := simulator.Journey{OperatorID: testOperator, OperatorJourneyID: id, Status: simulator.StatusPending,
+			CreatedAt: start.Add(40 * time.Minute), StartAt: start, EndAt: start.Add(30 * time.Minute), DistanceMeters: 8000}
+		if i%4 == 1 {
+			j.DistanceMeters = 100 // distance_duration_anomaly
+		}
+		w.sim.Put(j)
+		w.tr.Register(w.clk.Now(), tracker.Registration{ID: id, Source: tracker.SourceProxy, Start: start, Status: "pending"})
+	}
+	w.sim.Tick()
+	w.liveLists(t, 80*time.Hour, 10*time.Minute)
+	byID, _, _ := ownChecks(w)
+	for _, id := range ids {
+		sj, _ := w.sim.Journey(id)
+		tj, _ := w.tr.Lookup(id)
+		if tj.Status != sj.Status {
+			t.Errorf("%s: tracked %s, the registry says %s", id, tj.Status, sj.Status)
+		}
+		if byID[id] > 12 {
+			t.Errorf("%s: %d own checks over 80 h while lists are refused", id, byID[id])
+		}
+	}
+	t.Logf("own checks by journey %v, %d refused list requests", byID, lists.Load())
+	if n := lists.Load(); n == 0 || n > 20 {
+		t.Errorf("%d list requests over 80 h, want a few: lists rest 6 h after a refusal", n)
 	}
 }

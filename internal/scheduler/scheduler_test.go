@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,8 @@ type worldOptions struct {
 	// listPageSize (0: the default).
 	lists        bool
 	listPageSize int
+	// wrap, when set, stands between the client and the simulator.
+	wrap func(http.Handler) http.Handler
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -67,7 +70,11 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		t.Fatal(err)
 	}
 	w.sim = sim
-	srv := httptest.NewServer(sim.Handler())
+	h := sim.Handler()
+	if o.wrap != nil {
+		h = o.wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	w.url = srv.URL
 	cc := registry.Config{
