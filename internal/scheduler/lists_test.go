@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
@@ -46,9 +47,10 @@ func (w *world) idle(t *testing.T) {
 	waitFor(t, 10*time.Second, "the scheduler to catch up", func() bool {
 		now := w.clk.Now()
 		due, _ := w.tr.DueCount(now, nil)
+		next, queued := w.tr.NextDue()
 		st := w.sched.Stats()
 		round := w.sched.RoundDue()
-		ok := due == 0 && st.InFlight == st.Gathered && (st.Gathered == 0 || (!round.IsZero() && round.After(now)))
+		ok := due == 0 && (!queued || next.After(now)) && st.InFlight == st.Gathered && (st.Gathered == 0 || (!round.IsZero() && round.After(now)))
 		if ok {
 			calm++
 		} else {
@@ -286,4 +288,33 @@ func TestRefusedListsFallBackToChecks(t *testing.T) {
 	if n := lists.Load(); n == 0 || n > 20 {
 		t.Errorf("%d list requests over 80 h, want a few: lists rest 6 h after a refusal", n)
 	}
+}
+
+// Thousands of journeys looked at on the same tick are no backlog: the
+// lists read them in a few requests, and a budget of 5 requests a second
+// follows them all, without sampling.
+func TestLooksDoNotCountAsBacklog(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{
+		policy: func(p *tracker.Policy) { *p = p.WithBulk() },
+		lists:  true,
+		sched:  func(c *scheduler.Config) { c.Rate = 5 },
+	})
+	const n = 3000
+	for i := range n {
+		start := testStart.Add(-time.Duration(i) * time.Second)
+		id := fmt.Sprintf("many%05d", i)
+		w.sim.Put(simulator.Journey{OperatorID: testOperator, OperatorJourneyID: id, Status: simulator.StatusPending,
+			CreatedAt: start.Add(40 * time.Minute), StartAt: start, EndAt: start.Add(30 * time.Minute), DistanceMeters: 8000})
+		w.tr.Register(w.clk.Now(), tracker.Registration{ID: id, Source: tracker.SourceProxy, Start: start, Status: "pending"})
+	}
+	w.liveLists(t, 52*time.Hour, 10*time.Minute)
+	st := w.sched.Stats()
+	if st.SamplingRatio != 1 || st.Outcomes[scheduler.OutcomeSkipped] != 0 {
+		t.Errorf("sampling ratio %v, %d skipped: looks read in lists counted as a backlog", st.SamplingRatio, st.Outcomes[scheduler.OutcomeSkipped])
+	}
+	if got := w.tr.Stats().ByStatus[tracker.Statuses.Index("ok")]; got != n {
+		t.Errorf("%d of %d journeys ok after 52 h", got, n)
+	}
+	t.Logf("%d journeys, %d list requests, %d own checks", n, st.ListRequests, w.requests.Load())
 }

@@ -33,6 +33,12 @@ func (s *Scheduler) plan(ctx context.Context) {
 // checks of journeys left out and offered again would inflate it.
 func (s *Scheduler) adjust(wall, now time.Time) {
 	due, dueSampled := s.cfg.Tracker.DueCount(now, s.sampled)
+	// The journeys verdict rounds left for checks of their own are due
+	// too.
+	s.bulk.mu.Lock()
+	due += len(s.bulk.checks)
+	dueSampled += len(s.bulk.checks)
+	s.bulk.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.due = due

@@ -396,7 +396,9 @@ func (t *Tracker) Len() int {
 }
 
 // DueCount counts the checks due at now, and among them those whose id
-// hash passes sampled. It walks only the due part of the queue.
+// hash passes sampled. It walks only the due part of the queue. Under a
+// Bulk policy only first checks count: the other looks are read in lists
+// that cost the budget a handful of requests whatever their number.
 func (t *Tracker) DueCount(now time.Time, sampled func(hash uint64) bool) (due, dueSampled int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -412,7 +414,7 @@ func (t *Tracker) DueCount(now time.Time, sampled func(hash uint64) bool) (due, 
 		if j.due > at {
 			continue
 		}
-		if j.flags&flagExpiring == 0 {
+		if j.flags&flagExpiring == 0 && (!t.policy.Bulk || j.status == statusUnchecked) {
 			due++
 			if sampled == nil || sampled(Hash(j.id)) {
 				dueSampled++
