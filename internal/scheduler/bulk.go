@@ -55,6 +55,9 @@ const (
 type look struct {
 	tracker.Look
 	lo, hi time.Time // the start-time range, [lo, hi), that holds its start
+	// partial: [lo, hi) is only the part of the journey's range the list
+	// holds yet; not finding it there tells nothing.
+	partial bool
 }
 
 // bulk gathers the looks of the next verdict round and the journeys the
@@ -93,8 +96,16 @@ func (s *Scheduler) route(l tracker.Look, now time.Time) (look, route) {
 	s.bulk.mu.Lock()
 	off := now.Before(s.bulk.offUntil)
 	s.bulk.mu.Unlock()
-	if lo, hi, ok := startRange(l); ok && !off && listable(lo, hi, now) {
-		return look{Look: l, lo: lo, hi: hi}, routeList
+	if lo, hi, ok := startRange(l); ok && !off {
+		if listable(lo, hi, now) {
+			return look{Look: l, lo: lo, hi: hi}, routeList
+		}
+		// A start known only to lie in the day before created_at may
+		// well be before the list's end already: the part of the range
+		// the list holds is read, and only finding the journey tells.
+		if end := registry.ListEndLimit(now.Add(-listEndMargin)); l.Start.IsZero() && end.After(lo) && listable(lo, end, now) {
+			return look{Look: l, lo: lo, hi: end, partial: true}, routeList
+		}
 	}
 	switch {
 	case l.Confirming:
@@ -256,6 +267,9 @@ func (s *Scheduler) round(ctx context.Context, looks []look) {
 	for _, l := range looks {
 		in := func(st string) bool { _, ok := sets[st][l.ID]; return ok }
 		switch {
+		case l.partial && !in("canceled") && !in("acquisition_error") && !in("ok") && !in("anomaly_error"):
+			// Its start may lie in the part the list does not hold yet.
+			s.cfg.Tracker.Passed(l.ID, now)
 		case in("canceled"):
 			t.Listed(l.ID, now, "canceled")
 		case in("acquisition_error"):

@@ -29,7 +29,7 @@ func listWorld(t *testing.T, pageSize int, wrap ...func(http.Handler) http.Handl
 			sc.Lifecycle.CheckFrom, sc.Lifecycle.CheckTo = 24*time.Hour, 30*time.Hour
 		},
 		policy: func(p *tracker.Policy) { *p = p.WithBulk() },
-		lists: true, listPageSize: pageSize,
+		lists:  true, listPageSize: pageSize,
 	}
 	if len(wrap) > 0 {
 		o.wrap = wrap[0]
