@@ -154,6 +154,25 @@ func (s *Scheduler) gather(l look, now time.Time) {
 	b.looks = append(b.looks, l)
 }
 
+// putBack returns to the tracker, due now, the looks gathered for a round
+// that will not run and the journeys waiting for their own check: a
+// stopped scheduler (a reload) must not keep them out of the queue.
+func (s *Scheduler) putBack() {
+	b := &s.bulk
+	b.mu.Lock()
+	ids := b.checks
+	for _, l := range b.looks {
+		ids = append(ids, l.ID)
+	}
+	b.looks, b.checks, b.urgent = nil, nil, time.Time{}
+	b.mu.Unlock()
+	now := s.cfg.Clock.Now()
+	for _, id := range ids {
+		s.cfg.Tracker.Retry(id, now)
+		s.inFlight.Add(-1)
+	}
+}
+
 // popCheck returns a journey a round left for its own check.
 func (s *Scheduler) popCheck() (string, bool) {
 	b := &s.bulk

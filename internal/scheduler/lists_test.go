@@ -6,6 +6,7 @@ package scheduler_test
 // changes seen at the confirmation.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
+	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
 
 // listWorld is a world whose scheduler reads the lists, pages of
@@ -317,4 +319,44 @@ func TestLooksDoNotCountAsBacklog(t *testing.T) {
 		t.Errorf("%d of %d journeys ok after 52 h", got, n)
 	}
 	t.Logf("%d journeys, %d list requests, %d own checks", n, st.ListRequests, w.requests.Load())
+}
+
+// A scheduler stopped (a reload) while looks wait for their round gives
+// them back to the tracker, due: none is lost to the queue.
+func TestStoppedSchedulerGivesLooksBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{policy: func(p *tracker.Policy) { *p = p.WithBulk() }, lists: true,
+		sched: func(c *scheduler.Config) { c.Tracker = tracker.New(tracker.DefaultPolicy) }}) // the world's own scheduler idles apart
+	client, err := registry.New(registry.Config{BaseURL: w.url, Auth: registry.Auth{Token: testToken}, Rate: 1e6, Burst: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The proxied journey's first look is at the first tick after the
+	// list can hold it (00:30 UTC the next day); the pushed one's first
+	// check 5 minutes later keeps the round waiting.
+	look := testStart.Add(16*time.Hour + 30*time.Minute)
+	w.sim.Put(simulator.Journey{OperatorID: testOperator, OperatorJourneyID: "proxied", Status: simulator.StatusPending,
+		CreatedAt: testStart, StartAt: testStart.Add(-time.Hour), EndAt: testStart.Add(-30 * time.Minute), DistanceMeters: 8000})
+	w.tr.Register(w.clk.Now(), tracker.Registration{ID: "proxied", Source: tracker.SourceProxy, Start: testStart.Add(-time.Hour), Status: "pending"})
+	w.clk.Advance(look.Add(-5 * time.Minute).Sub(w.clk.Now()))
+	w.tr.Register(w.clk.Now(), tracker.Registration{ID: "pushed", Source: tracker.SourcePush})
+	if next, _ := w.tr.NextDue(); !next.Equal(look) {
+		t.Fatalf("first look due %v, want %v", next, look)
+	}
+	sched := scheduler.New(scheduler.Config{Name: "stopped", Checker: scheduler.V3(client), Lister: client, Tracker: w.tr, Clock: w.clk,
+		Rate: 1e6, Concurrency: 2, MaxDelay: time.Hour, ErrorBackoff: time.Minute, AuthRetryInterval: time.Hour,
+		Poll: time.Millisecond, Tick: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sched.Run(ctx) }()
+	w.clk.Advance(5 * time.Minute)
+	waitFor(t, 5*time.Second, "the look to be gathered", func() bool { return sched.Stats().Gathered == 1 })
+	cancel()
+	<-done
+	if next, ok := w.tr.NextDue(); !ok || next.After(w.clk.Now()) {
+		t.Errorf("after the stop the earliest due is %v (queued %v), want the gathered look, due now (%v)", next, ok, w.clk.Now())
+	}
+	if st := sched.Stats(); st.InFlight != 0 || st.Gathered != 0 {
+		t.Errorf("in flight %d, gathered %d after the stop", st.InFlight, st.Gathered)
+	}
 }

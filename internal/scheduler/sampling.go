@@ -75,7 +75,8 @@ type Stats struct {
 	SamplingRatio float64
 	// Due is the backlog of checks due, as of the last planning tick.
 	Due int
-	// InFlight is the number of checks under way now.
+	// InFlight is the number of checks under way now, and of journeys
+	// waiting for a verdict round or for their own check after one.
 	InFlight    int
 	Outcomes    [numOutcomes]uint64
 	LastSuccess time.Time // wall time of the last answered check; zero if none

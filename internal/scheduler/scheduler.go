@@ -240,6 +240,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	s.putBack()
 }
 
 // idle sleeps until the next journey is due, a new one arrives, or Poll
