@@ -256,3 +256,59 @@ func TestTrafficFallsBehind(t *testing.T) {
 		t.Errorf("delay after catching up = %v, want 0s", d)
 	}
 }
+
+// RealisticTraffic ends about 90 % of its journeys ok, and gives every
+// other outcome a few percent, with its labels; StatusSince tells when the
+// registry decided each.
+func TestRealisticTrafficMix(t *testing.T) {
+	t.Parallel()
+	traffic := RealisticTraffic()
+	traffic.PerHour = 1000
+	f := newFixture(t, func(c *Config) { c.Traffic = &traffic })
+	for range 6 {
+		f.clock.Advance(10 * time.Minute)
+		f.sim.Tick()
+	}
+	if _, err := f.sim.UpdateTraffic(func(t *Traffic) { t.PerHour = 0 }); err != nil {
+		t.Fatal(err)
+	}
+	submittedBy := f.clock.Now()
+	for range 4 * 24 {
+		f.clock.Advance(time.Hour)
+		f.sim.Tick()
+	}
+	count := map[string]int{}
+	labelled := map[string]int{}
+	total := 0
+	f.sim.mu.Lock()
+	for _, r := range f.sim.st.byID {
+		if r.OperatorID != 1 {
+			continue
+		}
+		total++
+		count[r.Status]++
+		switch {
+		case r.Status == StatusFraudError && len(r.FraudLabels) > 0,
+			r.Status == StatusAnomalyError && len(r.Anomalies) > 0,
+			r.Status == StatusTermsViolationError && len(r.TermsViolations) > 0:
+			labelled[r.Status]++
+		}
+		if r.statusAt.IsZero() || r.statusAt.Before(r.CreatedAt) || (r.Status == StatusOK && !r.statusAt.After(submittedBy)) {
+			t.Errorf("%s %s: decided at %v, created at %v", r.OperatorJourneyID, r.Status, r.statusAt, r.CreatedAt)
+		}
+	}
+	f.sim.mu.Unlock()
+	if ok := float64(count[StatusOK]) / float64(total); ok < 0.85 || ok > 0.94 {
+		t.Errorf("%.1f %% ok of %d journeys (%v), want about 90 %%", 100*ok, total, count)
+	}
+	for _, s := range []string{StatusFraudError, StatusAnomalyError, StatusTermsViolationError, StatusCanceled, StatusAcquisitionError} {
+		share := float64(count[s]) / float64(total)
+		if share < 0.003 || share > 0.05 {
+			t.Errorf("%s: %.1f %% of %d journeys, want a few percent", s, 100*share, total)
+		}
+		if s != StatusCanceled && s != StatusAcquisitionError && labelled[s] != count[s] {
+			t.Errorf("%s: %d of %d with their labels", s, labelled[s], count[s])
+		}
+	}
+	t.Logf("%d journeys: %v", total, count)
+}
