@@ -235,7 +235,8 @@ func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) int64 {
 			// frame is live.
 			frames = frames[1:]
 		case lateOnly:
-			frames[0] = [2]int64{probe, probe + 1}
+			// One look, on the first tick from the probe on.
+			frames[0] = [2]int64{probe, probe + iv - 1}
 		}
 	}
 	// Without the start, the frames cover every start the journey may
@@ -247,10 +248,9 @@ func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) int64 {
 	}
 	for _, f := range frames {
 		lo, hi := first+f[0], anchor+f[1]
-		if after >= hi {
-			continue
+		if at := max(tick(after), tick(lo-1)); at <= hi {
+			return min(at, settle)
 		}
-		return min(max(tick(after), tick(lo-1)), settle)
 	}
 	return settle
 }
