@@ -66,8 +66,7 @@ func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Regist
 		e.opts.Proxy.Declare(rc.Name) // its series exist before the first submission
 		r.proxy = p
 	}
-	var checker scheduler.Checker = scheduler.V3(c)
-	var lister discovery.Lister = c
+	checker, lister := scheduler.V3(c), discovery.Lister(c)
 	if r.v2 {
 		checker, lister = scheduler.V2(c), nil
 	}

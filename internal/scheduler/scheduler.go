@@ -344,8 +344,8 @@ func (s *Scheduler) succeeded(started time.Time) {
 // journeys back in the queue at the time it is given.
 func (s *Scheduler) failed(started time.Time, err error, retry func(at time.Time)) {
 	now := s.cfg.Clock.Now()
-	switch kind := registry.KindOf(err); {
-	case kind == registry.KindRateLimited:
+	switch registry.KindOf(err) {
+	case registry.KindRateLimited:
 		retry(now)
 		s.counters.outcomes[OutcomeRateLimited].Add(1)
 		wait := registry.RetryAfterOf(err)
@@ -354,12 +354,12 @@ func (s *Scheduler) failed(started time.Time, err error, retry func(at time.Time
 		}
 		s.pause(max(wait, time.Second))
 		s.setState(StateRateLimited, started, err)
-	case kind == registry.KindUnauthorized || kind == registry.KindForbidden || kind == registry.KindAuthExpired:
+	case registry.KindUnauthorized, registry.KindForbidden, registry.KindAuthExpired:
 		retry(now)
 		s.counters.outcomes[OutcomeAuthFailed].Add(1)
 		s.pause(s.cfg.AuthRetryInterval)
 		s.setState(StateAuthFailed, started, err)
-	case kind == registry.KindUnsupportedVersion:
+	case registry.KindUnsupportedVersion:
 		retry(now)
 		s.counters.outcomes[OutcomeError].Add(1)
 		s.pause(s.cfg.AuthRetryInterval)

@@ -243,7 +243,7 @@ func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) int64 {
 	// have had: within the day before its created_at, unless refused as
 	// expired.
 	first := anchor
-	if j.start == 0 && j.createdAt != 0 && !(j.status == statusTerms && j.terms&termsExpired != 0) {
+	if j.start == 0 && j.createdAt != 0 && (j.status != statusTerms || j.terms&termsExpired == 0) {
 		first = j.createdAt - secs(24*time.Hour)
 	}
 	for _, f := range frames {
