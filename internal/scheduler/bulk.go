@@ -110,7 +110,7 @@ func (s *Scheduler) route(l tracker.Look, now time.Time) (look, route) {
 	switch {
 	case l.Confirming:
 		return look{}, routePass
-	case l.Settling:
+	case l.Settling, undecided(l.Status) && l.Recheck:
 		return look{}, routeCheck
 	case undecided(l.Status) && l.Window && (l.LastCheck.IsZero() || now.Sub(l.LastCheck) >= ownCheckEvery):
 		// A start late in the UTC day is listed only 24 to 26 h later:

@@ -30,6 +30,9 @@ type Look struct {
 	// Looked: a list lookup placed it before, since the tracker was
 	// loaded.
 	Looked bool
+	// Recheck: a check Policy.PendingInterval asks for before the
+	// batches; of its own when the list cannot hold the journey yet.
+	Recheck bool
 }
 
 var statusTerms = Statuses.Index("terms_violation_error")
@@ -56,6 +59,7 @@ func (t *Tracker) NextLook(now time.Time) (Look, bool) {
 		Window:     at >= anchor+secs(t.policy.BatchWindowStart+t.policy.BatchCheckDelay),
 		LastCheck:  unixOrZero(j.lastCheck),
 		Looked:     j.flags&flagLooked != 0,
+		Recheck:    j.flags&flagRecheck != 0,
 	}, true
 }
 

@@ -202,14 +202,6 @@ func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) int64 {
 	settle := anchor + secs(p.SettleAfter)
 	iv := max(secs(p.ListInterval), 1)
 	tick := func(x int64) int64 { return (x/iv + 1) * iv } // the first tick after x
-	if j.checks == 0 && j.start != 0 && j.flags&flagLooked == 0 && after < settle {
-		// Known only from its registration (the proxy): a cancel or an
-		// acquisition error since shows in the first list that can hold
-		// it, shared by every journey of its day.
-		if from := registry.ListableFrom(time.Unix(j.start, 0)).Unix(); from > after {
-			return min(tick(from), settle)
-		}
-	}
 	if after >= settle {
 		if j.status == statusUnchecked {
 			return after + max(secs(p.RetryAfterSkip), 1)
@@ -219,9 +211,36 @@ func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) int64 {
 		}
 		return 0
 	}
-	if !j.undecided() {
-		return settle
+	j.flags &^= flagRecheck
+	next := settle
+	if j.checks == 0 && j.start != 0 && j.flags&flagLooked == 0 {
+		// Known only from its registration (the proxy): a cancel or an
+		// acquisition error since shows in the first list that can hold
+		// it, shared by every journey of its day.
+		if from := registry.ListableFrom(time.Unix(j.start, 0)).Unix(); from > after {
+			next = min(tick(from), settle)
+		}
 	}
+	if !j.undecided() {
+		return next
+	}
+	next = min(next, p.frameLook(j, after, lateOnly, tick))
+	// A pending_interval shorter than the wait for the batches asks for
+	// checks meanwhile, as without lists; they are checks of their own
+	// while the list cannot hold the journey yet.
+	if pending := max(secs(p.PendingInterval), 1); after+pending < next-pending/2 {
+		j.flags |= flagRecheck
+		return after + pending
+	}
+	return next
+}
+
+// frameLook is the next look of a pending journey within the batch
+// frames, else its settle look.
+func (p *Policy) frameLook(j *journey, after int64, lateOnly bool, tick func(int64) int64) int64 {
+	anchor := j.anchor()
+	settle := anchor + secs(p.SettleAfter)
+	iv := max(secs(p.ListInterval), 1)
 	d := secs(p.BatchCheckDelay)
 	earlyEnd, lateStart, split := p.frames()
 	probe := secs(p.BatchWindowStart) + d

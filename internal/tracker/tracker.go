@@ -44,6 +44,7 @@ const (
 	flagDirty                        // changed since the last TakeChanges; never stored
 	flagHistoryCut                   // its oldest transitions were dropped (maxTransitions)
 	flagLooked                       // placed by a list lookup since it was loaded; never stored
+	flagRecheck                      // its next look is a pending_interval check; never stored
 )
 
 // journey is kept small: a tracker may hold millions. Times are Unix
