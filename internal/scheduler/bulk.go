@@ -13,8 +13,9 @@ import (
 )
 
 // VerdictStatuses are the lists a verdict round reads over the start-time
-// ranges of its journeys (REGISTRY.md, Corrections). ok, canceled and
-// acquisition_error are exact: a journey in one of them has that status.
+// ranges of its journeys (docs/registry.md, "The list endpoint"). ok,
+// canceled and acquisition_error are exact: a journey in one of them has
+// that status.
 // anomaly_error also lists fraud errors and failed checks under a status
 // that takes precedence: a journey known pending found there was decided
 // fraud_error or anomaly_error and needs its own check for the labels; one
