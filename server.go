@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,10 +155,10 @@ func listen(flags *web.FlagConfig, limit int) ([]net.Listener, error) {
 		for _, address := range *flags.WebListenAddresses {
 			var l net.Listener
 			var err error
-			if port, ok := strings.CutPrefix(address, "vsock://:"); ok {
-				var p uint64
-				if _, err = fmt.Sscan(port, &p); err == nil {
-					l, err = vsock.Listen(uint32(p), nil)
+			if strings.HasPrefix(address, "vsock://") {
+				var port uint32
+				if port, err = vsockPort(address); err == nil {
+					l, err = vsock.Listen(port, nil)
 				}
 			} else {
 				l, err = net.Listen("tcp", address)
@@ -177,6 +179,25 @@ func listen(flags *web.FlagConfig, limit int) ([]net.Listener, error) {
 		ls[i] = netutil.LimitListener(l, limit)
 	}
 	return ls, nil
+}
+
+// vsockPort reads the port of a vsock://host:port listen address as
+// exporter-toolkit does: a port that is not a whole number that fits in
+// 32 bits is an error, never read in part or wrapped around.
+func vsockPort(address string) (uint32, error) {
+	u, err := url.Parse(address)
+	if err != nil {
+		return 0, err
+	}
+	_, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return 0, fmt.Errorf("listen address %q: %w", address, err)
+	}
+	p, err := strconv.ParseUint(port, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("listen address %q: port %q is not a vsock port (0 to 4294967295)", address, port)
+	}
+	return uint32(p), nil
 }
 
 // hasBasicAuth tells whether a web configuration file asks for basic
