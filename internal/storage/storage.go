@@ -136,10 +136,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	// bbolt makes a new store of a missing or empty file; an empty file is
 	// never a store this program left, whose format version is written
 	// when it is created: it is one truncated to nothing.
-	if st, err := os.Stat(path); err == nil && st.Size() == 0 {
-		return nil, &DamagedError{Path: path, Problem: "it is empty (0 bytes): truncated to nothing, so every journey and total it held is gone"}
-	}
-	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+	if st, err := os.Stat(path); err == nil {
+		if st.Size() == 0 {
+			return nil, &DamagedError{Path: path, Problem: "it is empty (0 bytes): truncated to nothing, so every journey and total it held is gone"}
+		}
 		if err := verify(path); err != nil {
 			if locked(path) {
 				return nil, errLocked(path)
