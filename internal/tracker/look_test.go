@@ -103,3 +103,33 @@ func TestListedLabels(t *testing.T) {
 		t.Errorf("a fraud label still counted after the list said ok")
 	}
 }
+
+// A replanning that leaves a journey's next look where it was (the
+// registry seen deciding in the early frame) leaves what that look is for
+// as well: a pending_interval check stays a check.
+func TestReplanKeepsRecheck(t *testing.T) {
+	p := DefaultPolicy
+	p.PendingInterval = 6 * time.Hour
+	tr := New(p.WithBulk())
+	t0 := time.Date(2026, 11, 2, 6, 0, 0, 0, time.UTC)
+	tr.Register(t0, Registration{ID: "j", Source: SourcePush, Start: t0})
+	tr.Register(t0, Registration{ID: "k", Source: SourcePush, Start: t0.Add(-9 * time.Hour)})
+	tr.Checked("k", t0.Add(10*time.Minute), Result{Status: "pending"})
+	tr.Checked("j", t0.Add(12*time.Hour), Result{Status: "pending"})
+	look := func() (time.Time, bool) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		j := &tr.journeys[tr.index["j"]]
+		return time.Unix(j.due, 0).UTC(), j.flags&flagRecheck != 0
+	}
+	due, recheck := look()
+	if want := t0.Add(18 * time.Hour); !due.Equal(want) || !recheck {
+		t.Fatalf("after its check at 12 h, j is due at %s, recheck %v; want %s, a recheck", due, recheck, want)
+	}
+	// k decided 25 h after its start: the early frame decides, and every
+	// pending journey's next look is planned again; j's stays put.
+	tr.Checked("k", t0.Add(16*time.Hour), Result{Status: "ok"})
+	if got, recheck := look(); !got.Equal(due) || !recheck {
+		t.Errorf("after the replanning, j is due at %s, recheck %v; want %s, still a recheck", got, recheck, due)
+	}
+}

@@ -319,10 +319,15 @@ func (t *Tracker) replanEarlyEnd(now, early, late int64) {
 			// Looks cost little: every pending journey's next look is
 			// planned again, now that the early frame decides.
 			if j.undecided() && j.status != statusUnchecked && j.flags&flagExpiring == 0 {
+				// next also notes whether the look it plans is a
+				// recheck: a look kept where it was keeps its own.
+				flags := j.flags
 				if due := t.policy.next(j, now, false); due < j.due {
 					j.due = due
 					t.touch(slot)
 					moved = true
+				} else {
+					j.flags = flags
 				}
 			}
 			continue
