@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -131,5 +132,31 @@ func TestReplanKeepsRecheck(t *testing.T) {
 	tr.Checked("k", t0.Add(16*time.Hour), Result{Status: "ok"})
 	if got, recheck := look(); !got.Equal(due) || !recheck {
 		t.Errorf("after the replanning, j is due at %s, recheck %v; want %s, still a recheck", got, recheck, due)
+	}
+}
+
+// The registration order forgets the journeys that left even when nobody
+// lists them: an exporter whose journey API is never read must not keep
+// an entry for every journey it ever followed.
+func TestOrderCompactsWithoutListing(t *testing.T) {
+	p := DefaultPolicy
+	p.Retention = time.Minute // below FirstCheckDelay: each is only removed
+	tr := New(p)
+	t0 := time.Date(2026, 11, 2, 6, 0, 0, 0, time.UTC)
+	const n = 3000
+	for round := range 5 {
+		at := t0.Add(time.Duration(round) * time.Hour)
+		for i := range n {
+			tr.Register(at, Registration{ID: fmt.Sprintf("r%d-%d", round, i), Source: SourcePush})
+		}
+		if id, ok := tr.Next(at.Add(30 * time.Minute)); ok {
+			t.Fatalf("round %d: %s handed out; want every journey removed at the end of its retention", round, id)
+		}
+	}
+	tr.mu.Lock()
+	kept := len(tr.order.seqs)
+	tr.mu.Unlock()
+	if tr.Len() != 0 || kept >= 2*1024 {
+		t.Errorf("%d journeys tracked, %d entries in the registration order after 5×%d left; want 0 and fewer than %d", tr.Len(), kept, n, 2*1024)
 	}
 }

@@ -380,6 +380,9 @@ func (t *Tracker) remove(slot int32) {
 	t.order.removed()
 	*j = journey{heapIdx: -1}
 	t.free = append(t.free, slot)
+	// Here and not only when listing: a tracker nobody lists would keep
+	// an entry for every journey it ever followed.
+	t.compactOrder()
 }
 
 func satInc(v uint8) uint8 {
