@@ -30,6 +30,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/demo"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/proxy"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/push"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/storage"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
@@ -384,7 +385,7 @@ func routes(mux *http.ServeMux, f *flags, reg *prometheus.Registry, ex *exporter
 	mux.Handle("POST /api/v1/journeys/{registry}", whenReady(ready, push.NewHandler(lookup, push.Options{Logger: logger, Observer: pushMetrics}), pushNotReady))
 	if f.proxyListen != "" {
 		mux.HandleFunc("/proxy/{registry}/", func(w http.ResponseWriter, _ *http.Request) {
-			proxyError(w, http.StatusNotFound, "Not found: the exporter serves its proxies on --proxy.listen-address")
+			proxy.WriteError(w, http.StatusNotFound, "Not found: the exporter serves its proxies on --proxy.listen-address")
 		})
 	} else {
 		basicAuth, err := hasBasicAuth(*f.web.WebConfigFile)

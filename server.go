@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/proxy"
 )
 
 // Limits of the exporter's HTTP servers, documented in docs/security.md.
@@ -277,18 +277,7 @@ func pushNotReady(w http.ResponseWriter) {
 }
 
 func proxyNotReady(w http.ResponseWriter) {
-	proxyError(w, http.StatusServiceUnavailable, "Service Unavailable: the exporter is starting, its proxy is not ready yet")
-}
-
-// proxyError answers in the registry's error shape, as the proxy does.
-func proxyError(w http.ResponseWriter, code int, message string) {
-	b, _ := json.Marshal(struct {
-		Code  int    `json:"code"`
-		Error string `json:"error"`
-	}{code, message})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(b)
+	proxy.WriteError(w, http.StatusServiceUnavailable, "Service Unavailable: the exporter is starting, its proxy is not ready yet")
 }
 
 // proxyHandler routes /proxy/{registry}/ to the registry's proxy. Behind
@@ -303,7 +292,7 @@ func proxyHandler(ex *exporter.Exporter, stripAuthorization bool) http.Handler {
 			p = h.Proxy()
 		}
 		if p == nil {
-			proxyError(w, http.StatusNotFound, "Not found: no registry of that name has proxy.enabled in the exporter's configuration")
+			proxy.WriteError(w, http.StatusNotFound, "Not found: no registry of that name has proxy.enabled in the exporter's configuration")
 			return
 		}
 		if stripAuthorization {

@@ -565,6 +565,17 @@ func (p *Proxy) clientFault(err error) (int, string) {
 // that reads the registry's errors reads these too.
 func (p *Proxy) refuse(w http.ResponseWriter, ex *exchange, code int, message string) {
 	ex.code = code
+	if code == http.StatusRequestTimeout || code == http.StatusRequestEntityTooLarge {
+		// The rest of the body is still on the wire.
+		w.Header().Set("Connection", "close")
+	}
+	WriteError(w, code, message)
+}
+
+// WriteError answers in the registry's error shape, {"code":…,"error":…},
+// as the proxy's own refusals do: an operator's back end reads every
+// answer of a proxy route alike, the exporter's routing ones included.
+func WriteError(w http.ResponseWriter, code int, message string) {
 	b, _ := json.Marshal(struct {
 		Code  int    `json:"code"`
 		Error string `json:"error"`
@@ -572,10 +583,6 @@ func (p *Proxy) refuse(w http.ResponseWriter, ex *exchange, code int, message st
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
-	if code == http.StatusRequestTimeout || code == http.StatusRequestEntityTooLarge {
-		// The rest of the body is still on the wire.
-		h.Set("Connection", "close")
-	}
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }
