@@ -42,7 +42,7 @@ func webwiring(ex *exporter.Exporter, f *flags, logger *slog.Logger) web.Options
 				out = append(out, web.Registry{
 					Name: s.Registry, APIVersion: info.APIVersion,
 					RequestsPerSecond: info.RequestsPerSecond, Concurrency: info.Concurrency,
-					Sources: sources, Journeys: s.Journeys, Latest: s.Latest, Scheduler: s.Scheduler, Tracker: h.Tracker(),
+					Sources: sources, Journeys: s.Journeys, Latest: s.Latest, Scheduler: s.Scheduler, Tracker: h.Tracker(), Canonical: h.CanonicalID,
 				})
 			}
 			return out

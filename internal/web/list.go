@@ -66,19 +66,26 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 
 // acceptsCSV tells whether an Accept header prefers text/csv to JSON.
 func acceptsCSV(accept string) bool {
+	best, csvQ := -1.0, -1.0
 	for part := range strings.SplitSeq(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
 			continue
 		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
 		switch mt {
 		case "text/csv":
-			return true
+			csvQ = max(csvQ, q)
 		case "application/json", "*/*", "application/*":
-			return false
+			best = max(best, q)
 		}
 	}
-	return false
+	return csvQ > 0 && csvQ > best
 }
 
 // CSVHeader names the columns of the CSV list. Label lists are joined
@@ -120,6 +127,10 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// csvChunkWriteTimeout is how long a client gets to take each chunk of a
+// streamed CSV export.
+const csvChunkWriteTimeout = time.Minute
+
 // writeCSV streams the list: rows are written as each chunk is read, and
 // flushed, so a million rows never sit in memory and a spreadsheet sees
 // the first ones at once.
@@ -151,6 +162,10 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, reg Registry, 
 			if cw.Error() != nil {
 				return false // the client left
 			}
+			// The server's write timeout bounds a whole answer; a long
+			// export to a slow reader gets it again at each chunk instead
+			// of being cut off mid-file.
+			_ = flusher.SetWriteDeadline(time.Now().Add(csvChunkWriteTimeout))
 			_ = flusher.Flush()
 		}
 		return r.Context().Err() == nil
@@ -178,7 +193,16 @@ func (s *Server) journey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, &QueryError{Parameter: "registry", Message: "no registry of that name runs"})
 		return
 	}
-	j, ok := reg.Tracker.Lookup(r.PathValue("id"))
+	id := r.PathValue("id")
+	if reg.Canonical != nil {
+		c, err := reg.Canonical(id)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, &QueryError{Parameter: "id", Message: err.Error()})
+			return
+		}
+		id = c
+	}
+	j, ok := reg.Tracker.Lookup(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, &QueryError{Parameter: "id", Message: "journey not tracked"})
 		return

@@ -31,6 +31,10 @@ type Registry struct {
 	Latest    tracker.Latest // the latest journeys counted: an example id to show
 	Scheduler scheduler.Stats
 	Tracker   *tracker.Tracker
+	// Canonical checks an id as the registry would and gives the form the
+	// tracker keeps it under (on v2, "007" is journey 7); nil keeps ids as
+	// they come.
+	Canonical func(id string) (string, error)
 }
 
 // Options are the server's collaborators.
