@@ -215,6 +215,11 @@ func hasBasicAuth(path string) (bool, error) {
 		Users map[string]string `yaml:"basic_auth_users"`
 	}
 	if err := yaml.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		// A type error quotes the offending value, which here can be a
+		// password hash: name the file and the key, never the value.
+		if _, ok := errors.AsType[*yaml.TypeError](err); ok {
+			return false, fmt.Errorf("%s: basic_auth_users must map user names to bcrypt hashes", path)
+		}
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
 	return len(c.Users) > 0, nil
