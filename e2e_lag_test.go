@@ -19,22 +19,25 @@ const (
 	lagAlert = "CovoiturageSubmissionsFallingBehind"
 	// lagSignal is the percentile the warning reads.
 	lagSignal = "registry:covoiturage_submission_lag_seconds:p90_rate30m"
-	// The demo's pipeline starts 16 h behind: a clean journey is submitted
-	// 12 minutes to 2 hours after its start on top of that, so the 90th
-	// percentile of the lag, about 17 h 36, is under the warning's 18 h.
-	// It then falls 0.025 s further behind every simulated second: 90 s of
-	// lag every wall second on the demo's clock (an hour a second), an
-	// hour every 40 s. The first journey expires once the delay passes
-	// 22 h, some 240 s later; the warning has that long to reach
-	// Alertmanager, its for: of 2 minutes included.
-	fallBehindFrom   = "16h"
-	fallBehindGrowth = 0.025
-	fallBehindLate   = 240 * time.Second
-	// Once the warning is notified, the pipeline falls behind eight times
-	// faster, an hour every 5 s: the first journey expires within seconds
-	// instead of the minute and a half left at the earlier pace, which the
+	// The demo's pipeline starts 17 h behind: a clean journey is submitted
+	// 12 minutes to 2 hours after its start on top of that, so more than
+	// half of the new submissions land in the histogram's 18-19 h bucket
+	// and the 90th percentile of the lag passes the warning's 18 h within
+	// seconds of the change, once they outweigh the submissions of the
+	// minute before (the history Prometheus scraped is that short). It
+	// then falls 0.02 s further behind every simulated second: 72 s of lag
+	// every wall second on the demo's clock (an hour a second), an hour
+	// every 50 s. The first journey expires once the delay passes 22 h,
+	// some 250 s later; the warning has that long to reach Alertmanager,
+	// its for: of 2 minutes included.
+	fallBehindFrom   = "17h"
+	fallBehindGrowth = 0.02
+	fallBehindLate   = 250 * time.Second
+	// Once the warning is notified, the pipeline falls behind 25 times
+	// faster, an hour every 2 s: the first journey expires within seconds
+	// instead of the minute and more left at the earlier pace, which the
 	// test logs.
-	fallFasterGrowth = 0.2
+	fallFasterGrowth = 0.5
 	// lagDeadline bounds the wait for the warning's notification, and
 	// then for the first expired refusal, from the moment the pipeline
 	// starts falling behind: without the warning, the first journey

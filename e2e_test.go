@@ -45,16 +45,24 @@ const (
 	// simulator. The faster the spike, the sooner the share reaches its
 	// peak and the sooner the spike leaves the rule's windows.
 	spikeLateRatio = 0.7
-	spikePace      = 3
+	spikePace      = 5
 	// spikePeak is the expired share at which the spike ends. The alert
 	// keeps firing while the spike is in the 5-minute windows, at this
-	// share, and resolves as it leaves them; the resolution must come with
-	// the share less than halfway between normal and this, so the peak
-	// stands well above the 10 % threshold the resolution crosses.
+	// share; the resolution must come with the share less than halfway
+	// between normal and this, so the peak stands well above the 10 %
+	// threshold the resolution crosses.
 	spikePeak = 0.25
+	// Once the alert is notified firing, the operator catches up: normal
+	// traffic, late at its usual share, but catchUpPace times as many
+	// journeys a second. Those dilute the spike in the 5-minute windows:
+	// the expired share truly falls below the threshold within half a
+	// minute or so, instead of the 5 minutes the spike takes to leave the
+	// windows, while the day's median stays where it was.
+	catchUpPace = 40
 	// quietPhase is how long normal traffic runs, on top of the day of
 	// history, before the spike; the alert must stay silent all along.
-	quietPhase = 20 * time.Second
+	// The backfilled day gives the baseline from the first evaluation.
+	quietPhase = 10 * time.Second
 	// historyDay is the normal traffic Prometheus is given before it
 	// starts, one sample every historyStep: the day the alert's baseline,
 	// a median over a day, reads. Without it the test would wait for that
@@ -62,8 +70,9 @@ const (
 	historyDay  = 24 * time.Hour
 	historyStep = 30 * time.Second
 	// fireDeadline runs from the spike's start, resolveDeadline from the
-	// firing notification: the spike and the resolution both wait for the
-	// rule's 5-minute windows, the firing for its `for: 2m`.
+	// firing notification: the spike waits for the rule's 5-minute windows
+	// to fill, the firing for its `for: 2m`; the resolution, without the
+	// catch-up, would wait for the spike to leave the windows.
 	fireDeadline    = 5 * time.Minute
 	resolveDeadline = 6 * time.Minute
 	// startDeadline covers a cold start of every process, the exporter
@@ -84,7 +93,7 @@ const (
 // Prometheus and must parse and return series.
 func TestAlertingEndToEnd(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a real Prometheus and Alertmanager for about 9 minutes")
+		t.Skip("runs a real Prometheus and Alertmanager for about 5 minutes")
 	}
 	t.Parallel()
 	prometheusBin := debianTool(t, "prometheus", "prometheus")
@@ -224,6 +233,9 @@ scrape_configs:
 		spikeAlert, firing.received.Sub(spikeStart).Round(time.Second),
 		after(spikeStart, watch.pendingAt), after(spikeStart, watch.firingAt))
 	firingShare := prom.value(t, spikeSignal)
+	catchUp := demoTraffic{PerHour: normal.PerHour * catchUpPace, LateRatio: normal.LateRatio}
+	sim.setTraffic(t, catchUp)
+	catchUpStart := time.Now()
 	if !lag.warned.received.Before(firing.received) {
 		t.Errorf("%s reached Alertmanager at %v, not before %s at %v", lagAlert, lag.warned.received, spikeAlert, firing.received)
 	}
@@ -247,7 +259,7 @@ scrape_configs:
 	checkExemplars(t, prom, exp, `covoiturage_journeys_terms_violations_seen_total{reason="expired"}`, started)
 
 	// The dashboards, on the day of history and the live minutes, while
-	// the spike is still in the rule's windows.
+	// the spike is still in the rule's windows and the catch-up dilutes it.
 	for _, q := range queries {
 		expr := grafanaVariables(q.Expr)
 		t.Run(q.Dashboard+"/"+q.Panel, func(t *testing.T) {
@@ -261,16 +273,21 @@ scrape_configs:
 		})
 	}
 
-	// Phase 4: the spike leaves the rule's windows.
+	// Phase 4: the catch-up brings the share down.
 	resolved := watch.until(resolveDeadline, "resolved")
-	t.Logf("phase 4: %s notified resolved %v after the traffic went back to normal",
-		spikeAlert, resolved.received.Sub(spikeEnd).Round(time.Second))
+	sim.setTraffic(t, normal)
+	t.Logf("phase 4: %s notified resolved %v after the spike ended, %v after the catch-up (%v journeys a simulated hour, late_ratio %v) started",
+		spikeAlert, resolved.received.Sub(spikeEnd).Round(time.Second), resolved.received.Sub(catchUpStart).Round(time.Second),
+		catchUp.PerHour, catchUp.LateRatio)
 	if resolved.Labels["registry"] != "demo" {
 		t.Errorf("resolved notification labels %v", resolved.Labels)
 	}
 	// Resolved because the share came down, at least halfway back to
 	// normal, rather than because the baseline rose to meet it.
 	resolvedShare := prom.value(t, spikeSignal)
+	if baseline := prom.value(t, spikeBaseline); math.Abs(baseline-normalShare) > normalShare/2 {
+		t.Errorf("%s = %.3f when notified resolved, far from the normal share %.3f: the catch-up moved the baseline", spikeBaseline, baseline, normalShare)
+	}
 	t.Logf("%s: %.3f before the spike, %.3f when notified firing, %.3f when notified resolved",
 		spikeSignal, normalShare, firingShare, resolvedShare)
 	if halfway := normalShare + (firingShare-normalShare)/2; resolvedShare > halfway {
