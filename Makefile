@@ -47,7 +47,7 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 # The race-enabled tests run beside lint and the fuzz smoke: the alerting
-# run spends most of its 7 minutes waiting on the rules' 5-minute windows,
+# run spends most of its 5 minutes waiting on the two alerts' `for: 2m`,
 # so the CPU work fits beside it. Each output line stays whole.
 test: setup
 	@$(MAKE) --no-print-directory -j2 --output-sync=line unit checks

@@ -33,11 +33,11 @@ const (
 	fallBehindFrom   = "17h"
 	fallBehindGrowth = 0.02
 	fallBehindLate   = 250 * time.Second
-	// Once the warning is notified, the pipeline falls behind 25 times
-	// faster, an hour every 2 s: the first journey expires within seconds
-	// instead of the minute and more left at the earlier pace, which the
-	// test logs.
-	fallFasterGrowth = 0.5
+	// Once the warning is notified, the pipeline falls behind as fast as
+	// it can, a second every second, an hour every wall second: the first
+	// journey expires within seconds instead of the minute and more left
+	// at the earlier pace, which the test logs.
+	fallFasterGrowth = 1
 	// lagDeadline bounds the wait for the warning's notification, and
 	// then for the first expired refusal, from the moment the pipeline
 	// starts falling behind: without the warning, the first journey

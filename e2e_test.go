@@ -45,7 +45,7 @@ const (
 	// simulator. The faster the spike, the sooner the share reaches its
 	// peak and the sooner the spike leaves the rule's windows.
 	spikeLateRatio = 0.7
-	spikePace      = 5
+	spikePace      = 8
 	// spikePeak is the expired share at which the spike ends. The alert
 	// keeps firing while the spike is in the 5-minute windows, at this
 	// share; the resolution must come with the share less than halfway
