@@ -58,11 +58,11 @@ const (
 	// the expired share truly falls below the threshold within half a
 	// minute or so, instead of the 5 minutes the spike takes to leave the
 	// windows, while the day's median stays where it was.
-	catchUpPace = 40
+	catchUpPace = 60
 	// quietPhase is how long normal traffic runs, on top of the day of
 	// history, before the spike; the alert must stay silent all along.
 	// The backfilled day gives the baseline from the first evaluation.
-	quietPhase = 10 * time.Second
+	quietPhase = 5 * time.Second
 	// historyDay is the normal traffic Prometheus is given before it
 	// starts, one sample every historyStep: the day the alert's baseline,
 	// a median over a day, reads. Without it the test would wait for that
