@@ -47,5 +47,12 @@ func webwiring(ex *exporter.Exporter, f *flags, logger *slog.Logger) web.Options
 			}
 			return out
 		},
+		Lookup: func(name string) (web.Registry, bool) {
+			h := ex.Registry(name)
+			if h == nil {
+				return web.Registry{}, false
+			}
+			return web.Registry{Name: name, Tracker: h.Tracker(), Canonical: h.CanonicalID}, true
+		},
 	}
 }

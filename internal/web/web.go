@@ -41,6 +41,11 @@ type Registry struct {
 type Options struct {
 	// Registries lists the running registries, in configuration order.
 	Registries func() []Registry
+	// Lookup, when set, finds one running registry by name with only
+	// what the journey routes read (Name, Tracker, Canonical), so an API
+	// request does not gather every registry's figures; nil scans
+	// Registries.
+	Lookup func(name string) (Registry, bool)
 	// Demo says the exporter runs --demo, shown on the status page.
 	Demo bool
 	// Version is shown on the status page; empty takes BuildVersion().
@@ -88,6 +93,9 @@ func (s *Server) Register(mux *http.ServeMux, guard func(http.Handler) http.Hand
 
 // registry finds a running registry by name.
 func (s *Server) registry(name string) (Registry, bool) {
+	if s.opts.Lookup != nil {
+		return s.opts.Lookup(name)
+	}
 	for _, r := range s.opts.Registries() {
 		if r.Name == name {
 			return r, true
