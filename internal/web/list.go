@@ -28,9 +28,8 @@ const NextCursorTrailer = "X-Next-Cursor"
 
 // list answers GET /api/v1/journeys/{registry}.
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
-	reg, ok := s.registry(r.PathValue("registry"))
+	reg, ok := s.registry(w, r.PathValue("registry"))
 	if !ok {
-		writeError(w, http.StatusNotFound, &QueryError{Parameter: "registry", Message: "no registry of that name runs"})
 		return
 	}
 	q, err := ParseQuery(r.URL.Query(), acceptsCSV(r.Header.Get("Accept")))
@@ -188,9 +187,8 @@ func (s *Server) writeCSV(w http.ResponseWriter, r *http.Request, reg Registry, 
 // exporter knows of one journey and its story, for an on-call wondering
 // why it is still pending.
 func (s *Server) journey(w http.ResponseWriter, r *http.Request) {
-	reg, ok := s.registry(r.PathValue("registry"))
+	reg, ok := s.registry(w, r.PathValue("registry"))
 	if !ok {
-		writeError(w, http.StatusNotFound, &QueryError{Parameter: "registry", Message: "no registry of that name runs"})
 		return
 	}
 	id := r.PathValue("id")
@@ -215,8 +213,7 @@ func (s *Server) journey(w http.ResponseWriter, r *http.Request) {
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name, id := strings.TrimSpace(q.Get("registry")), strings.TrimSpace(q.Get("id"))
-	if _, ok := s.registry(name); !ok {
-		writeError(w, http.StatusNotFound, &QueryError{Parameter: "registry", Message: "no registry of that name runs"})
+	if _, ok := s.registry(w, name); !ok {
 		return
 	}
 	if id == "" {

@@ -91,16 +91,21 @@ func (s *Server) Register(mux *http.ServeMux, guard func(http.Handler) http.Hand
 	}
 }
 
-// registry finds a running registry by name.
-func (s *Server) registry(name string) (Registry, bool) {
+// registry finds a running registry by name; when none runs under it,
+// it answers 404 on w and says false.
+func (s *Server) registry(w http.ResponseWriter, name string) (Registry, bool) {
 	if s.opts.Lookup != nil {
-		return s.opts.Lookup(name)
-	}
-	for _, r := range s.opts.Registries() {
-		if r.Name == name {
+		if r, ok := s.opts.Lookup(name); ok {
 			return r, true
 		}
+	} else {
+		for _, r := range s.opts.Registries() {
+			if r.Name == name {
+				return r, true
+			}
+		}
 	}
+	writeError(w, http.StatusNotFound, &QueryError{Parameter: "registry", Message: "no registry of that name runs"})
 	return Registry{}, false
 }
 
