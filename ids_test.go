@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -114,7 +113,7 @@ func TestRealIDsEndToEnd(t *testing.T) {
 		deadline := time.Now().Add(30 * time.Second)
 		for _, id := range all {
 			for {
-				j, ok := lookupID(t, p, "ids", id)
+				j, ok := p.lookup(t, "ids", id)
 				// pending is the registry's answer for this very id: a
 				// mangled one would be not_found. A proxied journey knows
 				// it from the submission's answer and is not checked on
@@ -137,7 +136,7 @@ func TestRealIDsEndToEnd(t *testing.T) {
 	for _, id := range all {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			if j, ok := lookupID(t, p, "ids", id); ok && j.Status == "pending" {
+			if j, ok := p.lookup(t, "ids", id); ok && j.Status == "pending" {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -147,22 +146,4 @@ func TestRealIDsEndToEnd(t *testing.T) {
 		}
 	}
 	p.Stop(t)
-}
-
-// lookupID is lookup with the id escaped in the path, as any HTTP client
-// must send it.
-func lookupID(t *testing.T, p *process, registryName, id string) (trackedJourney, bool) {
-	t.Helper()
-	code, body, err := get(p.url("/api/v1/journeys/" + registryName + "/" + url.PathEscape(id)))
-	if err != nil {
-		t.Fatalf("journey %q: %v", id, err)
-	}
-	if code == http.StatusNotFound {
-		return trackedJourney{}, false
-	}
-	var j trackedJourney
-	if code != http.StatusOK || json.Unmarshal([]byte(body), &j) != nil || j.ID != id {
-		t.Fatalf("journey %q: HTTP %d %s", id, code, body)
-	}
-	return j, true
 }

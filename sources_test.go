@@ -154,20 +154,20 @@ type trackedJourney struct {
 	LastCheck       time.Time `json:"last_check"`
 }
 
-// lookup reads what the exporter knows of one journey; ok is false on a
-// 404.
+// lookup reads what the exporter knows of one journey, the id escaped in
+// the path as any HTTP client must send it; ok is false on a 404.
 func (p *process) lookup(t *testing.T, registryName, id string) (trackedJourney, bool) {
 	t.Helper()
-	code, body, err := get(p.url("/api/v1/journeys/" + registryName + "/" + id))
+	code, body, err := get(p.url("/api/v1/journeys/" + registryName + "/" + url.PathEscape(id)))
 	if err != nil {
-		t.Fatalf("journey %s: %v", id, err)
+		t.Fatalf("journey %q: %v", id, err)
 	}
 	if code == http.StatusNotFound {
 		return trackedJourney{}, false
 	}
 	var j trackedJourney
 	if code != http.StatusOK || json.Unmarshal([]byte(body), &j) != nil || j.ID != id {
-		t.Fatalf("journey %s: HTTP %d %s", id, code, body)
+		t.Fatalf("journey %q: HTTP %d %s", id, code, body)
 	}
 	return j, true
 }
