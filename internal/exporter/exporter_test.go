@@ -54,6 +54,16 @@ func registryConfig(name, url string, ids ...string) config.Registry {
 	return r
 }
 
+// newSim is a registry peer for the test's token on clk.
+func newSim(t *testing.T, clk clock.Clock) *simulator.Simulator {
+	t.Helper()
+	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testkit.WaitUntil(t, 10*time.Second, 5*time.Millisecond, what, cond)
@@ -65,10 +75,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewAccelerated(start, 0)
-	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newSim(t, clk)
 	for _, id := range []string{"a1", "a2", "b1"} {
 		sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: id, Status: simulator.StatusOK, StartAt: start, CreatedAt: start})
 	}
@@ -86,7 +93,7 @@ func TestApplyKeepsJourneysAcrossReloads(t *testing.T) {
 	prod := ex.Registry("prod").Tracker()
 	waitFor(t, "a1 checked", func() bool { j, _ := prod.Lookup("a1"); return j.Status == "ok" })
 
-	err = ex.Apply(&config.Config{Registries: []config.Registry{
+	err := ex.Apply(&config.Config{Registries: []config.Registry{
 		registryConfig("prod", srv.URL, "a1", "a2"),
 		registryConfig("other", srv.URL, "b1"),
 	}})
@@ -178,10 +185,7 @@ func TestV2Registry(t *testing.T) {
 func TestRetiredVersion(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewAccelerated(start, 0)
-	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newSim(t, clk)
 	sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: "kept1", JourneyID: 4242, Status: simulator.StatusOK, StartAt: start, CreatedAt: start})
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
@@ -270,10 +274,7 @@ func seriesOf(t *testing.T, reg *prometheus.Registry, name string) []string {
 func TestHealthProbeFollowsTheRegistry(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewAccelerated(start, 0)
-	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newSim(t, clk)
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
 	reg := prometheus.NewPedanticRegistry()
@@ -312,10 +313,7 @@ func TestHealthProbeFollowsTheRegistry(t *testing.T) {
 func TestHandleAcrossReloads(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewAccelerated(start, 0)
-	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newSim(t, clk)
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
 	ex := exporter.New(exporter.Options{Clock: clk})

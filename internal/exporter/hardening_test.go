@@ -42,10 +42,7 @@ func (l *lockedBuffer) String() string {
 func TestHungRegistryIsUnavailableSoon(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewAccelerated(start, 0)
-	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newSim(t, clk)
 	ids := []string{"h1", "h2", "h3", "h4", "h5", "h6"}
 	for _, id := range ids {
 		sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: id, Status: simulator.StatusOK, StartAt: start, CreatedAt: start})

@@ -17,7 +17,6 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/config"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/push"
-	"github.com/covoiturage-exporter/covoiturage_exporter/internal/simulator"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
@@ -48,10 +47,7 @@ func TestSubmissionLagFromProxyAndPush(t *testing.T) {
 	t.Parallel()
 	now := start.Add(72 * time.Hour)
 	clk := clock.NewAccelerated(now, 0)
-	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newSim(t, clk)
 	registrySrv := httptest.NewServer(sim.Handler())
 	defer registrySrv.Close()
 	reg := prometheus.NewPedanticRegistry()

@@ -23,10 +23,7 @@ import (
 // durableSim serves journeys in every status on a manual clock.
 func durableSim(t *testing.T, clk clock.Clock) string {
 	t.Helper()
-	sim, err := simulator.New(simulator.Config{Tokens: []simulator.Token{{Value: token, OperatorID: 1}}, Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim := newSim(t, clk)
 	for i, st := range []string{simulator.StatusOK, "fraud_error", "pending", "terms_violation_error"} {
 		j := simulator.Journey{OperatorID: 1, OperatorJourneyID: fmt.Sprintf("c%d", i), Status: st, StartAt: start, CreatedAt: start}
 		if st == "fraud_error" {
