@@ -97,11 +97,11 @@ type groupState struct {
 	lastSent         time.Time
 }
 
-func newBudget(r rate.Limit, burst int, tokenRate rate.Limit, tokenBurst int, clk Clock) *budget {
+func newBudget(r rate.Limit, burst int, tokenRate rate.Limit, tokenBurst int, healthRate rate.Limit, healthBurst int, clk Clock) *budget {
 	return &budget{
 		limiter:       rate.NewLimiter(r, burst),
 		tokenLimiter:  rate.NewLimiter(tokenRate, tokenBurst),
-		healthLimiter: rate.NewLimiter(DefaultHealthRate, DefaultHealthBurst),
+		healthLimiter: rate.NewLimiter(healthRate, healthBurst),
 		clock:         clk,
 		groups:        map[string]*groupState{},
 	}

@@ -261,8 +261,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("registry max body bytes %d: want at least 1024", cfg.MaxBodyBytes)
 	}
 	c := &Client{cfg: cfg, base: u, version: version}
-	c.budget = newBudget(cfg.Rate, cfg.Burst, cfg.TokenRate, cfg.TokenBurst, cfg.Clock)
-	c.budget.healthLimiter = rate.NewLimiter(cfg.HealthRate, cfg.HealthBurst)
+	c.budget = newBudget(cfg.Rate, cfg.Burst, cfg.TokenRate, cfg.TokenBurst, cfg.HealthRate, cfg.HealthBurst, cfg.Clock)
 	c.tokens = &tokenSource{auth: cfg.Auth, renewBefore: cfg.RenewBefore, retryRefused: cfg.AuthRetryInterval, now: time.Now, exchange: c.exchangeKeys}
 	return c, nil
 }

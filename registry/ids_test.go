@@ -59,7 +59,7 @@ func TestRateLimitResetIsUnixSeconds(t *testing.T) {
 		t.Errorf("reset %v, want Unix 30 (not 30 s from now)", rl.Reset)
 	}
 	// A reset long past holds nothing back.
-	b := newBudget(1000, 10, 1000, 10, wallClock{})
+	b := newBudget(1000, 10, 1000, 10, DefaultHealthRate, DefaultHealthBurst, wallClock{})
 	b.observe(groupStatus, rl)
 	if d := b.take(groupStatus); d != 0 {
 		t.Errorf("a past reset held a request back %v", d)
