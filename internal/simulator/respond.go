@@ -56,14 +56,14 @@ func rpcData(status int, data any) answer {
 }
 
 func invalidParams(detail string) answer {
-	return rawAnswerJSON(http.StatusBadRequest, struct {
+	// The servers' validator puts jsonrpc first; rpcFailure's order is
+	// the handlers'.
+	return jsonAnswer(http.StatusBadRequest, struct {
 		JSONRPC string   `json:"jsonrpc"`
 		ID      int      `json:"id"`
 		Error   rpcError `json:"error"`
 	}{"2.0", 1, rpcError{-32602, "Invalid params", detail}})
 }
-
-func rawAnswerJSON(status int, v any) answer { return jsonAnswer(status, v) }
 
 // Fixed bodies as the servers send them (docs/registry.md, "Errors").
 const (
