@@ -61,21 +61,19 @@ func (s *Simulator) statusObject(j Journey) any {
 	if terms == nil {
 		terms = []string{}
 	}
-	var fraud, journeyID any
+	var fraud any = j.FraudLabels
+	if j.FraudLabels == nil {
+		fraud = []string{}
+	}
 	if spec {
 		labels := make([]map[string]string, 0, len(j.FraudLabels))
 		for _, l := range j.FraudLabels {
 			labels = append(labels, map[string]string{"label": l})
 		}
-		fraud, journeyID = labels, strconv.FormatInt(j.JourneyID, 10)
-	} else {
-		labels := j.FraudLabels
-		if labels == nil {
-			labels = []string{}
-		}
-		// The servers' driver returns the bigint as a string of digits.
-		fraud, journeyID = labels, strconv.FormatInt(j.JourneyID, 10)
+		fraud = labels
 	}
+	// The servers' driver returns the bigint as a string of digits.
+	var journeyID any = strconv.FormatInt(j.JourneyID, 10)
 	if s.Faults().NumericJourneyID {
 		journeyID = j.JourneyID
 	}
