@@ -223,3 +223,32 @@ func TestRateLimitWindowsOnTheLimitClock(t *testing.T) {
 		t.Fatalf("after the storm = %d", r.status)
 	}
 }
+
+// PATCH resets the checks whatever the status: a canceled journey keeps its
+// status, leaves the fraud_error list and is listed as pending until the
+// next batch runs the checks again.
+func TestPatchResetsChecksOfAnyStatus(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	start := listEndLimit(epoch).Add(-time.Hour)
+	f.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "gonefraud", Status: StatusCanceled, StartAt: start})
+	f.sim.mu.Lock()
+	r, _ := f.sim.st.get(1, "gonefraud")
+	r.checked, r.fraudFailed = true, true
+	f.sim.mu.Unlock()
+	if got := listIDs(t, f, "status="+StatusFraudError); !slices.Equal(got, []string{"gonefraud"}) {
+		t.Fatalf("fraud_error before PATCH lists %v", got)
+	}
+	if r := f.do(t, "PATCH", "/v3.3/journeys/gonefraud", token, `{"distance":5000}`); r.status != 200 {
+		t.Fatalf("PATCH = %d %s", r.status, r.body)
+	}
+	if got := f.status(t, "gonefraud")["status"]; got != StatusCanceled {
+		t.Fatalf("status after PATCH = %v", got)
+	}
+	if got := listIDs(t, f, "status="+StatusFraudError); len(got) != 0 {
+		t.Errorf("fraud_error after PATCH lists %v", got)
+	}
+	if got := listIDs(t, f, "status="+StatusPending); !slices.Equal(got, []string{"gonefraud"}) {
+		t.Errorf("pending after PATCH lists %v", got)
+	}
+}

@@ -121,7 +121,7 @@ func listMatches(r *record, status string) bool {
 	case StatusAnomalyError:
 		return r.Status == StatusAnomalyError || r.Status == StatusFraudError || (r.anomalyFailed && sideStatus(r.Status))
 	case StatusPending:
-		return r.Status == StatusPending || (!r.checked && (r.Status == StatusCanceled || r.Status == StatusTermsViolationError))
+		return r.Status == StatusPending || (!r.checked && sideStatus(r.Status))
 	}
 	return false
 }

@@ -40,12 +40,17 @@ func (s *Simulator) patch(req *apiRequest) answer {
 	if !ok {
 		return s.journeyNotFound()
 	}
+	// PATCH resets the checks at any time, whatever the status
+	// (docs/registry.md, "Status lifecycle"); a cancel, a refusal or an
+	// acquisition error still takes precedence in the status, and the
+	// pending list shows the journey until the next batch.
+	r.FraudLabels, r.Anomalies = nil, nil
+	r.fraudFailed, r.anomalyFailed = false, false
+	r.checked = false
+	s.st.unchecked[r] = struct{}{}
 	switch r.Status {
 	case StatusOK, StatusFraudError, StatusAnomalyError:
 		r.Status, r.statusAt = StatusPending, req.now
-		r.FraudLabels, r.Anomalies = nil, nil
-		r.checked = false
-		s.st.unchecked[r] = struct{}{}
 	}
 	return rpcData(http.StatusOK, map[string]string{
 		"operator_journey_id": r.OperatorJourneyID,
