@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strconv"
@@ -250,5 +251,20 @@ func TestPatchResetsChecksOfAnyStatus(t *testing.T) {
 	}
 	if got := listIDs(t, f, "status="+StatusPending); !slices.Equal(got, []string{"gonefraud"}) {
 		t.Errorf("pending after PATCH lists %v", got)
+	}
+}
+
+// Fraud labels can be present whatever the status: a cancel keeps them.
+func TestCancelKeepsFraudLabels(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "caught", Status: StatusFraudError, FraudLabels: []string{FraudOverlap}, StartAt: epoch.Add(-30 * time.Hour)})
+	if r := f.do(t, "POST", "/v3.3/journeys/caught/cancel", token, `{"code":"x","message":"y"}`); r.status != 200 {
+		t.Fatalf("cancel = %d %s", r.status, r.body)
+	}
+	got := f.status(t, "caught")
+	labels, _ := json.Marshal(got["fraud_error_labels"])
+	if got["status"] != StatusCanceled || string(labels) != `["interoperator_overlap"]` {
+		t.Fatalf("after cancel: status %v, fraud_error_labels %s", got["status"], labels)
 	}
 }

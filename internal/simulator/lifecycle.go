@@ -85,10 +85,12 @@ func (s *Simulator) batch(now time.Time) {
 		delete(s.st.unchecked, r)
 		r.checked = true
 		if r.Status != StatusPending {
-			// The checks run whatever the status; only the list's
-			// overlapping filters show their result.
+			// The checks run whatever the status; the list's
+			// overlapping filters show their result, and the
+			// per-journey GET its fraud labels.
 			if !r.StartAt.Before(from) {
-				r.fraudFailed = len(s.fraudLabels(r.Journey)) > 0
+				r.FraudLabels = s.fraudLabels(r.Journey)
+				r.fraudFailed = len(r.FraudLabels) > 0
 				r.anomalyFailed = !r.fraudFailed && len(s.anomalies(r.Journey)) > 0
 			}
 			continue

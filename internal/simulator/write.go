@@ -83,14 +83,16 @@ func (s *Simulator) cancel(req *apiRequest) answer {
 	return rpcData(http.StatusOK, map[string]string{"operator_journey_id": id, "status": StatusCanceled})
 }
 
-// cancelLocked marks a journey canceled. The caller holds s.mu.
+// cancelLocked marks a journey canceled. The caller holds s.mu. Its fraud
+// labels stay: the servers send them whatever the status
+// (docs/registry.md, "The status object").
 func (s *Simulator) cancelLocked(operatorID int, id string, now time.Time) bool {
 	r, ok := s.st.get(operatorID, id)
 	if !ok {
 		return false
 	}
 	r.Status, r.statusAt = StatusCanceled, now
-	r.FraudLabels, r.Anomalies = nil, nil
+	r.Anomalies = nil
 	return true
 }
 
