@@ -512,25 +512,7 @@ func TestConfigFileEndToEnd(t *testing.T) {
 // one that is not, and never prints a credential.
 func TestConfigCheck(t *testing.T) {
 	t.Parallel()
-	var secrets []string
-	for _, dir := range []string{"internal/config/testdata/good/secrets", "internal/config/testdata/bad/secrets"} {
-		files, err := filepath.Glob(filepath.Join(dir, "*"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s := strings.TrimSpace(string(b)); s != "" {
-				secrets = append(secrets, s)
-			}
-		}
-	}
-	if len(secrets) < 3 {
-		t.Fatalf("found only %d secrets under config/testdata", len(secrets))
-	}
+	secrets := testkit.ConfigSecrets(t, "internal/config/testdata")
 	noSecret := func(t *testing.T, outputs ...string) {
 		t.Helper()
 		for _, out := range outputs {

@@ -1,7 +1,6 @@
 package exporter_test
 
 import (
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/discovery"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/exporter"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/proxy"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
@@ -19,32 +19,6 @@ import (
 // configTestdata holds config's good and bad files: what config accepts
 // and only the runtime settings refuse is tested here, on the same files.
 const configTestdata = "../config/testdata"
-
-// secretsOf returns the contents of the secret files under testdata, which
-// no error may repeat.
-func secretsOf(t *testing.T) []string {
-	t.Helper()
-	var secrets []string
-	for _, dir := range []string{"good", "bad"} {
-		files, err := filepath.Glob(filepath.Join(configTestdata, dir, "secrets", "*"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s := strings.TrimSpace(string(b)); s != "" {
-				secrets = append(secrets, s)
-			}
-		}
-	}
-	if len(secrets) < 3 {
-		t.Fatalf("found only %d secrets under %s", len(secrets), configTestdata)
-	}
-	return secrets
-}
 
 // Every good file becomes runtime settings.
 func TestCheckGood(t *testing.T) {
@@ -87,7 +61,7 @@ func TestCheckBad(t *testing.T) {
 		{"v2_non_numeric_id.yaml", []string{`registries[0] (legacy).journeys.ids[1]: "abc123"`, "numeric"}},
 		{"bad_certificate_uuid.yaml", []string{`registries[0] (prod).certificates.uuids[1]: "not-a-uuid" is not a UUID`}},
 	}
-	secrets := secretsOf(t)
+	secrets := testkit.ConfigSecrets(t, configTestdata)
 	listed := map[string]bool{}
 	for _, tt := range tests {
 		listed[tt.file] = true
