@@ -85,7 +85,10 @@ func (s *Simulator) list(req *apiRequest) answer {
 		}
 	}
 	ids := make([]string, len(matches))
-	slices.SortFunc(matches, func(a, b *record) int { return cmp.Compare(b.JourneyID, a.JourneyID) })
+	// The servers have no ORDER BY (docs/registry.md): the rows come in
+	// the table's order, oldest registration first, not the specs'
+	// anti-chronological order a client must not rely on.
+	slices.SortFunc(matches, func(a, b *record) int { return cmp.Compare(a.JourneyID, b.JourneyID) })
 	for i, r := range matches {
 		ids[i] = r.OperatorJourneyID
 	}

@@ -131,3 +131,18 @@ func TestStatusVariants(t *testing.T) {
 		t.Fatalf("invented status = %v", got)
 	}
 }
+
+// The list has no ORDER BY: rows come oldest registration first, never in
+// the specs' anti-chronological order.
+func TestListNotAntiChronological(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	start := listEndLimit(epoch).Add(-time.Hour)
+	for _, id := range []string{"first", "second", "third"} {
+		f.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: id, Status: StatusOK, StartAt: start})
+	}
+	r := f.do(t, "GET", "/v3.3/journeys?status=ok", token, "")
+	if want := `[{"operator_journey_id":"first"},{"operator_journey_id":"second"},{"operator_journey_id":"third"}]`; r.status != 200 || string(r.body) != want {
+		t.Fatalf("list = %d %s, want %s", r.status, r.body, want)
+	}
+}
