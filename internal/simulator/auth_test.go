@@ -11,7 +11,7 @@ func TestAuthKeyPairAndExpiry(t *testing.T) {
 	f := newFixture(t, nil)
 	f.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "j1", Status: StatusOK})
 
-	if r := f.do(t, "POST", "/v3.3/auth/access_token", "", `{"access_key":"ak","secret_key":"wrong"}`); r.status != 401 || string(r.body) != bodyUnauthorized {
+	if r := f.do(t, "POST", "/v3.3/auth/access_token", "", `{"access_key":"ak","secret_key":"wrong"}`); r.status != 401 || string(r.body) != bodyInvalidKeyPair {
 		t.Fatalf("bad pair = %d %s", r.status, r.body)
 	}
 	if r := f.do(t, "POST", "/v3.3/auth/access_token", "", `{"access_key":1}`); r.status != 400 {

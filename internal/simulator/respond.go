@@ -67,18 +67,21 @@ func invalidParams(detail string) answer {
 
 // Fixed bodies as the servers send them (docs/registry.md, "Errors").
 const (
-	bodyUnauthorized  = `{"id":1,"error":{"code":-32501,"data":"Unauthorized application","message":"Unauthorized Error"},"jsonrpc":"2.0"}`
-	bodyExpired       = `{"error":{"code":401,"data":"Error","message":"Unauthorized Error"},"id":1,"jsonrpc":"2.0"}`
-	bodyForbidden     = `{"id":1,"error":{"code":-32503,"data":"Invalid permissions","message":"Forbidden Error"},"jsonrpc":"2.0"}`
-	bodyNotFound      = `{"id":1,"jsonrpc":"2.0","error":{"code":-32504,"message":"Not found"}}`
-	bodyNotFoundOld   = `{"code":404,"error":"Not found"}`
-	bodyInternal      = `{"id":1,"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal Error"}}`
-	bodyListExpired   = `{"id":1,"jsonrpc":"2.0","error":{"code":-32603,"message":"Cannot read properties of undefined (reading 'length')"}}`
-	bodyTooMany       = `{"error":{"code":429,"message":"Too many requests"}}`
-	bodyMaintenance   = `{"code":503,"error":"Service Unavailable"}`
-	bodyTooLarge      = `{"code":413,"error":"Payload Too Large"}`
-	bodyV2Unauthorize = `{"id":1,"jsonrpc":"2.0","error":{"code":-32501,"message":"Unauthorized"}}`
-	bodyV2Forbidden   = `{"id":1,"jsonrpc":"2.0","error":{"code":-32503,"message":"Forbidden"}}`
+	bodyUnauthorized = `{"id":1,"error":{"code":-32501,"data":"Unauthorized application","message":"Unauthorized Error"},"jsonrpc":"2.0"}`
+	// bodyInvalidKeyPair is the token route's answer to a wrong access or
+	// secret key (docs/registry.md, Authentication).
+	bodyInvalidKeyPair = `{"id":1,"error":{"code":-32501,"data":"Invalid access key or secret key","message":"Unauthorized Error"},"jsonrpc":"2.0"}`
+	bodyExpired        = `{"error":{"code":401,"data":"Error","message":"Unauthorized Error"},"id":1,"jsonrpc":"2.0"}`
+	bodyForbidden      = `{"id":1,"error":{"code":-32503,"data":"Invalid permissions","message":"Forbidden Error"},"jsonrpc":"2.0"}`
+	bodyNotFound       = `{"id":1,"jsonrpc":"2.0","error":{"code":-32504,"message":"Not found"}}`
+	bodyNotFoundOld    = `{"code":404,"error":"Not found"}`
+	bodyInternal       = `{"id":1,"jsonrpc":"2.0","error":{"code":-32603,"message":"Internal Error"}}`
+	bodyListExpired    = `{"id":1,"jsonrpc":"2.0","error":{"code":-32603,"message":"Cannot read properties of undefined (reading 'length')"}}`
+	bodyTooMany        = `{"error":{"code":429,"message":"Too many requests"}}`
+	bodyMaintenance    = `{"code":503,"error":"Service Unavailable"}`
+	bodyTooLarge       = `{"code":413,"error":"Payload Too Large"}`
+	bodyV2Unauthorize  = `{"id":1,"jsonrpc":"2.0","error":{"code":-32501,"message":"Unauthorized"}}`
+	bodyV2Forbidden    = `{"id":1,"jsonrpc":"2.0","error":{"code":-32503,"message":"Forbidden"}}`
 )
 
 func internalError() answer { return rawAnswer(http.StatusInternalServerError, bodyInternal) }

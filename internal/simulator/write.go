@@ -111,7 +111,7 @@ func (s *Simulator) accessToken(req *apiRequest) answer {
 	}
 	token, ok := s.auth.issue(*in.AccessKey, *in.SecretKey)
 	if !ok {
-		return rawAnswer(http.StatusUnauthorized, bodyUnauthorized)
+		return rawAnswer(http.StatusUnauthorized, bodyInvalidKeyPair)
 	}
 	return jsonAnswer(http.StatusCreated, map[string]string{"access_token": token})
 }
