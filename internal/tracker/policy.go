@@ -147,11 +147,17 @@ func (p *Policy) batchChecks(lateOnly bool) []int64 {
 }
 
 // next returns when the journey is next checked after the moment after,
-// or 0 when it is no longer polled.
-func (p *Policy) next(j *journey, after int64, lateOnly bool) int64 {
+// or 0 when it is no longer polled, and whether that look is a
+// pending_interval recheck (only a list-reading scheduler plans those).
+func (p *Policy) next(j *journey, after int64, lateOnly bool) (int64, bool) {
 	if p.Bulk {
 		return p.nextBulk(j, after, lateOnly)
 	}
+	return p.nextCheck(j, after, lateOnly), false
+}
+
+// nextCheck is next for a scheduler that checks journeys one by one.
+func (p *Policy) nextCheck(j *journey, after int64, lateOnly bool) int64 {
 	anchor := j.anchor()
 	settle := anchor + secs(p.SettleAfter)
 	if j.checks == 0 && j.flags&flagSkipped == 0 {
@@ -191,27 +197,26 @@ func (p *Policy) next(j *journey, after int64, lateOnly bool) int64 {
 // at on the shared ticks of ListInterval while a frame may decide it: both
 // frames while the registry is seen deciding early, else one look after
 // the early frame's start (to notice it does) and the late frame.
-func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) int64 {
+func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) (due int64, recheck bool) {
 	anchor := j.anchor()
 	if j.status == statusUnchecked && j.flags&flagSkipped == 0 {
-		return max(j.registered+secs(p.FirstCheckDelay), after)
+		return max(j.registered+secs(p.FirstCheckDelay), after), false
 	}
 	if j.status == statusNotFound && int(j.misses) >= p.MaxNotFound {
-		return 0
+		return 0, false
 	}
 	settle := anchor + secs(p.SettleAfter)
 	iv := max(secs(p.ListInterval), 1)
 	tick := func(x int64) int64 { return (x/iv + 1) * iv } // the first tick after x
 	if after >= settle {
 		if j.status == statusUnchecked {
-			return after + max(secs(p.RetryAfterSkip), 1)
+			return after + max(secs(p.RetryAfterSkip), 1), false
 		}
 		if confirm := anchor + secs(p.ConfirmAfter); after < confirm {
-			return confirm
+			return confirm, false
 		}
-		return 0
+		return 0, false
 	}
-	j.flags &^= flagRecheck
 	next := settle
 	if j.checks == 0 && j.start != 0 && j.flags&flagLooked == 0 {
 		// Known only from its registration (the proxy): a cancel or an
@@ -222,17 +227,16 @@ func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) int64 {
 		}
 	}
 	if !j.undecided() {
-		return next
+		return next, false
 	}
 	next = min(next, p.frameLook(j, after, lateOnly, tick))
 	// A pending_interval shorter than the wait for the batches asks for
 	// checks meanwhile, as without lists; they are checks of their own
 	// while the list cannot hold the journey yet.
 	if pending := max(secs(p.PendingInterval), 1); after+pending < next-pending/2 {
-		j.flags |= flagRecheck
-		return after + pending
+		return after + pending, true
 	}
-	return next
+	return next, false
 }
 
 // frameLook is the next look of a pending journey within the batch
@@ -319,15 +323,12 @@ func (t *Tracker) replanEarlyEnd(now, early, late int64) {
 			// Looks cost little: every pending journey's next look is
 			// planned again, now that the early frame decides.
 			if j.undecided() && j.status != statusUnchecked && j.flags&flagExpiring == 0 {
-				// next also notes whether the look it plans is a
-				// recheck: a look kept where it was keeps its own.
-				flags := j.flags
-				if due := t.policy.next(j, now, false); due < j.due {
+				// A look kept where it was keeps its own recheck bit.
+				if due, recheck := t.policy.next(j, now, false); due < j.due {
 					j.due = due
+					j.setRecheck(recheck)
 					t.touch(slot)
 					moved = true
-				} else {
-					j.flags = flags
 				}
 			}
 			continue

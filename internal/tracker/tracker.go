@@ -347,7 +347,8 @@ func updateSet(old, cur uint8, seen *uint8, gauge []int64, counter []uint64, las
 func (t *Tracker) schedule(slot int32, at int64) {
 	j := &t.journeys[slot]
 	expiry := t.policy.expiry(j)
-	next := t.policy.next(j, at, t.lateOnly)
+	next, recheck := t.policy.next(j, at, t.lateOnly)
+	j.setRecheck(recheck)
 	if next == 0 || next >= expiry {
 		if j.flags&flagExpiring == 0 {
 			j.flags |= flagExpiring
@@ -357,6 +358,14 @@ func (t *Tracker) schedule(slot int32, at int64) {
 	}
 	j.due = next
 	t.heapPush(slot)
+}
+
+func (j *journey) setRecheck(on bool) {
+	if on {
+		j.flags |= flagRecheck
+	} else {
+		j.flags &^= flagRecheck
+	}
 }
 
 func (t *Tracker) remove(slot int32) {
