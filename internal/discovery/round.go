@@ -30,7 +30,7 @@ func (d *Discoverer) round(ctx context.Context) (report, error) {
 	defer d.mu.Unlock()
 	began := time.Now()
 	start, end := d.window(d.cfg.Clock.Now())
-	w := &walk{cfg: &d.cfg, ctx: ctx, counters: d.counters, seen: map[string]struct{}{}, density: map[string]float64{}}
+	w := &walk{cfg: &d.cfg, ctx: ctx, counters: d.counters, seen: map[string]struct{}{}, density: map[string]float64{}, keepOrder: true}
 	err := w.cover(start, end)
 	if err == nil {
 		err = w.incomplete
@@ -139,9 +139,12 @@ type walk struct {
 	ctx      context.Context
 	counters *Counters
 	seen     map[string]struct{}
-	order    []string // seen, in the order found
-	pages    int
-	invalid  int
+	// order is seen in the order found, kept only with keepOrder: a round
+	// registers in that order, a Pager hands out the set alone.
+	order     []string
+	keepOrder bool
+	pages     int
+	invalid   int
 	// cut is the page size the registry was seen to cut pages at, below
 	// the limit asked (docs/registry.md: a cap of 100 is intended, not
 	// enforced); 0 while none was seen.
@@ -376,7 +379,9 @@ func (w *walk) add(ids []string) int {
 			continue
 		}
 		w.seen[id] = struct{}{}
-		w.order = append(w.order, id)
+		if w.keepOrder {
+			w.order = append(w.order, id)
+		}
 		fresh++
 	}
 	return fresh
