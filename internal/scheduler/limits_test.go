@@ -294,8 +294,11 @@ func TestRegistryUpThroughA429Storm(t *testing.T) {
 	if first == nil {
 		t.Fatal("no 429 seen: the test proves nothing")
 	}
-	if first.retryAfter != storm {
-		t.Errorf("the first 429's Retry-After is %v, want %v", first.retryAfter, storm)
+	// The simulator announces what is left of the storm when it answers;
+	// on a loaded machine a few simulated seconds may pass before the
+	// first 429, but never more than passed before its answer came.
+	if left := stormEnd.Sub(first.answer).Truncate(time.Second); first.retryAfter > storm || first.retryAfter < left {
+		t.Errorf("the first 429's Retry-After is %v, want what was left of the storm: between %v and %v", first.retryAfter, left, storm)
 	}
 	if n := duringRetryAfter(all); n != 0 {
 		t.Errorf("%d requests to limited routes sent during the storm's Retry-After", n)
