@@ -46,9 +46,9 @@ unit:
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
-# The race-enabled tests run beside lint and the fuzz smoke: the alerting
-# run spends most of its 5 minutes waiting on the two alerts' `for: 2m`,
-# so the CPU work fits beside it. Each output line stays whole.
+# The race-enabled tests run beside lint and the fuzz smoke: the two
+# alerting runs spend most of their 3 minutes waiting on the alerts'
+# `for: 2m`, so the CPU work fits beside them. Each output line stays whole.
 test: setup
 	@$(MAKE) --no-print-directory -j2 --output-sync=line unit checks
 
