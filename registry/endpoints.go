@@ -72,7 +72,8 @@ func (c *Client) JourneyStatusV2(ctx context.Context, journeyID string) (Journey
 
 // ListQuery selects one page of GET /journeys. The registry filters on the
 // journey's start time, Start ≤ start < End; End may not be later than
-// ListEndLimit, Start not earlier than ListStartLimit. Zero Start and End
+// ListEndLimit, Start not earlier than ListStartLimit (SafeListWindow keeps
+// clear of both). Zero Start and End
 // leave its defaults (the 7 days before ListEndLimit), zero Limit its
 // default (50).
 type ListQuery struct {
@@ -111,13 +112,11 @@ func (c *Client) ListJourneys(ctx context.Context, q ListQuery) ([]string, error
 		return nil, badRequest(EndpointJourneyList, "negative limit or offset")
 	}
 	v := url.Values{"status": {q.Status}}
-	// RFC 3339 with the Paris offset: the servers want an offset, and the
-	// limits they check are Paris midnights.
 	if !q.Start.IsZero() {
-		v.Set("start", q.Start.In(paris).Format(time.RFC3339))
+		v.Set("start", listTime(q.Start))
 	}
 	if !q.End.IsZero() {
-		v.Set("end", q.End.In(paris).Format(time.RFC3339))
+		v.Set("end", listTime(q.End))
 	}
 	if q.Limit > 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))

@@ -109,7 +109,7 @@ const (
 	// MaxLookback: the registry refuses a start earlier than 90 days
 	// before today 00:00 Paris; a day is kept for a registry whose date
 	// changed before ours.
-	MaxLookback = maxListAge - 24*time.Hour
+	MaxLookback = (registry.ListMaxAgeDays - 1) * 24 * time.Hour
 )
 
 // DefaultStatuses are every status the list answers without an error: a
@@ -122,18 +122,6 @@ const (
 // overlapping. expired (a 500), terms_violation_error and unknown (400s)
 // are never asked.
 var DefaultStatuses = []string{"pending", "ok", "fraud_error", "anomaly_error", "canceled", "acquisition_error"}
-
-const (
-	maxListAge = 90 * 24 * time.Hour
-	// ageMargin keeps the oldest start asked clear of the registry's 90-day
-	// limit, whose date may change before ours.
-	ageMargin = time.Hour
-	// endMargin: the list's end limit is read a minute early, so that a
-	// registry whose clock is behind ours has already moved to the same
-	// UTC date; for a minute after UTC midnight the round keeps the day
-	// before's end, which the registry accepts either way.
-	endMargin = time.Minute
-)
 
 // Validate checks a configuration; its errors start with the field's
 // name, as the configuration file spells it.

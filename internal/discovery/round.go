@@ -80,15 +80,15 @@ func (d *Discoverer) round(ctx context.Context) (report, error) {
 // window returns the start times a round lists: Lookback back from the
 // list's end, today 00:00 Paris as the servers compute it, on whole
 // seconds (the list filters to the second), within the registry's limits
-// on both ends. Journeys that started since that midnight cannot be
+// on both ends (registry.SafeListWindow). Journeys that started since that midnight cannot be
 // listed (docs/registry.md, "The list endpoint").
 func (d *Discoverer) window(now time.Time) (start, end time.Time) {
-	end = registry.ListEndLimit(now.Add(-endMargin))
-	start = end.Add(-d.cfg.Lookback).Truncate(time.Second)
-	if oldest := registry.ListStartLimit(now.Add(ageMargin)).Add(time.Second); start.Before(oldest) {
-		start = oldest
+	w := registry.SafeListWindow(now)
+	start = w.End.Add(-d.cfg.Lookback).Truncate(time.Second)
+	if start.Before(w.Start) {
+		start = w.Start
 	}
-	return start, end
+	return start, w.End
 }
 
 // register hands the tracker the ids the last round did not already

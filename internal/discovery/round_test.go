@@ -112,7 +112,7 @@ func TestRoundFindsLateSubmissions(t *testing.T) {
 	if err := sameSet(f.registered(), map[string]bool{"late20h": true, "expired25h": true}); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(registry.ListableFrom(now.Add(-30*time.Second)).Sub(now) + endMargin)
+	f.clock.Advance(registry.ListableFrom(now.Add(-30*time.Second)).Sub(now) + registry.ListEndMargin)
 	if _, err := d.round(context.Background()); err != nil {
 		t.Fatal(err)
 	}

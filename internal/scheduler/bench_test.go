@@ -344,7 +344,7 @@ func runBenchLifecycle(b *testing.B, epoch time.Time, batchDelay time.Duration, 
 		}
 		// Discovery lists a journey from the first round (every 10
 		// minutes) after the list's end passed its start.
-		listEnd := registry.ListEndLimit(now.Add(-time.Minute))
+		listEnd := registry.SafeListWindow(now).End
 		undiscovered = slices.DeleteFunc(undiscovered, func(j *benchJourney) bool {
 			if j.sub.StartAt.Before(listEnd) {
 				register(j, now)

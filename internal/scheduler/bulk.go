@@ -42,11 +42,6 @@ const (
 	// looks only: no verdict is due, and sharing saves requests.
 	confirmGather = 2 * time.Hour
 	ownCheckEvery = 6 * time.Hour
-	// listEndMargin and listAgeMargin keep clear of the list's end (today
-	// 00:00 Paris) and 90-day start, as discovery does: the registry's
-	// clock may be a little behind or ahead of ours.
-	listEndMargin = time.Minute
-	listAgeMargin = time.Hour
 	// createdMargin widens the start range read from created_at: the
 	// operator's clock and the registry's are not the same.
 	createdMargin = time.Minute
@@ -98,14 +93,15 @@ func (s *Scheduler) route(l tracker.Look, now time.Time) (look, route) {
 	off := now.Before(s.bulk.offUntil)
 	s.bulk.mu.Unlock()
 	if lo, hi, ok := startRange(l); ok && !off {
-		if listable(lo, hi, now) {
+		w := registry.SafeListWindow(now)
+		if w.Holds(lo, hi) {
 			return look{Look: l, lo: lo, hi: hi}, routeList
 		}
 		// A start known only to lie in the day before created_at may
 		// well be before the list's end already: the part of the range
 		// the list holds is read, and only finding the journey tells.
-		if end := registry.ListEndLimit(now.Add(-listEndMargin)); l.Start.IsZero() && end.After(lo) && listable(lo, end, now) {
-			return look{Look: l, lo: lo, hi: end, partial: true}, routeList
+		if l.Start.IsZero() && w.End.After(lo) && w.Holds(lo, w.End) {
+			return look{Look: l, lo: lo, hi: w.End, partial: true}, routeList
 		}
 	}
 	switch {
@@ -133,13 +129,6 @@ func startRange(l tracker.Look) (lo, hi time.Time, ok bool) {
 		return l.CreatedAt.Add(-24*time.Hour - createdMargin).Truncate(time.Second), l.CreatedAt.Add(createdMargin).Truncate(time.Second), true
 	}
 	return time.Time{}, time.Time{}, false
-}
-
-// listable tells whether the list accepts [lo, hi) at now: it ends by
-// today 00:00 Paris and starts within 90 days of it.
-func listable(lo, hi, now time.Time) bool {
-	return !hi.After(registry.ListEndLimit(now.Add(-listEndMargin))) &&
-		!lo.Before(registry.ListStartLimit(now.Add(listAgeMargin)).Add(time.Second))
 }
 
 func (s *Scheduler) gather(l look, now time.Time) {

@@ -15,7 +15,9 @@ var paris = func() *time.Location {
 
 // listEndLimit is how the servers compute the list's latest end: today
 // 00:00 Europe/Paris, "today" being the current UTC date (docs/registry.md,
-// "The list endpoint").
+// "The list endpoint"). It repeats registry.ListEndLimit on purpose: the
+// simulator is the test double of the servers, and sharing the client's
+// code would make a client bug the servers' behaviour too.
 func listEndLimit(now time.Time) time.Time {
 	y, m, d := now.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, paris)
