@@ -41,6 +41,10 @@
 //     unwrapped from its JSON-RPC envelope.
 //   - [Client.ListJourneys] lists one page of ids; [Client.ListAllJourneys]
 //     walks every page, de-duplicating ids as offset pages shift.
+//     [SafeListWindow] is the widest window of start times to ask at a
+//     given moment: it ends at today 00:00 Paris and starts 90 days
+//     before, each kept clear by a margin for a registry clock a little
+//     off the caller's.
 //   - [Client.Certificate] (GET /certificates/{uuid}), [Client.Health]
 //     (GET /health).
 //   - [Client.SubmitJourney] submits a journey; [DecodeSubmission] reads a

@@ -418,8 +418,8 @@ func runBenchLifecycle(b *testing.B, epoch time.Time, batchDelay time.Duration, 
 		for _, a := range sj.Anomalies {
 			anomalies = append(anomalies, a.Label)
 		}
-		if tj.Status != sj.Status || !benchSameSet(tj.FraudLabels, sj.FraudLabels) ||
-			!benchSameSet(tj.AnomalyLabels, anomalies) || !benchSameSet(tj.TermsReasons, sj.TermsViolations) {
+		if tj.Status != sj.Status || !sameSet(tj.FraudLabels, sj.FraudLabels) ||
+			!sameSet(tj.AnomalyLabels, anomalies) || !sameSet(tj.TermsReasons, sj.TermsViolations) {
 			b.Fatalf("%s (%s): tracked as %s %v %v %v, the registry says %s %v %v %v", id, j.source,
 				tj.Status, tj.FraudLabels, tj.AnomalyLabels, tj.TermsReasons, sj.Status, sj.FraudLabels, anomalies, sj.TermsViolations)
 		}
@@ -498,11 +498,4 @@ func benchPattern(j *benchJourney, status string, at []time.Time) string {
 		fmt.Fprintf(&sb, " +%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return sb.String()
-}
-
-func benchSameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	slices.Sort(a)
-	slices.Sort(b)
-	return slices.Equal(a, b)
 }
