@@ -111,3 +111,47 @@ func TestSubmissionLagTotals(t *testing.T) {
 		t.Errorf("restored %+v", s)
 	}
 }
+
+// The lag filter selects the journeys the lag metrics count, by the time
+// from their start to their registration: only those registered from
+// their submission, with a known start not after it.
+func TestLagFilter(t *testing.T) {
+	t.Parallel()
+	tr := New(DefaultPolicy)
+	now := t0.Add(48 * time.Hour)
+	for _, r := range []Registration{
+		{ID: "proxy-30m", Source: SourceProxy, Start: now.Add(-30 * time.Minute)},
+		{ID: "proxy-18h", Source: SourceProxy, Start: now.Add(-18 * time.Hour)},
+		{ID: "proxy-nostart", Source: SourceProxy},
+		{ID: "push-25h", Source: SourcePush, Start: now.Add(-25 * time.Hour)},
+		{ID: "push-skew", Source: SourcePush, Start: now.Add(time.Minute)},
+		{ID: "demo-19h", Source: SourceDemo, Start: now.Add(-19 * time.Hour)},
+		{ID: "demo-0", Source: SourceDemo, Start: now},
+		{ID: "config-30h", Source: SourceConfig, Start: now.Add(-30 * time.Hour)},
+		{ID: "discovered-30h", Source: SourceDiscovery, Start: now.Add(-30 * time.Hour)},
+	} {
+		tr.Register(now, r)
+	}
+	for _, c := range []struct {
+		lag  LagRange
+		want []string
+	}{
+		{LagRange{}, []string{"proxy-30m", "proxy-18h", "proxy-nostart", "push-25h", "push-skew", "demo-19h", "demo-0", "config-30h", "discovered-30h"}},
+		{LagRange{Set: true}, []string{"proxy-30m", "proxy-18h", "push-25h", "demo-19h", "demo-0"}},
+		{LagRange{From: 18 * time.Hour, Set: true}, []string{"proxy-18h", "push-25h", "demo-19h"}},
+		{LagRange{From: 18 * time.Hour, To: 24 * time.Hour, Set: true}, []string{"proxy-18h", "demo-19h"}},
+		{LagRange{To: 18 * time.Hour, Set: true}, []string{"proxy-30m", "demo-0"}},
+		{LagRange{From: time.Second, To: 18*time.Hour + time.Second, Set: true}, []string{"proxy-30m", "proxy-18h"}},
+	} {
+		var got []string
+		if err := tr.Find(Filter{Lag: c.lag}, Cursor{}, func(j Journey, _ Cursor) bool {
+			got = append(got, j.ID)
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("lag %+v: %v, want %v", c.lag, got, c.want)
+		}
+	}
+}

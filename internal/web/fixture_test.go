@@ -55,7 +55,9 @@ func decided(id string) bool {
 //   - c000..c239 configured, each with a start a minute apart; in the
 //     simulator their status is statuses[i%len], with labels and reasons
 //     as the registry gives them; c010, c020... answer 404 (not there);
-//   - p000..p039 pushed (source push), no start, all ok;
+//   - p000..p039 pushed (source push), all ok; the even ones with a
+//     start i hours before their push (a submission lag of i hours), the
+//     odd ones without;
 //   - journeys that were pending at the first check and decided at the
 //     second (decided: fraud_error with its labels), so they carry a
 //     story of three transitions.
@@ -140,7 +142,11 @@ func newSettled(t *testing.T) *settled {
 	for i := range 40 {
 		id := fmt.Sprintf("p%03d", i)
 		ids = append(ids, id)
-		pushed = append(pushed, tracker.Registration{ID: id, Source: tracker.SourcePush})
+		r := tracker.Registration{ID: id, Source: tracker.SourcePush}
+		if i%2 == 0 {
+			r.Start = clk.Now().Add(-time.Duration(i) * time.Hour) // a submission lag of i hours
+		}
+		pushed = append(pushed, r)
 		sim.Put(simulator.Journey{OperatorID: 1, OperatorJourneyID: id, Status: simulator.StatusOK, StartAt: start, CreatedAt: start})
 	}
 	if _, err := ex.Registry(registryName).Register(context.Background(), pushed); err != nil {

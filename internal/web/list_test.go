@@ -68,6 +68,16 @@ func ids(js []tracker.Journey) []string {
 	return out
 }
 
+// lagOf is a journey's submission lag as the lag filter reads it, -1
+// when it has none: registered from a source other than a submission,
+// or with a start unknown or after its registration.
+func lagOf(j tracker.Journey) time.Duration {
+	if (j.Source != "push" && j.Source != "proxy" && j.Source != "demo") || j.Start.IsZero() || j.Start.After(j.RegisteredAt) {
+		return -1
+	}
+	return j.RegisteredAt.Sub(j.Start)
+}
+
 func inRange(t time.Time, from, to time.Time) bool {
 	return !t.IsZero() && !t.Before(from) && t.Before(to)
 }
@@ -117,6 +127,10 @@ func TestListFilters(t *testing.T) {
 		{"last_check_to=" + checked.Add(time.Second).Format(time.RFC3339), func(j tracker.Journey) bool { return inRange(j.LastCheck, time.Unix(0, 0), checked.Add(time.Second)) }},
 		{"changed_from=" + strconv.FormatInt(checked.Add(time.Second).Unix(), 10), func(j tracker.Journey) bool { return decided(j.ID) }},
 		{"changed_to=" + checked.Add(time.Second).Format(time.RFC3339), func(j tracker.Journey) bool { return !decided(j.ID) }},
+		{"lag_from=0", func(j tracker.Journey) bool { return lagOf(j) >= 0 }},
+		{"lag_from=64800", func(j tracker.Journey) bool { return lagOf(j) >= 18*time.Hour }},
+		{"lag_to=64800", func(j tracker.Journey) bool { return lagOf(j) >= 0 && lagOf(j) < 18*time.Hour }},
+		{"lag_from=3600&lag_to=86400", func(j tracker.Journey) bool { return lagOf(j) >= time.Hour && lagOf(j) < 24*time.Hour }},
 		// Combinations.
 		{"status=fraud_error&fraud_label=interoperator_overlap", func(j tracker.Journey) bool {
 			return j.Status == "fraud_error" && slices.Contains(j.FraudLabels, "interoperator_overlap")
@@ -198,7 +212,7 @@ func TestListCSV(t *testing.T) {
 	t.Parallel()
 	s := newSettled(t)
 	base := s.srv.URL + "/api/v1/journeys/" + registryName
-	for _, query := range []string{"", "status=ok", "source=push", "fraud_label=interoperator_overlap&status=fraud_error"} {
+	for _, query := range []string{"", "status=ok", "source=push", "fraud_label=interoperator_overlap&status=fraud_error", "lag_from=64800"} {
 		q, _ := url.ParseQuery(query)
 		want := listAll(t, base, q, 13)
 		for _, how := range []struct{ query, accept string }{
@@ -273,6 +287,12 @@ func TestListBadFilters(t *testing.T) {
 		{"last_check_from=-5", "last_check_from", ""},
 		{"changed_to=soon", "changed_to", ""},
 		{"start_from=2026-11-03T00:00:00Z&start_to=2026-11-02T00:00:00Z", "start_to", ""},
+		{"lag_from=-1", "lag_from", ""},
+		{"lag_from=18h", "lag_from", ""},
+		{"lag_from=1&lag_from=2", "lag_from", ""},
+		{"lag_to=0", "lag_to", ""},
+		{"lag_from=64800&lag_to=3600", "lag_to", ""},
+		{"lag_to=99999999999", "lag_to", ""},
 	}
 	for _, c := range cases {
 		code, h, body := get(t, base+"?"+c.query)

@@ -47,7 +47,7 @@ func (e *QueryError) Error() string {
 var Parameters = []string{
 	"status", "fraud_label", "anomaly_label", "reason", "source",
 	"registered_from", "registered_to", "start_from", "start_to", "last_check_from", "last_check_to",
-	"changed_from", "changed_to",
+	"changed_from", "changed_to", "lag_from", "lag_to",
 	"limit", "cursor", "format",
 }
 
@@ -100,6 +100,9 @@ func ParseQuery(q url.Values, wantCSV bool) (Query, error) {
 		if !rg.r.From.IsZero() && !rg.r.To.IsZero() && !rg.r.From.Before(rg.r.To) {
 			return Query{}, &QueryError{Parameter: rg.name + "_to", Message: fmt.Sprintf("%s_to must be after %s_from", rg.name, rg.name)}
 		}
+	}
+	if out.Filter.Lag, err = parseLag(q); err != nil {
+		return Query{}, err
 	}
 	if v, ok := single(q, "cursor"); ok {
 		if out.Cursor, err = tracker.ParseCursor(v); err != nil {
@@ -156,6 +159,38 @@ func parseSet(q url.Values, name string, vocab []string) (uint16, error) {
 		}
 	}
 	return bits, nil
+}
+
+// maxLag bounds a submission lag bound: a year is far beyond any lag
+// the registry accepts, and keeps the seconds' conversion exact.
+const maxLag = 366 * 24 * time.Hour
+
+// parseLag reads lag_from and lag_to, whole seconds from a journey's
+// start to its submission.
+func parseLag(q url.Values) (tracker.LagRange, error) {
+	var r tracker.LagRange
+	for _, b := range []struct {
+		name string
+		d    *time.Duration
+	}{{"lag_from", &r.From}, {"lag_to", &r.To}} {
+		vs := q[b.name]
+		if len(vs) == 0 {
+			continue
+		}
+		if len(vs) > 1 {
+			return r, &QueryError{Parameter: b.name, Message: b.name + " is given more than once"}
+		}
+		s, err := strconv.ParseInt(vs[0], 10, 64)
+		if err != nil || s < 0 || time.Duration(s)*time.Second > maxLag {
+			return r, &QueryError{Parameter: b.name, Message: fmt.Sprintf("%s %q is not a whole number of seconds from 0 to %d (64800 is 18 h)", b.name, vs[0], int64(maxLag/time.Second))}
+		}
+		*b.d = time.Duration(s) * time.Second
+		r.Set = true
+	}
+	if _, given := q["lag_to"]; given && r.To <= r.From {
+		return r, &QueryError{Parameter: "lag_to", Message: "lag_to must be more than lag_from (0 when not given)"}
+	}
+	return r, nil
 }
 
 func parseTime(q url.Values, name string) (time.Time, error) {
