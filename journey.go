@@ -15,7 +15,7 @@ import (
 // part, and the trackers.
 func webwiring(ex *exporter.Exporter, f *flags, logger *slog.Logger) web.Options {
 	return web.Options{
-		Demo: f.demo, MetricsPath: f.telemetryPath, Logger: logger,
+		Demo: f.demo, MetricsPath: f.telemetryPath, ExternalURL: f.externalURL, Logger: logger,
 		Registries: func() []web.Registry {
 			snaps := ex.Snapshots() // in configuration order
 			out := make([]web.Registry, 0, len(snaps))

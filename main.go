@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -58,9 +59,12 @@ type flags struct {
 	flushInterval          time.Duration
 	maxConnections         int
 	web                    *web.FlagConfig
-	proxyListen            string
-	proxyWebConfig         string
-	log                    *promslog.Config
+	// externalURL is --web.external-url, checked, or once the web
+	// listener is open, the URL derived from it.
+	externalURL    string
+	proxyListen    string
+	proxyWebConfig string
+	log            *promslog.Config
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -88,6 +92,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		BoolVar(&f.storageRecover)
 	app.Flag("web.max-connections", "Maximum number of open connections on each listener; past three quarters of it, idle keep-alive connections are closed. See docs/security.md.").
 		Default("2048").IntVar(&f.maxConnections)
+	app.Flag("web.external-url", "The URL under which users reach the exporter, as Prometheus and Alertmanager name it: scheme, host, port, and the path of a reverse proxy that strips it (the exporter serves from its root). Exported as covoiturage_exporter_web_info{external_url}: the alerts' journey links are built on it. Unset: https:// when --web.config.file enables TLS, else http://, and the first listen address (the machine's hostname when it listens on every interface, as Prometheus does). See docs/configuration.md.").
+		Default("").StringVar(&f.externalURL)
 	app.Flag("proxy.listen-address", "Address on which to serve the submission proxies (/proxy/<registry>/...) on a listener of their own, with its own --proxy.web.config.file, so that basic auth can protect the exporter while operators' registry tokens pass through the proxy. Empty: the proxies are served on --web.listen-address.").
 		Default("").StringVar(&f.proxyListen)
 	app.Flag("proxy.web.config.file", "Configuration file of the --proxy.listen-address listener (TLS, client certificates; the exporter-toolkit web configuration format). One asking for basic auth is refused: the Authorization header of a proxied request is the operator's registry token.").
@@ -109,6 +115,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if f.configCheck {
 		return checkConfig(f.configFile, stdout, stderr)
 	}
+	if f.externalURL != "" {
+		if f.externalURL, err = parseExternalURL(f.externalURL); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
+			return 2
+		}
+	}
 	f.log.Writer = stderr
 	logger := promslog.New(f.log)
 	logger.Info("starting "+exporterName, "version", version.Info(), "build_context", version.BuildContext())
@@ -124,6 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
 	reloads := newReloadMetrics(reg)
+	webInfo := newWebInfo(reg)
 	opts := newMetrics(reg)
 	opts.Logger = logger
 	// The demo's simulated registry is new at every start: its journeys
@@ -175,10 +188,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ready atomic.Bool
 	reloadRequests := make(chan chan error)
 	mux := http.NewServeMux()
-	if err := routes(mux, f, reg, ex, opts.Push, &ready, reloadRequests, logger); err != nil {
-		logger.Error("web routes", "err", err)
-		return 1
-	}
 	servers := []*served{{name: "web", handler: mux, flags: f.web}}
 	if f.proxyListen != "" {
 		// Basic auth there would both eat the operator's registry token and
@@ -198,15 +207,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 			WebListenAddresses: &[]string{f.proxyListen}, WebSystemdSocket: &noSystemd, WebConfigFile: &f.proxyWebConfig,
 		}})
 	}
-	serveErr := make(chan error, len(servers))
 	for _, s := range servers {
-		if err := s.start(f.maxConnections, logger, serveErr); err != nil {
+		if err := s.listen(f.maxConnections); err != nil {
 			logger.Error("web server", "listener", s.name, "err", err)
 			return 1
 		}
 		// Whatever run returns on, the server is closed and done with
 		// stderr by then: run also runs in-process, in the tests.
 		defer s.close()
+	}
+	// The listener's address, port 0 resolved, is known from here.
+	if f.externalURL == "" {
+		webConfig, err := readWebConfig(*f.web.WebConfigFile)
+		if err != nil {
+			logger.Error("--web.config.file", "err", err)
+			return 1
+		}
+		f.externalURL = deriveExternalURL(webConfig.tls, servers[0].listeners[0].Addr(), os.Hostname)
+		if _, tcp := servers[0].listeners[0].Addr().(*net.TCPAddr); !tcp {
+			logger.Warn("the web listener is not TCP: set --web.external-url to the URL users reach the exporter at", "external_url", f.externalURL)
+		}
+	}
+	webInfo.WithLabelValues(f.externalURL).Set(1)
+	logger.Info("the exporter is reached at its external URL", "external_url", f.externalURL)
+	if err := routes(mux, f, reg, ex, opts.Push, &ready, reloadRequests, logger); err != nil {
+		logger.Error("web routes", "err", err)
+		return 1
+	}
+	serveErr := make(chan error, len(servers))
+	for _, s := range servers {
+		s.serve(logger, serveErr)
 	}
 
 	// apply loads the configuration and applies it; a failure leaves the

@@ -64,6 +64,7 @@ func TestMetricsTableMatchesTheExporter(t *testing.T) {
 	d := &describer{}
 	d.MustRegister(versioncollector.NewCollector(exporterName), collector.NewJourneys(func() []collector.Snapshot { return nil }))
 	newReloadMetrics(d)
+	newWebInfo(d)
 	newMetrics(d)
 	d.MustRegister(collector.NewStorage(func() storage.Stats { return storage.Stats{} }),
 		collector.NewDiscovery(func() []collector.DiscoverySnapshot { return nil }))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/mdlayher/vsock"
+	"github.com/prometheus/common/config"
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/net/netutil"
@@ -203,40 +204,72 @@ func vsockPort(address string) (uint32, error) {
 // hasBasicAuth tells whether a web configuration file asks for basic
 // authentication.
 func hasBasicAuth(path string) (bool, error) {
+	c, err := readWebConfig(path)
+	return c.basicAuth, err
+}
+
+// webConfigSummary is what the exporter itself needs to know of a web
+// configuration file; exporter-toolkit reads and enforces the rest.
+type webConfigSummary struct {
+	basicAuth bool
+	// tls: the listener serves HTTPS.
+	tls bool
+}
+
+// readWebConfig reads a web configuration file's basic_auth_users and
+// whether its tls_server_config enables TLS, by exporter-toolkit's own
+// rule.
+func readWebConfig(path string) (webConfigSummary, error) {
 	if path == "" {
-		return false, nil
+		return webConfigSummary{}, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return false, err
+		return webConfigSummary{}, err
 	}
 	defer func() { _ = f.Close() }()
 	var c struct {
 		Users map[string]string `yaml:"basic_auth_users"`
+		TLS   struct {
+			Cert         string `yaml:"cert"`
+			Key          string `yaml:"key"`
+			CertFile     string `yaml:"cert_file"`
+			KeyFile      string `yaml:"key_file"`
+			ClientCA     string `yaml:"client_ca"`
+			ClientCAFile string `yaml:"client_ca_file"`
+			ClientAuth   string `yaml:"client_auth_type"`
+		} `yaml:"tls_server_config"`
 	}
 	if err := yaml.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		// A type error quotes the offending value, which here can be a
-		// password hash: name the file and the key, never the value.
+		// password hash or a private key: name the file and the keys,
+		// never the value.
 		if _, ok := errors.AsType[*yaml.TypeError](err); ok {
-			return false, fmt.Errorf("%s: basic_auth_users must map user names to bcrypt hashes", path)
+			return webConfigSummary{}, fmt.Errorf("%s: basic_auth_users must map user names to bcrypt hashes, and the keys of tls_server_config hold strings", path)
 		}
-		return false, fmt.Errorf("%s: %w", path, err)
+		return webConfigSummary{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return len(c.Users) > 0, nil
+	t := web.TLSConfig{
+		TLSCert: c.TLS.Cert, TLSKey: config.Secret(c.TLS.Key), TLSCertPath: c.TLS.CertFile, TLSKeyPath: c.TLS.KeyFile,
+		ClientCAsText: c.TLS.ClientCA, ClientCAs: c.TLS.ClientCAFile, ClientAuth: c.TLS.ClientAuth,
+	}
+	return webConfigSummary{basicAuth: len(c.Users) > 0, tls: t.IsEnabled()}, nil
 }
 
 // served is one of the exporter's HTTP servers.
 type served struct {
-	name    string
-	handler http.Handler
-	flags   *web.FlagConfig
-	srv     *http.Server
-	done    chan struct{}
+	name           string
+	handler        http.Handler
+	flags          *web.FlagConfig
+	listeners      []net.Listener
+	maxConnections int
+	srv            *http.Server
+	done           chan struct{}
 }
 
-// start listens and serves in the background; a serving error goes to
-// errs.
-func (s *served) start(maxConnections int, logger *slog.Logger, errs chan<- error) error {
+// listen opens the server's listeners, bounded to maxConnections each;
+// serve then serves on them.
+func (s *served) listen(maxConnections int) error {
 	if maxConnections < 1 {
 		return fmt.Errorf("--web.max-connections must be at least 1, got %d", maxConnections)
 	}
@@ -244,17 +277,32 @@ func (s *served) start(maxConnections int, logger *slog.Logger, errs chan<- erro
 	if err != nil {
 		return err
 	}
-	s.srv = newServer(s.handler)
-	newConnections(s.srv, maxConnections, logger)
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		errs <- web.ServeMultiple(ls, s.srv, s.flags, logger)
-	}()
+	s.listeners = ls
+	s.maxConnections = maxConnections
 	return nil
 }
 
+// serve serves on the listeners in the background; a serving error goes
+// to errs.
+func (s *served) serve(logger *slog.Logger, errs chan<- error) {
+	s.srv = newServer(s.handler)
+	newConnections(s.srv, s.maxConnections, logger)
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		errs <- web.ServeMultiple(s.listeners, s.srv, s.flags, logger)
+	}()
+}
+
+// close stops serving, or closes the listeners of a server that never
+// served.
 func (s *served) close() {
+	if s.srv == nil {
+		for _, l := range s.listeners {
+			_ = l.Close()
+		}
+		return
+	}
 	_ = s.srv.Close()
 	<-s.done
 }

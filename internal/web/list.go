@@ -220,7 +220,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, &QueryError{Parameter: "id", Message: "give a journey id"})
 		return
 	}
-	http.Redirect(w, r, "/api/v1/journeys/"+url.PathEscape(name)+"/"+url.PathEscape(id), http.StatusSeeOther)
+	http.Redirect(w, r, s.prefix+"/api/v1/journeys/"+url.PathEscape(name)+"/"+url.PathEscape(id), http.StatusSeeOther)
 }
 
 // writeJSON encodes v whole before answering: a value that cannot be

@@ -20,6 +20,8 @@ type statusPage struct {
 	Version     string
 	Demo        bool
 	MetricsPath string
+	ExternalURL string
+	Prefix      string // of every link: ExternalURL's path
 	Now         string
 	Registries  []registryView
 }
@@ -53,9 +55,12 @@ type count struct {
 // link to its list. Server-side HTML, no script: it works in any browser,
 // a phone's included.
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
-	page := statusPage{Version: s.opts.Version, Demo: s.opts.Demo, MetricsPath: s.opts.MetricsPath, Now: time.Now().UTC().Format(time.RFC3339)}
+	page := statusPage{
+		Version: s.opts.Version, Demo: s.opts.Demo, MetricsPath: s.prefix + s.opts.MetricsPath,
+		ExternalURL: s.opts.ExternalURL, Prefix: s.prefix, Now: time.Now().UTC().Format(time.RFC3339),
+	}
 	for _, r := range s.opts.Registries() {
-		page.Registries = append(page.Registries, view(r))
+		page.Registries = append(page.Registries, view(r, s.prefix))
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := statusTemplate.Execute(w, page); err != nil {
@@ -63,8 +68,8 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-func view(r Registry) registryView {
-	base := "/api/v1/journeys/" + url.PathEscape(r.Name)
+func view(r Registry, prefix string) registryView {
+	base := prefix + "/api/v1/journeys/" + url.PathEscape(r.Name)
 	link := func(param, value string) string { return base + "?" + url.Values{param: {value}}.Encode() }
 	v := registryView{
 		Name: r.Name, APIVersion: r.APIVersion, State: r.Scheduler.State, LastSuccess: "never",

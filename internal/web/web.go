@@ -8,6 +8,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strings"
 
@@ -52,12 +53,19 @@ type Options struct {
 	Version string
 	// MetricsPath is linked from the status page.
 	MetricsPath string
+	// ExternalURL is where users reach the exporter (--web.external-url),
+	// shown on the status page. Its path, if any, is the prefix a reverse
+	// proxy strips: the pages' links and redirects start with it. Empty:
+	// links from the root.
+	ExternalURL string
 	Logger      *slog.Logger
 }
 
 // Server serves the journey API and the status page.
 type Server struct {
 	opts Options
+	// prefix is ExternalURL's path, without its final slash.
+	prefix string
 }
 
 // New returns a server reading opts.
@@ -71,7 +79,11 @@ func New(opts Options) *Server {
 	if opts.MetricsPath == "" {
 		opts.MetricsPath = "/metrics"
 	}
-	return &Server{opts: opts}
+	s := &Server{opts: opts}
+	if u, err := url.Parse(opts.ExternalURL); err == nil {
+		s.prefix = strings.TrimRight(u.Path, "/")
+	}
+	return s
 }
 
 // Register adds the server's routes to mux. guard, when not nil, wraps
