@@ -91,7 +91,10 @@ type testFile struct {
 	RuleFiles      []string `yaml:"rule_files"`
 	GroupEvalOrder []string `yaml:"group_eval_order"`
 	Tests          []struct {
-		Name          string `yaml:"name"`
+		Name        string `yaml:"name"`
+		InputSeries []struct {
+			Series string `yaml:"series"`
+		} `yaml:"input_series"`
 		AlertRuleTest []struct {
 			EvalTime  string `yaml:"eval_time"`
 			Alertname string `yaml:"alertname"`
@@ -686,14 +689,46 @@ func TestGithubAnchor(t *testing.T) {
 	}
 }
 
+// exporterURLTemplate starts every link to the exporter: the URL users
+// reach the exporter that raised the alert at, as it exports it, or
+// http://<instance> for an exporter older than the metric. The space
+// folding the rule's two lines puts after it is trimmed by its "-}}".
+const exporterURLTemplate = `{{ with printf "covoiturage_exporter_web_info{job=%q,instance=%q}" $labels.job $labels.instance | query }}` +
+	`{{ . | first | label "external_url" }}{{ else }}http://{{ $labels.instance }}{{ end -}} `
+
 // journeysURLPrefix starts every journeys_url: the list of the registry
 // the alert is about, on the exporter that raised it.
-const journeysURLPrefix = "http://{{ $labels.instance }}/api/v1/journeys/{{ $labels.registry }}?"
+const journeysURLPrefix = exporterURLTemplate + "/api/v1/journeys/{{ $labels.registry }}?"
 
-// Every alert about journeys links to the exporter's list of the journeys
-// it is about, and only those do; each link the unit tests render is a
-// list request the exporter accepts, of the registry of the alert, naming
-// statuses or reasons the alert's expression counts.
+var (
+	webInfoSeries = regexp.MustCompile(`^covoiturage_exporter_web_info\{(.*)\}$`)
+	labelPair     = regexp.MustCompile(`(\w+)="([^"]*)"`)
+)
+
+// externalURLs reads, from a test's input series, the external URL each
+// job and instance exports.
+func externalURLs(series []string) map[[2]string]string {
+	out := map[[2]string]string{}
+	for _, s := range series {
+		m := webInfoSeries.FindStringSubmatch(s)
+		if m == nil {
+			continue
+		}
+		labels := map[string]string{}
+		for _, p := range labelPair.FindAllStringSubmatch(m[1], -1) {
+			labels[p[1]] = p[2]
+		}
+		out[[2]string{labels["job"], labels["instance"]}] = labels["external_url"]
+	}
+	return out
+}
+
+// Every alert about journeys or their submission links to the exporter's
+// list of the journeys it is about, and only those do; each link the unit
+// tests render starts with the external URL the exporter exports (or
+// http://<instance> without one), and is a list request the exporter
+// accepts, of the registry of the alert, naming statuses or reasons the
+// alert's expression counts, or a submission lag.
 func TestJourneyLinks(t *testing.T) {
 	t.Parallel()
 	var rf ruleFile
@@ -723,7 +758,8 @@ func TestJourneyLinks(t *testing.T) {
 	}
 	journeyAlerts := 0
 	for name, r := range alerts {
-		about := strings.Contains(reads(r.Expr, 0), "covoiturage_journeys")
+		expr := reads(r.Expr, 0)
+		about := strings.Contains(expr, "covoiturage_journeys") || strings.Contains(expr, "covoiturage_submission_lag")
 		link, has := r.Annotations["journeys_url"]
 		switch {
 		case about && !strings.HasPrefix(link, journeysURLPrefix):
@@ -735,14 +771,20 @@ func TestJourneyLinks(t *testing.T) {
 			journeyAlerts++
 		}
 	}
-	if journeyAlerts < 5 {
+	if journeyAlerts < 6 {
 		t.Errorf("%d alerts about journeys", journeyAlerts)
 	}
 
 	var tf testFile
 	readYAML(t, rulesTestFile, &tf)
 	rendered := map[string]int{}
+	var fromMetric, fallback, withPath int
 	for _, tg := range tf.Tests {
+		var series []string
+		for _, s := range tg.InputSeries {
+			series = append(series, s.Series)
+		}
+		external := externalURLs(series)
 		for _, c := range tg.AlertRuleTest {
 			for _, a := range c.ExpAlerts {
 				link, ok := a.ExpAnnotations["journeys_url"]
@@ -753,17 +795,33 @@ func TestJourneyLinks(t *testing.T) {
 					continue
 				}
 				rendered[c.Alertname]++
+				base, exported := external[[2]string{a.ExpLabels["job"], a.ExpLabels["instance"]}]
+				if exported {
+					fromMetric++
+					if u, err := url.Parse(base); err == nil && u.Path != "" {
+						withPath++
+					}
+				} else {
+					base = "http://" + a.ExpLabels["instance"]
+					fallback++
+				}
+				rest, found := strings.CutPrefix(link, base+"/api/v1/journeys/"+a.ExpLabels["registry"]+"?")
 				u, err := url.Parse(link)
-				if err != nil || u.Host != a.ExpLabels["instance"] || u.Path != "/api/v1/journeys/"+a.ExpLabels["registry"] {
-					t.Errorf("%s at %s: %q is not the list of registry %s on %s", c.Alertname, c.EvalTime, link, a.ExpLabels["registry"], a.ExpLabels["instance"])
+				if !found || err != nil {
+					t.Errorf("%s at %s: %q is not the list of registry %s at %s", c.Alertname, c.EvalTime, link, a.ExpLabels["registry"], base)
 					continue
 				}
-				q, err := web.ParseQuery(u.Query(), false)
+				query, err := url.ParseQuery(rest)
+				if err != nil {
+					t.Errorf("%s at %s: %s: %v", c.Alertname, c.EvalTime, link, err)
+					continue
+				}
+				q, err := web.ParseQuery(query, false)
 				if err != nil {
 					t.Errorf("%s at %s: the exporter refuses %s: %v", c.Alertname, c.EvalTime, link, err)
 				}
-				if q.Filter.Statuses == 0 && q.Filter.Terms == 0 {
-					t.Errorf("%s at %s: %s names no status and no reason: it lists every journey", c.Alertname, c.EvalTime, link)
+				if q.Filter.Statuses == 0 && q.Filter.Terms == 0 && !q.Filter.Lag.Set {
+					t.Errorf("%s at %s: %s names no status, no reason and no lag: it lists every journey", c.Alertname, c.EvalTime, link)
 				}
 				for _, param := range []string{"status", "reason"} {
 					for v := range strings.SplitSeq(strings.Join(u.Query()[param], ","), ",") {
@@ -774,6 +832,11 @@ func TestJourneyLinks(t *testing.T) {
 				}
 			}
 		}
+	}
+	// The tests render both kinds of links, and an external URL with a
+	// path.
+	if fromMetric == 0 || fallback == 0 || withPath == 0 {
+		t.Errorf("links rendered: %d from covoiturage_exporter_web_info (%d with a path), %d from the instance: the tests must render each", fromMetric, withPath, fallback)
 	}
 	runbook, err := os.ReadFile(runbookFile)
 	if err != nil {

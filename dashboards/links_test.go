@@ -21,8 +21,8 @@ var (
 
 // Each panel of the operator dashboard that shows journeys by registry
 // links each series to the exporter's list of those journeys, at the
-// address the exporter variable holds; each link, its labels filled in,
-// is a list request the exporter accepts.
+// external URL the exporter variable holds; each link, its labels filled
+// in, is a list request the exporter accepts.
 func TestJourneyDataLinks(t *testing.T) {
 	t.Parallel()
 	d := dashboardFiles(t)["operator.json"]
@@ -34,8 +34,13 @@ func TestJourneyDataLinks(t *testing.T) {
 			exporter = m
 		}
 	}
-	if exporter == nil || exporter["type"] != "textbox" || !strings.HasPrefix(exporter["query"].(string), "http") {
-		t.Fatalf("want an exporter textbox variable holding the exporter's address, got %v", exporter)
+	// Its choices are the external URLs the exporters export, and one
+	// typed in serves an exporter too old to export it.
+	const externalURLs = `label_values(covoiturage_exporter_web_info{job=~"$job", instance=~"$instance"}, external_url)`
+	query, _ := exporter["query"].(map[string]any)
+	if exporter == nil || exporter["type"] != "query" || exporter["definition"] != externalURLs || query["query"] != externalURLs ||
+		exporter["allowCustomValue"] != true || exporter["multi"] != false || exporter["includeAll"] != false {
+		t.Fatalf("want an exporter query variable listing %s, single-valued, taking a custom value; got %v", externalURLs, exporter)
 	}
 	top, _ := d["panels"].([]any)
 	linked := 0
