@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,52 @@ func checkJourneysURL(t *testing.T, a notifiedAlert, reason string) {
 		}
 	}
 	t.Logf("journeys_url %s: %d journeys", link, len(page.Journeys))
+}
+
+// checkLagJourneysURL opens the lag warning's journeys_url as the on-call
+// would: it starts with the external URL the exporter exports, derived
+// from its plain-HTTP listener, and lists journeys, each registered from
+// a submission more than lagFrom after its start.
+func checkLagJourneysURL(t *testing.T, a notifiedAlert, exp *process, prom *prometheusAPI, lagFrom time.Duration) {
+	t.Helper()
+	r, err := prom.query("covoiturage_exporter_web_info")
+	if err != nil || len(r.series) != 1 || r.series[0].Metric["external_url"] != exp.base {
+		t.Errorf("covoiturage_exporter_web_info in Prometheus: %v %+v, want one series with external_url %s", err, r, exp.base)
+	}
+	link := a.Annotations["journeys_url"]
+	prefix := exp.base + "/api/v1/journeys/demo?"
+	if !strings.HasPrefix(link, prefix) {
+		t.Errorf("%s: journeys_url %q does not start with %s; annotations %v", a.Labels["alertname"], link, prefix, a.Annotations)
+		return
+	}
+	code, body, err := get(link)
+	var page struct {
+		Journeys []tracker.Journey `json:"journeys"`
+	}
+	if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &page) != nil {
+		t.Errorf("journeys_url %s: %d %v %.300s", link, code, err, body)
+		return
+	}
+	if len(page.Journeys) == 0 {
+		t.Errorf("journeys_url %s lists no journey", link)
+	}
+	for _, j := range page.Journeys {
+		if !slices.Contains(tracker.LagSources, sourceNamed(j.Source)) || j.Start.IsZero() || j.RegisteredAt.Sub(j.Start) < lagFrom {
+			t.Errorf("journeys_url %s lists %s (source %s, start %v, registered %v): not a submission %v late", link, j.ID, j.Source, j.Start, j.RegisteredAt, lagFrom)
+			break
+		}
+	}
+	t.Logf("journeys_url %s: %d journeys submitted more than %v after their start", link, len(page.Journeys), lagFrom)
+}
+
+// sourceNamed is the source a journey's answer names.
+func sourceNamed(name string) tracker.Source {
+	for i, n := range tracker.SourceNames {
+		if n == name {
+			return tracker.Source(i)
+		}
+	}
+	return tracker.Source(len(tracker.SourceNames))
 }
 
 // checkExemplars reads back from Prometheus, stored with

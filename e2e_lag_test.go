@@ -17,8 +17,10 @@ import (
 // operator falls behind for it.
 const (
 	lagAlert = "CovoiturageSubmissionsFallingBehind"
-	// lagSignal is the percentile the warning reads.
-	lagSignal = "registry:covoiturage_submission_lag_seconds:p90_rate30m"
+	// lagSignal is the percentile the warning reads, lagThreshold the lag
+	// it warns past, from which its journeys_url lists journeys.
+	lagSignal    = "registry:covoiturage_submission_lag_seconds:p90_rate30m"
+	lagThreshold = 18 * time.Hour
 	// The demo's pipeline starts 17 h behind: a clean journey is submitted
 	// 12 minutes to 2 hours after its start on top of that, so more than
 	// half of the new submissions land in the histogram's 18-19 h bucket
@@ -245,6 +247,8 @@ func fallBehind(t *testing.T, sim *demoRegistry, exp *process, prom *prometheusA
 	if !strings.Contains(w.Annotations["description"], "of lag are left") {
 		t.Errorf("%s notified without the lag left before 24 h: %q", lagAlert, w.Annotations["description"])
 	}
+	// From the warning to the late journeys behind it.
+	checkLagJourneysURL(t, w, exp, prom, lagThreshold)
 	t.Logf("%s reached Alertmanager %v before the first journey was refused as expired (%v after the pipeline started falling behind); description: %s",
 		lagAlert, run.firstExpired.Sub(w.received).Round(time.Second), w.received.Sub(run.began).Round(time.Second), w.Annotations["description"])
 	// The pipeline catches up: its traffic as it was, no delay.

@@ -431,6 +431,10 @@ func checkExporter(t *testing.T, s service, mounts map[string]mount) {
 	if _, host, ok := resolve(mounts, cfgPath); !ok || !sameFile(t, host, "covoiturage.yml") {
 		t.Fatalf("--config.file=%s is not examples/covoiturage.yml in the container", cfgPath)
 	}
+	// The journey links must open on the host, through the published port.
+	if u := flag(s.Command, "web.external-url"); u != "http://localhost:9896" {
+		t.Errorf("--web.external-url=%q: want http://localhost:9896, where the host reaches the published port", u)
+	}
 	storage := flag(s.Command, "storage.path")
 	if mt, _, ok := resolve(mounts, storage); storage != "/var/lib/covoiturage_exporter" || !ok || mt.volume == "" {
 		t.Errorf("--storage.path=%q: want /var/lib/covoiturage_exporter on a named volume", storage)
