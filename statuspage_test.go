@@ -165,9 +165,13 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Errorf("on a phone's width: %v, wider than the screen: %v", err, overflow)
 	}
 
-	// No script, nothing secret: no absolute URL (the registry's address),
-	// no token.
+	// No script, nothing secret: no absolute URL but the exporter's own
+	// external URL, which it shows (not the registry's address), no token.
 	_, html, _ := get(p.url("/"))
+	if !strings.Contains(html, "Reached at <a href=\""+p.base+"/\">"+p.base+"</a>") {
+		t.Errorf("the page does not say it is reached at %s", p.base)
+	}
+	html = strings.ReplaceAll(html, p.base, "")
 	if strings.Contains(html, "<script") || strings.Contains(html, "http://") || strings.Contains(html, "https://") || strings.Contains(strings.ToLower(html), "token") {
 		t.Errorf("the page holds a script, an address or a token:\n%s", html)
 	}
