@@ -130,13 +130,13 @@ func TestVersions(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, func(c *Config) { c.Versions = []string{"3.2", "3.3"} })
 	short := clean("short", epoch.Add(-time.Hour))
-	short.distance = 1500
+	short.distance = 900
 	for _, p := range []string{"/v2/journeys/1", "/v3.1/journeys/abc", "/v3.4/journeys/abc", "/v3.0/journeys/abc", "/v9/journeys/abc", "/journeys/abc"} {
 		if r := f.do(t, "GET", p, token, ""); r.status != 404 || len(r.body) != 0 {
 			t.Fatalf("%s = %d %q", p, r.status, r.body)
 		}
 	}
-	// /v3 is 3.3 here, where 1500 m is too short.
+	// /v3 is 3.3 here, and takes submissions.
 	if r := f.do(t, "POST", "/v3/journeys", token, short.String()); r.status != 422 {
 		t.Fatalf("/v3 short = %d %s", r.status, r.body)
 	}
@@ -150,13 +150,12 @@ func TestVersions(t *testing.T) {
 		t.Fatalf("metrics = %d %q", r.status, r.body)
 	}
 
-	// By default, what the real servers serve: 3.3 and 3.4, /v3 being 3.4,
-	// where 1500 m is long enough; the retired versions answer 404 with an
-	// empty body, whatever the route.
+	// By default, what the real servers serve: 3.3 and 3.4, /v3 being 3.4;
+	// the retired versions answer 404 with an empty body, whatever the route.
 	served := newFixture(t, nil)
-	short.id = "short2"
+	short.id, short.distance = "short2", 1000
 	if r := served.do(t, "POST", "/v3/journeys", token, short.String()); r.status != 201 {
-		t.Fatalf("/v3 (3.4) short = %d %s", r.status, r.body)
+		t.Fatalf("/v3 (3.4) 1 km = %d %s", r.status, r.body)
 	}
 	served.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "v", Status: StatusOK})
 	for _, p := range []string{"/v3.3/journeys/v", "/v3.4/journeys/v", "/v3/journeys/v"} {

@@ -40,6 +40,11 @@ type Faults struct {
 	LegacyListWindow bool
 	NumericJourneyID bool
 	SecondsCreatedAt bool
+	// LegacyTerms checks submissions as servers up to 2025-09 did, on
+	// every version: distance_too_short under 2 km, too_many_trips_by_day
+	// from 4 trips of the driver and the passenger together that Paris
+	// day, and a 422 carrying terms_violation_labels alone.
+	LegacyTerms bool
 }
 
 // Status variants.
@@ -64,6 +69,7 @@ type faultsJSON struct {
 	LegacyListWindow bool    `json:"legacy_list_window,omitempty"`
 	NumericJourneyID bool    `json:"numeric_journey_id,omitempty"`
 	SecondsCreatedAt bool    `json:"seconds_created_at,omitempty"`
+	LegacyTerms      bool    `json:"legacy_terms,omitempty"`
 }
 
 func durationString(d time.Duration) string {
@@ -89,6 +95,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		LegacyListWindow: f.LegacyListWindow,
 		NumericJourneyID: f.NumericJourneyID,
 		SecondsCreatedAt: f.SecondsCreatedAt,
+		LegacyTerms:      f.LegacyTerms,
 	})
 }
 
@@ -109,6 +116,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		LegacyListWindow: in.LegacyListWindow,
 		NumericJourneyID: in.NumericJourneyID,
 		SecondsCreatedAt: in.SecondsCreatedAt,
+		LegacyTerms:      in.LegacyTerms,
 	}
 	for _, d := range []struct {
 		name string

@@ -275,7 +275,7 @@ func (g *generator) submit(s *Simulator, p plan, at time.Time) {
 }
 
 func (g *generator) send(s *Simulator, id string, start time.Time, body []byte, at time.Time) {
-	a := s.submitAt(g.cfg.OperatorID, body, s.newest3, at)
+	a := s.submitAt(g.cfg.OperatorID, body, at)
 	rep := Submission{OperatorJourneyID: id, StartAt: start, SubmittedAt: at, HTTPStatus: a.status}
 	if a.status == http.StatusUnprocessableEntity {
 		if r, ok := s.st.get(g.cfg.OperatorID, id); ok {
@@ -328,10 +328,9 @@ func (g *generator) generateCase(s *Simulator, at time.Time) {
 	case 5:
 		g.tooMany(s, p, planned, at)
 		return
-	case 6: // too close: a first trip ends 10 minutes before this one starts
+	case 6: // too close: the same two people's first trip ends 10 minutes before this one starts
 		first := p.at(planned.Add(-90*time.Minute), 20*time.Minute)
 		first.id, first.trip = first.id+"a", first.trip+"a"
-		first.passenger = g.identity()
 		g.submit(s, first, at)
 		p = p.at(planned.Add(-60*time.Minute), 20*time.Minute)
 	case 7: // acquisition error: nowhere normalisation can place
@@ -344,14 +343,16 @@ func (g *generator) generateCase(s *Simulator, at time.Time) {
 	g.submit(s, p, at)
 }
 
-// tooMany submits five trips of one driver on the same UTC day, 50
-// minutes apart, planned around planned and submitted at at; the fifth
-// breaks the four-a-day rule.
+// tooMany submits six trips of one driver on the same Paris day, 50
+// minutes apart, planned around planned and submitted at at: the sixth
+// finds the driver with five other trips that day, over the limit of four
+// (under legacy_terms the fifth is refused already).
 func (g *generator) tooMany(s *Simulator, p plan, planned, at time.Time) {
-	const n, spacing, dur = 5, 50 * time.Minute, 15 * time.Minute
-	first := planned.Add(-35*time.Minute - (n-1)*spacing)
-	if !sameDay(first, planned.Add(-35*time.Minute)) {
-		first = planned.Truncate(24 * time.Hour).Add(-5 * time.Hour)
+	const n, spacing, dur = maxTripsPerDay + 2, 50 * time.Minute, 15 * time.Minute
+	last := planned.Add(-35 * time.Minute)
+	first := last.Add(-(n - 1) * spacing)
+	if day, _ := localDay(last, paris); first.Before(day) {
+		first = day.Add(-5 * time.Hour)
 	}
 	for k := range n {
 		q := p.at(first.Add(time.Duration(k)*spacing), dur)

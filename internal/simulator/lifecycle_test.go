@@ -2,7 +2,6 @@ package simulator
 
 import (
 	"encoding/json"
-	"slices"
 	"testing"
 	"time"
 )
@@ -83,56 +82,5 @@ func TestLifecycle(t *testing.T) {
 	f.advance(6 * time.Hour)
 	if got := f.status(t, "twin")["status"]; got != StatusOK {
 		t.Fatalf("twin after window = %v", got)
-	}
-}
-
-func TestTermsViolations(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, nil)
-	late := clean("late", epoch.Add(-25*time.Hour))
-	base := epoch.Add(-6 * time.Hour)
-	var bodies []journeyBody
-	for i := range 5 {
-		b := clean("many"+string(rune('a'+i)), base.Add(time.Duration(i)*time.Hour))
-		b.driver = key("busy")
-		bodies = append(bodies, b)
-	}
-	closeA := clean("closea", epoch.Add(-3*time.Hour))
-	closeB := clean("closeb", epoch.Add(-3*time.Hour+30*time.Minute))
-	closeB.passenger = closeA.passenger
-	for _, tc := range []struct {
-		body   journeyBody
-		status int
-		labels []string
-	}{
-		{late, 422, []string{TermsExpired}},
-		{bodies[0], 201, nil}, {bodies[1], 201, nil}, {bodies[2], 201, nil}, {bodies[3], 201, nil},
-		{bodies[4], 422, []string{TermsTooManyTrips}},
-		{closeA, 201, nil},
-		{closeB, 422, []string{TermsTooCloseTrips}},
-	} {
-		r := f.do(t, "POST", "/v3.3/journeys", token, tc.body.String())
-		if r.status != tc.status {
-			t.Fatalf("%s = %d %s", tc.body.id, r.status, r.body)
-		}
-		if tc.status != 422 {
-			continue
-		}
-		var got struct {
-			Error struct {
-				Data struct {
-					Labels []string `json:"terms_violation_labels"`
-				} `json:"data"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(r.body, &got)
-		if !slices.Equal(got.Error.Data.Labels, tc.labels) {
-			t.Fatalf("%s labels = %v, want %v", tc.body.id, got.Error.Data.Labels, tc.labels)
-		}
-		st := f.status(t, tc.body.id)
-		terms, _ := json.Marshal(st["terms_violation_details"])
-		if st["status"] != StatusTermsViolationError || string(terms) != `["`+tc.labels[0]+`"]` {
-			t.Fatalf("%s stored as %v %s", tc.body.id, st["status"], terms)
-		}
 	}
 }

@@ -231,13 +231,13 @@ func (s *Simulator) Run(ctx context.Context) {
 }
 
 // Submit runs a POST /journeys body for operatorID through the same checks
-// as the HTTP route, without authentication or rate limiting. The rules are
-// those of the newest served 3.x version.
+// as the HTTP route, without authentication or rate limiting. The servers'
+// checks and answers are the same for every version.
 func (s *Simulator) Submit(operatorID int, body []byte) (int, []byte) {
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.submitAt(operatorID, body, s.newest3, now)
+	a := s.submitAt(operatorID, body, now)
 	return a.status, a.body
 }
 

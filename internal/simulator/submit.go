@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -25,11 +26,19 @@ func validOperatorJourneyID(id string) bool {
 // varchar macro's bounds.
 const badOperatorJourneyID = "operator_journey_id must be a string of 1 to 256 characters"
 
-// Terms thresholds of the registry's synchronous checks.
+// Terms thresholds of the registry's synchronous checks. The servers'
+// CarpoolAcquisitionService.verifyTermsViolation never looks at the API
+// version: a threshold changes for every version at once.
 const (
-	expiryDelay          = 24 * time.Hour
-	minDistance          = 2000
-	minDistanceV34       = 1000
+	expiryDelay = 24 * time.Hour
+	// minDistance is the current servers' 1 km; servers up to 2025-09
+	// (legacy_terms) refused under 2 km.
+	minDistance       = 1000
+	legacyMinDistance = 2000
+	// maxTripsPerDay is the current servers' MAX_TRIPS_PER_DAY: a journey
+	// is refused when its driver or its passenger already has more than
+	// that many other trips that day. Servers up to 2025-09 refused from
+	// that many trips of the two together.
 	maxTripsPerDay       = 4
 	minGapBetweenTrips   = 30 * time.Minute
 	maxDistance          = 1000000
@@ -199,7 +208,7 @@ func (id *identity) key(name string) (string, error) {
 }
 
 // submitAt is POST /journeys at simulated time now. The caller holds s.mu.
-func (s *Simulator) submitAt(operatorID int, body []byte, version string, now time.Time) answer {
+func (s *Simulator) submitAt(operatorID int, body []byte, now time.Time) answer {
 	r, err := parseSubmission(body)
 	if err != nil {
 		return invalidParams(err.Error())
@@ -210,14 +219,19 @@ func (s *Simulator) submitAt(operatorID int, body []byte, version string, now ti
 	}
 	r.CreatedAt = now
 	r.Status, r.statusAt = StatusPending, now
-	r.TermsViolations = s.termsViolations(r.Journey, version, now)
-	if len(r.TermsViolations) > 0 {
-		// The registry keeps the journey so its status can be read back.
+	legacy := s.Faults().LegacyTerms
+	details := s.termsViolations(r, now, legacy)
+	if len(details) > 0 {
+		// The registry keeps the journey so its status can be read back;
+		// it stores the labels, never the counts.
+		r.TermsViolations = make([]string, len(details))
+		for i, d := range details {
+			r.TermsViolations[i] = d.Label
+		}
 		r.Status = StatusTermsViolationError
 		r.normalised = true
 		s.st.add(r)
-		return rpcFailure(http.StatusUnprocessableEntity, -32422, "Unprocessable Request",
-			map[string][]string{"terms_violation_labels": r.TermsViolations})
+		return termsRefusal(r.TermsViolations, details, legacy)
 	}
 	s.st.add(r)
 	return rpcData(http.StatusCreated, map[string]string{
@@ -226,39 +240,120 @@ func (s *Simulator) submitAt(operatorID int, body []byte, version string, now ti
 	})
 }
 
-// termsViolations applies the terms of use checks, in the registry's order.
-func (s *Simulator) termsViolations(j Journey, version string, now time.Time) []string {
-	var labels []string
+// termsDetail is an entry of a 422's terms_violation_error_details: one
+// per label, in the labels' order, metas only for too_many_trips_by_day.
+type termsDetail struct {
+	Label string      `json:"label"`
+	Metas *tripCounts `json:"metas,omitempty"`
+}
+
+// tripCounts are the numbers too_many_trips_by_day compared: the other
+// trips the driver and the passenger each had that day, and the limit.
+type tripCounts struct {
+	Driver    int `json:"driver"`
+	Passenger int `json:"passenger"`
+	Limit     int `json:"limit"`
+}
+
+// termsRefusal is the 422 as the servers build it: CreateJourneyAction
+// throws UnprocessableRequestException({terms_violation_labels,
+// terms_violation_error_details}) whatever the version, and the route
+// writes {jsonrpc, id, error: {data, code, message}}. Servers up to 2025-09
+// (legacy) sent the labels alone.
+func termsRefusal(labels []string, details []termsDetail, legacy bool) answer {
+	type data struct {
+		Labels  []string      `json:"terms_violation_labels"`
+		Details []termsDetail `json:"terms_violation_error_details,omitempty"`
+	}
+	d := data{Labels: labels, Details: details}
+	if legacy {
+		d.Details = nil
+	}
+	return jsonAnswer(http.StatusUnprocessableEntity, struct {
+		JSONRPC string `json:"jsonrpc"`
+		ID      int    `json:"id"`
+		Error   struct {
+			Data    data   `json:"data"`
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{JSONRPC: "2.0", ID: 1, Error: struct {
+		Data    data   `json:"data"`
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{d, -32422, "Unprocessable Request"}})
+}
+
+// termsViolations applies the terms of use checks in the servers' order:
+// expired, distance, trips a day, close trips.
+func (s *Simulator) termsViolations(r *record, now time.Time, legacy bool) []termsDetail {
+	j := r.Journey
+	var out []termsDetail
+	if now.Sub(j.StartAt) > expiryDelay {
+		out = append(out, termsDetail{Label: TermsExpired})
+	}
 	limit := minDistance
-	if version >= "3.4" {
-		limit = minDistanceV34
+	if legacy {
+		limit = legacyMinDistance
 	}
 	if j.DistanceMeters < limit {
-		labels = append(labels, TermsDistanceTooShort)
+		out = append(out, termsDetail{Label: TermsDistanceTooShort})
 	}
 	others := s.st.sameIdentity(j)
-	for _, k := range j.keys() {
-		trips := map[string]bool{j.TripID: true}
+	if d, ok := tooManyTrips(j, others, r.startLon, legacy); ok {
+		out = append(out, d)
+	}
+	for _, o := range others {
+		if counts(o) && closeTrip(j, o.Journey) {
+			out = append(out, termsDetail{Label: TermsTooCloseTrips})
+			break
+		}
+	}
+	return out
+}
+
+// closeTrip is the servers' too_close_trips query: another trip (not the
+// same trip id) of the same two people, in either role, that starts
+// during the journey or within 30 minutes after its end, or ends within 30
+// minutes before its start or during it.
+func closeTrip(j, o Journey) bool {
+	pair := []string{j.DriverKey, j.PassengerKey}
+	if o.TripID == j.TripID || !slices.Contains(pair, o.DriverKey) || !slices.Contains(pair, o.PassengerKey) {
+		return false
+	}
+	startsNear := !o.StartAt.Before(j.StartAt) && o.StartAt.Before(j.EndAt.Add(minGapBetweenTrips))
+	endsNear := !o.EndAt.Before(j.StartAt.Add(-minGapBetweenTrips)) && o.EndAt.Before(j.EndAt)
+	return startsNear || endsNear
+}
+
+// tooManyTrips counts, as the servers' countJourneyBy does, the distinct
+// trip ids of the other journeys that started the same local day (the
+// time zone of the journey's start longitude) with the driver, then the
+// passenger, in either role. The journey itself is not counted (its status
+// is not saved yet when the servers count), a journey of the same trip is.
+func tooManyTrips(j Journey, others []*record, lon float64, legacy bool) (termsDetail, bool) {
+	loc := tzFromLon(lon)
+	if legacy {
+		loc = paris
+	}
+	dayStart, dayEnd := localDay(j.StartAt, loc)
+	count := func(keys ...string) int {
+		trips := map[string]bool{}
 		for _, o := range others {
-			if counts(o) && sameDay(o.StartAt, j.StartAt) && (o.DriverKey == k || o.PassengerKey == k) {
+			if !counts(o) || o.StartAt.Before(dayStart) || !o.StartAt.Before(dayEnd) {
+				continue
+			}
+			if slices.Contains(keys, o.DriverKey) || slices.Contains(keys, o.PassengerKey) {
 				trips[o.TripID] = true
 			}
 		}
-		if len(trips) > maxTripsPerDay {
-			labels = append(labels, TermsTooManyTrips)
-			break
-		}
+		return len(trips)
 	}
-	for _, o := range others {
-		if counts(o) && o.TripID != j.TripID && tooClose(j.StartAt, j.EndAt, o.StartAt, o.EndAt, minGapBetweenTrips) {
-			labels = append(labels, TermsTooCloseTrips)
-			break
-		}
+	if legacy {
+		return termsDetail{Label: TermsTooManyTrips}, count(j.DriverKey, j.PassengerKey) >= maxTripsPerDay
 	}
-	if now.Sub(j.StartAt) > expiryDelay {
-		labels = append(labels, TermsExpired)
-	}
-	return labels
+	c := tripCounts{Driver: count(j.DriverKey), Passenger: count(j.PassengerKey), Limit: maxTripsPerDay}
+	return termsDetail{Label: TermsTooManyTrips, Metas: &c}, c.Driver > c.Limit || c.Passenger > c.Limit
 }
 
 // counts tells whether a stored journey takes part in the terms checks:

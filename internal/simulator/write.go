@@ -14,7 +14,7 @@ func (s *Simulator) submit(req *apiRequest) answer {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.submitAt(req.who.operatorID, body, req.version, req.now)
+	return s.submitAt(req.who.operatorID, body, req.now)
 }
 
 // patch is PATCH /journeys/{id}: the registry stores the update and sends
