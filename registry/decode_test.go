@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -196,5 +198,59 @@ func TestJWTExpiry(t *testing.T) {
 		if !jwtExpiry(bad).IsZero() {
 			t.Errorf("jwtExpiry(%q) not zero", bad)
 		}
+	}
+}
+
+// A 422's terms, as the servers send them and as they might: the labels
+// are kept whatever else is odd, details that are not what the servers
+// build are skipped or lose their counts, nothing fails.
+func TestDecodeTermsRefusal(t *testing.T) {
+	t.Parallel()
+	envelope := func(data string) string {
+		return `{"jsonrpc":"2.0","id":1,"error":{"data":` + data + `,"code":-32422,"message":"Unprocessable Request"}}`
+	}
+	counts := func(d, p, l int) *TripCounts { return &TripCounts{Driver: d, Passenger: p, Limit: l} }
+	long := strings.Repeat("x", 300)
+	many := `[` + strings.Repeat(`"expired",`, 40) + `"expired"]`
+	for _, tc := range []struct {
+		name    string
+		data    string
+		labels  []string
+		details []TermsDetail
+	}{
+		{"older servers", `{"terms_violation_labels":["expired"]}`, []string{"expired"}, nil},
+		{"current servers", `{"terms_violation_labels":["distance_too_short","too_many_trips_by_day"],"terms_violation_error_details":[{"label":"distance_too_short"},{"label":"too_many_trips_by_day","metas":{"driver":5,"passenger":2,"limit":4}}]}`,
+			[]string{"distance_too_short", "too_many_trips_by_day"},
+			[]TermsDetail{{Label: "distance_too_short"}, {Label: "too_many_trips_by_day", Trips: counts(5, 2, 4)}}},
+		{"counts as text and whole floats", `{"terms_violation_labels":["too_many_trips_by_day"],"terms_violation_error_details":[{"label":"too_many_trips_by_day","metas":{"driver":"6","passenger":0.0,"limit":4e0,"extra":[1]}}]}`,
+			[]string{"too_many_trips_by_day"}, []TermsDetail{{Label: "too_many_trips_by_day", Trips: counts(6, 0, 4)}}},
+		{"odd metas lose the counts only", `{"terms_violation_labels":["too_many_trips_by_day","a_new_reason","expired","too_close_trips"],"terms_violation_error_details":[{"label":"too_many_trips_by_day","metas":{"driver":-1,"passenger":2,"limit":4}},{"label":"a_new_reason","metas":{"driver":1.5,"passenger":1,"limit":4}},{"label":"expired","metas":null},{"label":"too_close_trips","metas":{"driver":1e300,"passenger":1,"limit":4}}]}`,
+			[]string{"too_many_trips_by_day", "a_new_reason", "expired", "too_close_trips"},
+			[]TermsDetail{{Label: "too_many_trips_by_day"}, {Label: "a_new_reason"}, {Label: "expired"}, {Label: "too_close_trips"}}},
+		{"metas missing a count", `{"terms_violation_labels":["too_many_trips_by_day"],"terms_violation_error_details":[{"label":"too_many_trips_by_day","metas":{"driver":5,"limit":4}}]}`,
+			[]string{"too_many_trips_by_day"}, []TermsDetail{{Label: "too_many_trips_by_day"}}},
+		{"items that are not details", `{"terms_violation_labels":["expired"],"terms_violation_error_details":[null,3,"expired",{"label":7},{"metas":{}},{"label":""},{"label":"expired"}]}`,
+			[]string{"expired"}, []TermsDetail{{Label: "expired"}}},
+		{"details not an array", `{"terms_violation_labels":["expired"],"terms_violation_error_details":{"label":"expired"}}`, []string{"expired"}, nil},
+		{"labels with odd items", `{"terms_violation_labels":["expired",null,{"x":1},"",2,"too_close_trips"]}`, []string{"expired", "too_close_trips"}, nil},
+		{"labels not an array, details kept", `{"terms_violation_labels":"expired","terms_violation_error_details":[{"label":"expired"}]}`,
+			[]string{"expired"}, []TermsDetail{{Label: "expired"}}},
+		{"details alone", `{"terms_violation_error_details":[{"label":"too_close_trips"}]}`, []string{"too_close_trips"}, []TermsDetail{{Label: "too_close_trips"}}},
+		{"a long label is cut", `{"terms_violation_labels":["` + long + `"]}`, []string{long[:maxLabelLen] + "…"}, nil},
+		{"at most 16 labels", `{"terms_violation_labels":` + many + `}`, slices.Repeat([]string{"expired"}, maxTermsItems), nil},
+		{"data a string", `"Unprocessable"`, nil, nil},
+		{"no data", `null`, nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := DecodeSubmission(422, []byte(envelope(tc.data)), nil)
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindTermsViolation || e.Code != -32422 {
+				t.Fatalf("got %v, want a terms violation", err)
+			}
+			if !reflect.DeepEqual(e.TermsLabels, tc.labels) || !reflect.DeepEqual(e.TermsDetails, tc.details) {
+				t.Errorf("labels %q details %+v, want %q %+v", e.TermsLabels, e.TermsDetails, tc.labels, tc.details)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -100,7 +101,24 @@ type Error struct {
 	RetryAfter time.Duration
 	// TermsLabels lists the terms-violation labels of a 422 answer.
 	TermsLabels []string
-	Err         error // the underlying cause, for transport and decode errors
+	// TermsDetails are the 422's terms_violation_error_details, which newer
+	// servers add: one per label, with the counts of too_many_trips_by_day.
+	TermsDetails []TermsDetail
+	Err          error // the underlying cause, for transport and decode errors
+}
+
+// TermsDetail is one entry of a 422's terms_violation_error_details.
+type TermsDetail struct {
+	Label string
+	// Trips holds too_many_trips_by_day's metas, nil when the registry
+	// gave none or something else than three counts.
+	Trips *TripCounts
+}
+
+// TripCounts are what too_many_trips_by_day compared: the other trips the
+// driver and the passenger each had that day, and the most allowed.
+type TripCounts struct {
+	Driver, Passenger, Limit int
 }
 
 func (e *Error) Error() string {
@@ -125,6 +143,11 @@ func (e *Error) Error() string {
 	}
 	if len(e.TermsLabels) > 0 {
 		fmt.Fprintf(&b, "; terms labels %v", e.TermsLabels)
+	}
+	for _, d := range e.TermsDetails {
+		if d.Trips != nil {
+			fmt.Fprintf(&b, "; %s: driver %d, passenger %d, limit %d", d.Label, d.Trips.Driver, d.Trips.Passenger, d.Trips.Limit)
+		}
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
@@ -181,10 +204,11 @@ type rpcError struct {
 }
 
 type parsedError struct {
-	code        int
-	message     string
-	termsLabels []string
-	nested      bool // the code came inside "error", not beside it
+	code         int
+	message      string
+	termsLabels  []string
+	termsDetails []TermsDetail
+	nested       bool // the code came inside "error", not beside it
 }
 
 // parseErrorBody extracts what it can; an unreadable body is not an error in
@@ -219,13 +243,101 @@ func parseErrorBody(body []byte) parsedError {
 			p.message = d
 		}
 	}
-	var data struct {
-		Labels []string `json:"terms_violation_labels"`
-	}
-	if json.Unmarshal(re.Data, &data) == nil {
-		p.termsLabels = data.Labels
-	}
+	p.termsLabels, p.termsDetails = parseTerms(re.Data)
 	return p
+}
+
+// Bounds on what is kept of a 422's terms: the body is untrusted, and the
+// registry knows four reasons.
+const (
+	maxTermsItems = 16
+	maxLabelLen   = 64
+)
+
+// parseTerms reads a 422's data leniently: what is not a string label or
+// a well-formed detail is skipped, never an error, so one odd item loses
+// nothing else. The labels come from terms_violation_labels, or from the
+// details when the registry sent only those.
+func parseTerms(raw json.RawMessage) ([]string, []TermsDetail) {
+	var data struct {
+		Labels  json.RawMessage `json:"terms_violation_labels"`
+		Details json.RawMessage `json:"terms_violation_error_details"`
+	}
+	if json.Unmarshal(raw, &data) != nil {
+		return nil, nil
+	}
+	var labels []string
+	for _, item := range rawItems(data.Labels) {
+		var l string
+		if json.Unmarshal(item, &l) == nil && l != "" {
+			labels = append(labels, truncate(l, maxLabelLen))
+		}
+	}
+	var details []TermsDetail
+	for _, item := range rawItems(data.Details) {
+		var d struct {
+			Label json.RawMessage `json:"label"`
+			Metas json.RawMessage `json:"metas"`
+		}
+		var label string
+		if json.Unmarshal(item, &d) != nil || json.Unmarshal(d.Label, &label) != nil || label == "" {
+			continue
+		}
+		details = append(details, TermsDetail{Label: truncate(label, maxLabelLen), Trips: tripCounts(d.Metas)})
+	}
+	if len(labels) == 0 {
+		for _, d := range details {
+			labels = append(labels, d.Label)
+		}
+	}
+	return labels, details
+}
+
+// rawItems is the first maxTermsItems items of a JSON array, none if raw
+// is anything else.
+func rawItems(raw json.RawMessage) []json.RawMessage {
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil
+	}
+	return items[:min(len(items), maxTermsItems)]
+}
+
+// tripCounts reads {driver, passenger, limit} when all three are counts.
+func tripCounts(raw json.RawMessage) *TripCounts {
+	var m struct {
+		Driver    json.RawMessage `json:"driver"`
+		Passenger json.RawMessage `json:"passenger"`
+		Limit     json.RawMessage `json:"limit"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	driver, ok1 := count(m.Driver)
+	passenger, ok2 := count(m.Passenger)
+	limit, ok3 := count(m.Limit)
+	if !ok1 || !ok2 || !ok3 {
+		return nil
+	}
+	return &TripCounts{Driver: driver, Passenger: passenger, Limit: limit}
+}
+
+// count reads a whole number from 0 to MaxInt32, as a JSON number or a
+// numeric string (the registry sends some integers as text).
+func count(raw json.RawMessage) (int, bool) {
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return 0, false
+		}
+		n = json.Number(strings.TrimSpace(s))
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 || f > math.MaxInt32 || f != math.Trunc(f) {
+		return 0, false
+	}
+	return int(f), true
 }
 
 // looseInt reads a code that may be a number or a numeric string.
@@ -252,11 +364,12 @@ func looseInt(raw json.RawMessage) int {
 func classify(endpoint string, status int, body []byte, header http.Header, now time.Time) *Error {
 	p := parseErrorBody(body)
 	e := &Error{
-		Endpoint:    endpoint,
-		HTTPStatus:  status,
-		Code:        p.code,
-		Message:     truncate(p.message, maxMessageLen),
-		TermsLabels: p.termsLabels,
+		Endpoint:     endpoint,
+		HTTPStatus:   status,
+		Code:         p.code,
+		Message:      truncate(p.message, maxMessageLen),
+		TermsLabels:  p.termsLabels,
+		TermsDetails: p.termsDetails,
 	}
 	switch {
 	case status == http.StatusUnauthorized:

@@ -98,6 +98,7 @@ func FuzzJWTExpiry(f *testing.F) {
 func FuzzDecodeSubmission(f *testing.F) {
 	f.Add(201, []byte(`{"id":1,"jsonrpc":"2.0","result":{"meta":null,"data":{"operator_journey_id":"a1","created_at":"2021-01-01T00:00:00+0100"}}}`))
 	f.Add(422, []byte(`{"id":1,"jsonrpc":"2.0","error":{"code":-32422,"message":"Unprocessable Request","data":{"terms_violation_labels":["expired"]}}}`))
+	f.Add(422, []byte(`{"jsonrpc":"2.0","id":1,"error":{"data":{"terms_violation_labels":["too_many_trips_by_day"],"terms_violation_error_details":[{"label":"too_many_trips_by_day","metas":{"driver":5,"passenger":"2","limit":4}}]},"code":-32422,"message":"Unprocessable Request"}}`))
 	f.Add(409, []byte(`{"id":1,"jsonrpc":"2.0","error":{"code":-32509,"message":"Conflict"}}`))
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		s, err := DecodeSubmission(status, body, nil)

@@ -7,6 +7,7 @@ package registry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -496,7 +497,53 @@ func TestSubmissionAnswers(t *testing.T) {
 	}
 }
 
+// A refusal for too many trips a day carries the counts on 3.3 and 3.4,
+// as the current servers send them; older servers' 422 has the labels
+// alone and gives no details.
+func TestSubmissionTermsDetails(t *testing.T) {
+	t.Parallel()
+	for _, legacy := range []bool{false, true} {
+		for _, version := range []string{"3.3", "3.4"} {
+			t.Run(fmt.Sprintf("legacy=%v/v%s", legacy, version), func(t *testing.T) {
+				t.Parallel()
+				f := newFixture(t, nil)
+				c, _ := f.client(t, staticAuth(t), func(c *registry.Config) { c.Version = version })
+				start := simStart.Add(-8 * time.Hour)
+				for i := range 5 {
+					body := journeyBodyOf(fmt.Sprintf("day%d", i), start.Add(time.Duration(i)*time.Hour), 8000, 'a', byte('c'+i))
+					if _, err := c.SubmitJourney(ctxT(t), body); err != nil {
+						t.Fatalf("trip %d of the day: %v", i, err)
+					}
+				}
+				f.sim.SetFaults(simulator.Faults{LegacyTerms: legacy})
+				_, err := c.SubmitJourney(ctxT(t), journeyBodyOf("day5", start.Add(6*time.Hour), 500, 'a', 'z'))
+				var e *registry.Error
+				if !errors.As(err, &e) || e.Kind != registry.KindTermsViolation {
+					t.Fatalf("sixth trip of the day: %v", err)
+				}
+				want := []registry.TermsDetail{{Label: "distance_too_short"},
+					{Label: "too_many_trips_by_day", Trips: &registry.TripCounts{Driver: 5, Passenger: 0, Limit: 4}}}
+				if legacy {
+					want = nil
+				}
+				if !slices.Equal(e.TermsLabels, []string{"distance_too_short", "too_many_trips_by_day"}) || !reflect.DeepEqual(e.TermsDetails, want) {
+					t.Errorf("labels %v details %+v, want %+v", e.TermsLabels, e.TermsDetails, want)
+				}
+				if !legacy && !strings.Contains(e.Error(), "too_many_trips_by_day: driver 5, passenger 0, limit 4") {
+					t.Errorf("the error does not tell the counts: %v", e)
+				}
+			})
+		}
+	}
+}
+
 func journeyBody(id string, start time.Time, distance int) []byte {
+	return journeyBodyOf(id, start, distance, 'a', 'b')
+}
+
+// journeyBodyOf is journeyBody with the driver's and the passenger's
+// identity keys made of one letter each.
+func journeyBodyOf(id string, start time.Time, distance int, driver, passenger byte) []byte {
 	key := func(c byte) string {
 		b := make([]byte, 64)
 		for i := range b {
@@ -509,8 +556,8 @@ func journeyBody(id string, start time.Time, distance int) []byte {
 	"start":{"datetime":"` + start.UTC().Format(time.RFC3339) + `","lat":48.85,"lon":2.35},
 	"end":{"datetime":"` + end.UTC().Format(time.RFC3339) + `","lat":48.95,"lon":2.45},
 	"distance":` + strconv.Itoa(distance) + `,
-	"driver":{"identity":{"identity_key":"` + key('a') + `","operator_user_id":"d-` + id + `","phone_trunc":"+336010203"},"revenue":200},
-	"passenger":{"identity":{"identity_key":"` + key('b') + `","operator_user_id":"p-` + id + `","phone_trunc":"+336010204"},"contribution":200,"seats":1}}`)
+	"driver":{"identity":{"identity_key":"` + key(driver) + `","operator_user_id":"d-` + id + `","phone_trunc":"+336010203"},"revenue":200},
+	"passenger":{"identity":{"identity_key":"` + key(passenger) + `","operator_user_id":"p-` + id + `","phone_trunc":"+336010204"},"contribution":200,"seats":1}}`)
 }
 
 // The key pair is traded for a JWT once, reused, renewed before it expires,
