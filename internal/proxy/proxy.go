@@ -400,12 +400,14 @@ func (p *Proxy) observeAnswer(resp *http.Response) error {
 	case http.StatusUnprocessableEntity:
 		// The registry stores a refused journey as terms_violation_error.
 		reg.Status = "terms_violation_error"
-		labels, err := p.termsLabels(resp, ex)
+		refusal, err := p.termsRefusal(resp, ex)
 		if err != nil {
 			p.logger.Warn("proxy: the reasons of a terms violation could not be read; the journey is tracked without them",
 				"registry", p.name, "journey", ex.journey.id, "err", err)
+		} else {
+			reg.TermsReasons = refusal.TermsLabels
+			p.logTripCounts(ex.journey.id, refusal.TermsDetails)
 		}
-		reg.TermsReasons = labels
 	default:
 		return nil
 	}
@@ -413,9 +415,23 @@ func (p *Proxy) observeAnswer(resp *http.Response) error {
 	return nil
 }
 
-// termsLabels reads the labels of a 422 answer, then puts the answer back
-// byte for byte for the relay.
-func (p *Proxy) termsLabels(resp *http.Response, ex *exchange) ([]string, error) {
+// logTripCounts tells, at debug level, the counts newer registries give
+// with too_many_trips_by_day (the trips the driver and the passenger each
+// had that day, and the limit). They are the journey's alone and the
+// registry's status never repeats them, so they go to the log, never to
+// a metric label.
+func (p *Proxy) logTripCounts(id string, details []registry.TermsDetail) {
+	for _, d := range details {
+		if d.Trips != nil {
+			p.logger.Debug("proxy: journey refused for too many trips a day", "registry", p.name, "journey", id,
+				"reason", d.Label, "driver_trips", d.Trips.Driver, "passenger_trips", d.Trips.Passenger, "limit", d.Trips.Limit)
+		}
+	}
+}
+
+// termsRefusal reads a 422 answer, then puts the answer back byte for byte
+// for the relay.
+func (p *Proxy) termsRefusal(resp *http.Response, ex *exchange) (*registry.Error, error) {
 	began := time.Now()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	ex.upstream += time.Since(began)
@@ -442,7 +458,7 @@ func (p *Proxy) termsLabels(resp *http.Response, ex *exchange) ([]string, error)
 	if !errors.As(err, &e) || e.Kind != registry.KindTermsViolation {
 		return nil, fmt.Errorf("unexpected answer: %w", err)
 	}
-	return e.TermsLabels, nil
+	return e, nil
 }
 
 func gunzip(b []byte) ([]byte, error) {

@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -666,5 +667,93 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		} else if strings.Contains(err.Error(), "secret") {
 			t.Errorf("%s: the error shows the credential: %v", name, err)
 		}
+	}
+}
+
+// busyBody is simulator.SubmissionBody with the driver's identity key set,
+// so several journeys can share a driver.
+func busyBody(t *testing.T, id string, start time.Time, driverKey string) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(simulator.SubmissionBody(id, start), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["driver"].(map[string]any)["identity"].(map[string]any)["identity_key"] = driverKey
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// A driver's sixth trip of the day is refused with the counts on 3.3 and
+// 3.4 by the current servers, with the label alone by older ones: either
+// way the operator gets the answer unchanged and the journey is tracked
+// with its reason; the counts go to the debug log only.
+func TestTooManyTripsRefusal(t *testing.T) {
+	t.Parallel()
+	for _, legacy := range []bool{false, true} {
+		for _, version := range []string{"3.3", "3.4"} {
+			t.Run(fmt.Sprintf("legacy=%v/v%s", legacy, version), func(t *testing.T) {
+				t.Parallel()
+				reg := newSimRegistry(t)
+				tr := newTrackerRegistrar()
+				f := newFront(t, reg.url, tr, nil)
+				driver := strings.Repeat("d", 64)
+				first := simNow.Add(-8 * time.Hour)
+				for i := range 5 {
+					id := fmt.Sprintf("day%d", i)
+					if st, b := reg.sim.Submit(operatorID, busyBody(t, id, first.Add(time.Duration(i)*time.Hour), driver)); st != http.StatusCreated {
+						t.Fatalf("%s: %d %s", id, st, b)
+					}
+				}
+				reg.sim.SetFaults(simulator.Faults{LegacyTerms: legacy})
+				got := do(t, http.MethodPost, f.url+"/v"+version+"/journeys", token, busyBody(t, "day5", first.Add(6*time.Hour), driver), nil)
+				if got.status != http.StatusUnprocessableEntity {
+					t.Fatalf("sixth trip: %d %s", got.status, got.body)
+				}
+				sameAnswer(t, got, reg.rec.answerNumber(t, 1))
+				if legacy == strings.Contains(string(got.body), "terms_violation_error_details") {
+					t.Errorf("the registry's answer: %s", got.body)
+				}
+				if j, ok := tr.tr.Lookup("day5"); !ok || j.Status != "terms_violation_error" || !slices.Equal(j.TermsReasons, []string{"too_many_trips_by_day"}) {
+					t.Errorf("tracked as %+v (%v), want terms_violation_error with too_many_trips_by_day", j, ok)
+				}
+				const counts = "reason=too_many_trips_by_day driver_trips=5 passenger_trips=0 limit=4"
+				if logs := f.logs.String(); legacy == strings.Contains(logs, counts) {
+					t.Errorf("logs (want the counts: %v):\n%s", !legacy, logs)
+				}
+			})
+		}
+	}
+}
+
+// Details the proxy does not expect change nothing: the answer is relayed
+// byte for byte, the labels are tracked (a reason it does not know as
+// other), odd counts are left out of the log.
+func TestOddTermsDetails(t *testing.T) {
+	t.Parallel()
+	const body = `{"jsonrpc":"2.0","id":1,"error":{"data":{"terms_violation_labels":["too_many_trips_by_day","a_new_reason"],` +
+		`"terms_violation_error_details":[{"label":"too_many_trips_by_day","metas":{"driver":"lots","passenger":-2,"limit":{}}},null,7,` +
+		`{"label":"a_new_reason","metas":{"driver":1,"passenger":2,"limit":3,"why":["x"]}},{"label":{"nested":true}}],"extra":{"k":"v"}},` +
+		`"code":-32422,"message":"Unprocessable Request","new_field":1}}`
+	_, target := newUpstream(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = io.WriteString(w, body)
+	})
+	tr := newTrackerRegistrar()
+	f := newFront(t, target, tr, nil)
+	got := do(t, http.MethodPost, f.url+"/v3.4/journeys", token, simulator.SubmissionBody("odd1", simNow.Add(-time.Hour)), nil)
+	if got.status != http.StatusUnprocessableEntity || string(got.body) != body {
+		t.Errorf("relayed %d %s", got.status, got.body)
+	}
+	if j, ok := tr.tr.Lookup("odd1"); !ok || j.Status != "terms_violation_error" || !slices.Equal(j.TermsReasons, []string{"too_many_trips_by_day", tracker.Other}) {
+		t.Errorf("tracked as %+v (%v)", j, ok)
+	}
+	logs := f.logs.String()
+	if strings.Contains(logs, "lots") || !strings.Contains(logs, "reason=a_new_reason driver_trips=1 passenger_trips=2 limit=3") ||
+		strings.Contains(logs, "level=WARN") {
+		t.Errorf("logs:\n%s", logs)
 	}
 }
