@@ -159,7 +159,12 @@ func TestTermsViolations(t *testing.T) {
 							t.Fatalf("earlier journey %s = %d %s", b.id, st, body)
 						}
 					}
-					f.sim.SetFaults(Faults{LegacyTerms: legacy})
+					if legacy {
+						// As a test of a client would: the admin route, by its JSON key.
+						if r := f.do(t, "PUT", "/_simulator/faults", "", `{"legacy_terms":true}`); r.status != 200 || !f.sim.Faults().LegacyTerms {
+							t.Fatalf("PUT legacy_terms = %d %s", r.status, r.body)
+						}
+					}
 					r := f.do(t, "POST", "/v"+version+"/journeys", token, tc.journey.String())
 					if r.status != want.status {
 						t.Fatalf("%d %s, want %d", r.status, r.body, want.status)
