@@ -255,33 +255,32 @@ type tripCounts struct {
 	Limit     int `json:"limit"`
 }
 
+// termsData is a 422's error.data.
+type termsData struct {
+	Labels  []string      `json:"terms_violation_labels"`
+	Details []termsDetail `json:"terms_violation_error_details,omitempty"`
+}
+
 // termsRefusal is the 422 as the servers build it: CreateJourneyAction
 // throws UnprocessableRequestException({terms_violation_labels,
 // terms_violation_error_details}) whatever the version, and the route
 // writes {jsonrpc, id, error: {data, code, message}}. Servers up to 2025-09
 // (legacy) sent the labels alone.
 func termsRefusal(labels []string, details []termsDetail, legacy bool) answer {
-	type data struct {
-		Labels  []string      `json:"terms_violation_labels"`
-		Details []termsDetail `json:"terms_violation_error_details,omitempty"`
+	type rpcTermsError struct {
+		Data    termsData `json:"data"`
+		Code    int       `json:"code"`
+		Message string    `json:"message"`
 	}
-	d := data{Labels: labels, Details: details}
+	d := termsData{Labels: labels, Details: details}
 	if legacy {
 		d.Details = nil
 	}
 	return jsonAnswer(http.StatusUnprocessableEntity, struct {
-		JSONRPC string `json:"jsonrpc"`
-		ID      int    `json:"id"`
-		Error   struct {
-			Data    data   `json:"data"`
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}{JSONRPC: "2.0", ID: 1, Error: struct {
-		Data    data   `json:"data"`
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}{d, -32422, "Unprocessable Request"}})
+		JSONRPC string        `json:"jsonrpc"`
+		ID      int           `json:"id"`
+		Error   rpcTermsError `json:"error"`
+	}{"2.0", 1, rpcTermsError{d, -32422, "Unprocessable Request"}})
 }
 
 // termsViolations applies the terms of use checks in the servers' order:
