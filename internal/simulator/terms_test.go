@@ -66,6 +66,13 @@ func TestTermsViolations(t *testing.T) {
 		current outcome
 		legacy  outcome // servers up to 2025-09: labels alone, no details
 	}{
+		// The servers compare fractional hours (differenceInHours in
+		// api/src/lib/date, milliseconds / 3600000, since 2024-11), not
+		// whole ones: exactly 24 h is in time, a second more is expired.
+		{name: "24 h", journey: clean("day", epoch.Add(-24*time.Hour)), current: accepted, legacy: accepted},
+		{name: "24 h 1 s", journey: clean("daysecond", epoch.Add(-24*time.Hour-time.Second)),
+			current: refused(`[{"label":"expired"}]`, TermsExpired),
+			legacy:  refused("", TermsExpired)},
 		{name: "expired", journey: clean("late", epoch.Add(-25*time.Hour)),
 			current: refused(`[{"label":"expired"}]`, TermsExpired),
 			legacy:  refused("", TermsExpired)},
