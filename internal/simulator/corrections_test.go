@@ -225,9 +225,11 @@ func TestRateLimitWindowsOnTheLimitClock(t *testing.T) {
 	}
 }
 
-// PATCH resets the checks whatever the status: a canceled journey keeps its
-// status, leaves the fraud_error list and is listed as pending until the
-// next batch runs the checks again.
+// PATCH resets the checks whatever the status: the servers store the
+// acquisition status "updated", so a canceled journey is pending again,
+// leaves the fraud_error and canceled lists and is listed as pending until
+// the next batch runs the checks again. The answer is 200 with an empty
+// body (no JSON-RPC wrapping on success).
 func TestPatchResetsChecksOfAnyStatus(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
@@ -240,11 +242,14 @@ func TestPatchResetsChecksOfAnyStatus(t *testing.T) {
 	if got := listIDs(t, f, "status="+StatusFraudError); !slices.Equal(got, []string{"gonefraud"}) {
 		t.Fatalf("fraud_error before PATCH lists %v", got)
 	}
-	if r := f.do(t, "PATCH", "/v3.3/journeys/gonefraud", token, `{"distance":5000}`); r.status != 200 {
-		t.Fatalf("PATCH = %d %s", r.status, r.body)
+	if r := f.do(t, "PATCH", "/v3.3/journeys/gonefraud", token, `{"distance":5000}`); r.status != 200 || len(r.body) != 0 {
+		t.Fatalf("PATCH = %d %q", r.status, r.body)
 	}
-	if got := f.status(t, "gonefraud")["status"]; got != StatusCanceled {
+	if got := f.status(t, "gonefraud")["status"]; got != StatusPending {
 		t.Fatalf("status after PATCH = %v", got)
+	}
+	if got := listIDs(t, f, "status="+StatusCanceled); len(got) != 0 {
+		t.Errorf("canceled after PATCH lists %v", got)
 	}
 	if got := listIDs(t, f, "status="+StatusFraudError); len(got) != 0 {
 		t.Errorf("fraud_error after PATCH lists %v", got)
@@ -259,7 +264,7 @@ func TestCancelKeepsFraudLabels(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	f.sim.Put(Journey{OperatorID: 1, OperatorJourneyID: "caught", Status: StatusFraudError, FraudLabels: []string{FraudOverlap}, StartAt: epoch.Add(-30 * time.Hour)})
-	if r := f.do(t, "POST", "/v3.3/journeys/caught/cancel", token, `{"code":"x","message":"y"}`); r.status != 200 {
+	if r := f.do(t, "POST", "/v3.3/journeys/caught/cancel", token, `{"code":"x","message":"y"}`); r.status != 200 || string(r.body) != `{"jsonrpc":"2.0","id":1}` {
 		t.Fatalf("cancel = %d %s", r.status, r.body)
 	}
 	got := f.status(t, "caught")

@@ -80,8 +80,11 @@ const (
 	bodyTooMany        = `{"error":{"code":429,"message":"Too many requests"}}`
 	bodyMaintenance    = `{"code":503,"error":"Service Unavailable"}`
 	bodyTooLarge       = `{"code":413,"error":"Payload Too Large"}`
-	bodyV2Unauthorize  = `{"id":1,"jsonrpc":"2.0","error":{"code":-32501,"message":"Unauthorized"}}`
-	bodyV2Forbidden    = `{"id":1,"jsonrpc":"2.0","error":{"code":-32503,"message":"Forbidden"}}`
+	// bodyCanceled is a cancel's success: registerExpressRoute wraps the
+	// handler's undefined result, which JSON leaves out.
+	bodyCanceled      = `{"jsonrpc":"2.0","id":1}`
+	bodyV2Unauthorize = `{"id":1,"jsonrpc":"2.0","error":{"code":-32501,"message":"Unauthorized"}}`
+	bodyV2Forbidden   = `{"id":1,"jsonrpc":"2.0","error":{"code":-32503,"message":"Forbidden"}}`
 )
 
 func internalError() answer { return rawAnswer(http.StatusInternalServerError, bodyInternal) }

@@ -22,7 +22,8 @@ func lookupRoute(version, method string, segs []string) (route, bool) {
 	case n == 2 && segs[0] == "journeys" && method == http.MethodPatch:
 		return route{group: groupStatus, auth: true, perm: PermCreate, handler: (*Simulator).patch}, true
 	case n == 3 && segs[0] == "journeys" && segs[2] == "cancel" && method == http.MethodPost:
-		return route{group: groupOther, auth: true, perm: PermCancel, handler: (*Simulator).cancel}, true
+		// The servers count cancels with submissions (rl-acquisition).
+		return route{group: groupSubmit, auth: true, perm: PermCancel, handler: (*Simulator).cancel}, true
 	case n == 2 && segs[0] == "auth" && segs[1] == "access_token" && method == http.MethodPost:
 		return route{group: groupToken, handler: (*Simulator).accessToken}, true
 	case n == 2 && segs[0] == "certificates" && method == http.MethodGet:

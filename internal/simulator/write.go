@@ -40,22 +40,24 @@ func (s *Simulator) patch(req *apiRequest) answer {
 	if !ok {
 		return s.journeyNotFound()
 	}
-	// PATCH resets the checks at any time, whatever the status
-	// (docs/registry.md, "Status lifecycle"); a cancel, a refusal or an
-	// acquisition error still takes precedence in the status, and the
-	// pending list shows the journey until the next batch.
+	// The servers store the update with the acquisition status
+	// "updated", fraud and anomaly pending, and the geographic
+	// normalisation to run again (CarpoolAcquisitionService.patchCarpool):
+	// the status is pending whatever it was, a cancel, a refusal or an
+	// acquisition error included, until the normalisation and the next
+	// batch decide again.
 	r.FraudLabels, r.Anomalies = nil, nil
 	r.fraudFailed, r.anomalyFailed = false, false
 	r.checked = false
 	s.st.unchecked[r] = struct{}{}
-	switch r.Status {
-	case StatusOK, StatusFraudError, StatusAnomalyError:
-		r.Status, r.statusAt = StatusPending, req.now
+	if r.normalised {
+		r.normalised = false
+		s.st.pending = append(s.st.pending, r)
 	}
-	return rpcData(http.StatusOK, map[string]string{
-		"operator_journey_id": r.OperatorJourneyID,
-		"status":              r.Status,
-	})
+	r.Status, r.statusAt = StatusPending, req.now
+	// The handler returns nothing and is not wrapped in JSON-RPC on
+	// success: 200 with an empty body.
+	return answer{status: http.StatusOK}
 }
 
 // cancel is POST /journeys/{id}/cancel with a {code, message} body.
@@ -72,7 +74,9 @@ func (s *Simulator) cancel(req *apiRequest) answer {
 		Code    *string `json:"code"`
 		Message *string `json:"message"`
 	}
-	if err := json.Unmarshal(body, &in); err != nil || in.Code == nil || *in.Code == "" || len(*in.Code) > 32 {
+	// The servers' schema requires code but lets it be empty
+	// (^[0-9A-Za-z_-]{0,32}$).
+	if err := json.Unmarshal(body, &in); err != nil || in.Code == nil || len(*in.Code) > 32 {
 		return invalidParams("code is required")
 	}
 	s.mu.Lock()
@@ -80,7 +84,8 @@ func (s *Simulator) cancel(req *apiRequest) answer {
 	if !s.cancelLocked(req.who.operatorID, id, req.now) {
 		return s.journeyNotFound()
 	}
-	return rpcData(http.StatusOK, map[string]string{"operator_journey_id": id, "status": StatusCanceled})
+	// JSON-RPC wrapped, of a handler that returns nothing: no result.
+	return rawAnswer(http.StatusOK, bodyCanceled)
 }
 
 // cancelLocked marks a journey canceled. The caller holds s.mu. Its fraud
