@@ -103,7 +103,7 @@ func parseArgs(args []string) (options, string, *promslog.Config, error) {
 	app.Flag("jwt.ttl", "Wall-clock lifetime of the JWTs issued by POST /auth/access_token.").Default("5m").DurationVar(&o.jwtTTL)
 	for i, l := range []struct{ name, help, def string }{
 		{"limit.status", "Rate limit of status GETs, lists and PATCH per client IP, as N/window.", "2000/1m"},
-		{"limit.submit", "Rate limit of POST /journeys per client IP, as N/window.", "20000/1m"},
+		{"limit.submit", "Rate limit of POST /journeys and cancels per client IP, as N/window.", "20000/1m"},
 		{"limit.token", "Rate limit of POST /auth/access_token per client IP, as N/window (5/1m in older servers, 20/1m in newer ones).", "5/1m"},
 		{"limit.other", "Rate limit of every other route per client IP, as N/window.", "100/5m"},
 		{"limit.health", "Rate limit of /health and /metrics per client IP, as N/window: a counter of their own.", "100/5m"},

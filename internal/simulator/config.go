@@ -79,7 +79,7 @@ type Limit struct {
 // Limits are counted per client IP and route group, as the registry does.
 type Limits struct {
 	Status Limit // status GETs (v2 and v3), list and PATCH
-	Submit Limit // POST /journeys
+	Submit Limit // POST /journeys and cancels (the servers' rl-acquisition)
 	Token  Limit // POST /auth/access_token
 	Other  Limit // everything else
 	// Health counts /health and /metrics apart: a 429 storm on the other
