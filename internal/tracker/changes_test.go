@@ -137,6 +137,11 @@ func busyTracker(t *testing.T, tr *Tracker) time.Time {
 		tr.Checked(id, t0.Add(63*time.Hour), Result{Status: "ok"})
 	}
 	tr.Register(t0.Add(63*time.Hour), Registration{ID: "late1", Source: SourcePush})
+	// The proxy relays cancels and PATCHes, of tracked journeys and of
+	// new ones.
+	for i, id := range []string{"j38", "j39", "relayed1", "relayed2"} {
+		tr.Relayed(t0.Add(63*time.Hour), id, SourceProxy, Operation(i%2+1))
+	}
 	return t0.Add(63 * time.Hour)
 }
 
@@ -443,6 +448,8 @@ func TestRecordRoundTrip(t *testing.T) {
 			due: 1_792_592_000, status: 3, seenStatus: 0b1011, fraud: 0b101, seenFraud: 0b111, anomaly: 1, seenAnomaly: 1,
 			terms: 0b10, seenTerms: 0b11, source: SourceProxy, checks: 255, misses: 3, flags: storedFlags, heapIdx: -1},
 		{registered: -5, start: 1 << 40, due: 1, status: statusNotFound, seenStatus: 1 << statusNotFound, heapIdx: -1},
+		{registered: 1_790_000_000, start: 1_789_990_000, due: 1_790_100_000, status: statusPending,
+			seenStatus: 1<<statusPending | 1<<statusUnchecked, source: SourceProxy, rebatch: 400_000, heapIdx: -1},
 	} {
 		rec := appendRecord(nil, 3, &j)
 		var got journey
@@ -497,4 +504,6 @@ func busyFuzzSeed(tr *Tracker) {
 	}
 	tr.Register(t0, Registration{ID: "nf"})
 	tr.NotFound("nf", t0.Add(time.Hour))
+	tr.Relayed(t0.Add(2*time.Hour), "0", SourceProxy, Patch)
+	tr.Relayed(t0.Add(2*time.Hour), "1", SourceProxy, Cancel)
 }

@@ -128,8 +128,8 @@ func TestVersion1RecordsLoad(t *testing.T) {
 	}
 }
 
-// toVersion1 rewrites a version 2 record as the previous release wrote
-// it: no history, no flag of a cut one.
+// toVersion1 rewrites a version 2 or 3 record as the first release wrote
+// it: no history, no flag of a cut one, no PATCH time.
 func toVersion1(t *testing.T, rec []byte) []byte {
 	t.Helper()
 	var j journey
@@ -138,6 +138,7 @@ func toVersion1(t *testing.T, rec []byte) []byte {
 	}
 	j.history = ""
 	j.flags &^= flagHistoryCut
+	j.rebatch = 0 // version 3, since
 	out := appendRecord(nil, 1, &j)
 	out = out[:len(out)-1] // the history's length, 0
 	out[0] = recordVersion1

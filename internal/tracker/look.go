@@ -48,7 +48,7 @@ func (t *Tracker) NextLook(now time.Time) (Look, bool) {
 	defer t.mu.Unlock()
 	j := &t.journeys[t.index[id]]
 	at := now.Unix()
-	anchor := j.anchor()
+	anchor := t.policy.batchAnchor(j)
 	return Look{
 		ID: id, Start: unixOrZero(j.start), CreatedAt: unixOrZero(j.createdAt),
 		Status:     Statuses.names[j.status],

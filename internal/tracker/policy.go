@@ -158,7 +158,7 @@ func (p *Policy) next(j *journey, after int64, lateOnly bool) (int64, bool) {
 
 // nextCheck is next for a scheduler that checks journeys one by one.
 func (p *Policy) nextCheck(j *journey, after int64, lateOnly bool) int64 {
-	anchor := j.anchor()
+	anchor := p.batchAnchor(j)
 	settle := anchor + secs(p.SettleAfter)
 	if j.checks == 0 && j.flags&flagSkipped == 0 {
 		return max(j.registered+secs(p.FirstCheckDelay), after)
@@ -198,7 +198,7 @@ func (p *Policy) nextCheck(j *journey, after int64, lateOnly bool) int64 {
 // frames while the registry is seen deciding early, else one look after
 // the early frame's start (to notice it does) and the late frame.
 func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) (due int64, recheck bool) {
-	anchor := j.anchor()
+	anchor := p.batchAnchor(j)
 	if j.status == statusUnchecked && j.flags&flagSkipped == 0 {
 		return max(j.registered+secs(p.FirstCheckDelay), after), false
 	}
@@ -218,10 +218,12 @@ func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) (due int64, re
 		return 0, false
 	}
 	next := settle
-	if j.checks == 0 && j.start != 0 && j.flags&flagLooked == 0 {
+	if j.checks == 0 && j.start != 0 && j.flags&flagLooked == 0 && j.status != statusCanceled {
 		// Known only from its registration (the proxy): a cancel or an
 		// acquisition error since shows in the first list that can hold
-		// it, shared by every journey of its day.
+		// it, shared by every journey of its day. Nothing takes
+		// precedence over a cancel: one the proxy saw waits for the
+		// confirming looks.
 		if from := registry.ListableFrom(time.Unix(j.start, 0)).Unix(); from > after {
 			next = min(tick(from), settle)
 		}
@@ -242,7 +244,7 @@ func (p *Policy) nextBulk(j *journey, after int64, lateOnly bool) (due int64, re
 // frameLook is the next look of a pending journey within the batch
 // frames, else its settle look.
 func (p *Policy) frameLook(j *journey, after int64, lateOnly bool, tick func(int64) int64) int64 {
-	anchor := j.anchor()
+	anchor := p.batchAnchor(j)
 	settle := anchor + secs(p.SettleAfter)
 	iv := max(secs(p.ListInterval), 1)
 	d := secs(p.BatchCheckDelay)
@@ -266,7 +268,7 @@ func (p *Policy) frameLook(j *journey, after int64, lateOnly bool, tick func(int
 	// have had: within the day before its created_at, unless refused as
 	// expired.
 	first := anchor
-	if j.start == 0 && j.createdAt != 0 && (j.status != statusTerms || j.terms&termsExpired == 0) {
+	if j.start == 0 && j.rebatch == 0 && j.createdAt != 0 && (j.status != statusTerms || j.terms&termsExpired == 0) {
 		first = j.createdAt - secs(24*time.Hour)
 	}
 	for _, f := range frames {
@@ -285,9 +287,10 @@ func (p *Policy) frameLook(j *journey, after int64, lateOnly bool, tick func(int
 func (t *Tracker) learn(j *journey, at int64, was, now uint8) {
 	p := &t.policy
 	earlyEnd, lateStart, split := p.frames()
-	if !split || j.start == 0 {
+	if !split || j.start == 0 || j.rebatch != 0 {
 		// Without the start, created_at may be up to a day later: a
-		// verdict of the late frame could pass for an early one.
+		// verdict of the late frame could pass for an early one. After
+		// a PATCH, the verdict's timing is the PATCH's, not the start's.
 		return
 	}
 	age := at - j.anchor()
@@ -336,7 +339,7 @@ func (t *Tracker) replanEarlyEnd(now, early, late int64) {
 		if j.start == 0 || !j.undecided() || j.checks == 0 || j.flags&flagExpiring != 0 {
 			continue
 		}
-		if a := j.anchor(); j.due == a+late && a+early > now {
+		if a := t.policy.batchAnchor(j); j.due == a+late && a+early > now {
 			j.due = a + early
 			t.touch(slot)
 			moved = true
@@ -359,7 +362,7 @@ func (t *Tracker) replanEarlyEnd(now, early, late int64) {
 func (t *Tracker) skipsEarlyEnd(j *journey) bool {
 	earlyEnd, _, split := t.policy.frames()
 	return t.lateOnly && split && !t.policy.Bulk && j.undecided() && j.checks > 0 &&
-		j.due == j.anchor()+earlyEnd+secs(t.policy.BatchCheckDelay)
+		j.due == t.policy.batchAnchor(j)+earlyEnd+secs(t.policy.BatchCheckDelay)
 }
 
 // expiry is when the journey leaves the tracker.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -18,6 +19,9 @@ import (
 //	seenStatus uvarint
 //	status, fraud, anomaly, terms, seenFraud, seenAnomaly, seenTerms,
 //	source, checks, misses, flags: one byte each
+//	rebatch  uvarint, since version 3: when a PATCH restarted the
+//	         registry's checks (journey.rebatch); a journey without one is
+//	         written as version 2, which the releases before read
 //	history  uvarint length, then the transitions (history.go), in the
 //	         record's vocabulary generation; since version 2
 //
@@ -25,6 +29,9 @@ import (
 // its registration order are not stored: the queue is rebuilt from the
 // due times, the order from the registration times.
 const recordVersion = 2
+
+// recordVersion3 records carry a rebatch time.
+const recordVersion3 = 3
 
 // recordVersion1 records, written before transitions were kept, are read
 // with an empty history.
@@ -40,7 +47,11 @@ const storedFlags = flagSkipped | flagExpiring | flagSettled | flagOverdue | fla
 const storedFlagsV1 = flagSkipped | flagExpiring | flagSettled | flagOverdue
 
 func appendRecord(b []byte, gen uint64, j *journey) []byte {
-	b = append(b, recordVersion)
+	version := byte(recordVersion)
+	if j.rebatch != 0 {
+		version = recordVersion3
+	}
+	b = append(b, version)
 	b = binary.AppendUvarint(b, gen)
 	b = binary.AppendVarint(b, j.registered)
 	for _, v := range [...]int64{j.start, j.createdAt, j.lastCheck, j.due} {
@@ -49,6 +60,9 @@ func appendRecord(b []byte, gen uint64, j *journey) []byte {
 	b = binary.AppendUvarint(b, uint64(j.seenStatus))
 	b = append(b, j.status, j.fraud, j.anomaly, j.terms, j.seenFraud, j.seenAnomaly, j.seenTerms,
 		uint8(j.source), j.checks, j.misses, j.flags&storedFlags)
+	if j.rebatch != 0 {
+		b = binary.AppendUvarint(b, uint64(j.rebatch))
+	}
 	b = binary.AppendUvarint(b, uint64(len(j.history)))
 	return append(b, j.history...)
 }
@@ -171,7 +185,7 @@ func corrupt(what string) error { return fmt.Errorf("%w: %s", errCorrupt, what) 
 
 // decode reads a record into j, id and heap position left to the caller.
 func (d *Decoder) decode(rec []byte, j *journey) error {
-	if len(rec) == 0 || (rec[0] != recordVersion && rec[0] != recordVersion1) {
+	if len(rec) == 0 || (rec[0] != recordVersion && rec[0] != recordVersion1 && rec[0] != recordVersion3) {
 		return corrupt("unknown record version")
 	}
 	version := rec[0]
@@ -214,10 +228,22 @@ func (d *Decoder) decode(rec []byte, j *journey) error {
 	}
 	rec = rec[n:]
 	var history []byte
+	var rebatch uint64
 	allowed := storedFlags
 	switch {
 	case version == recordVersion1 && len(rec) == 11:
 		allowed = storedFlagsV1
+	case version == recordVersion3 && len(rec) > 11:
+		var n int
+		rebatch, n = binary.Uvarint(rec[11:])
+		if n <= 0 || rebatch == 0 || rebatch > math.MaxUint32 {
+			return corrupt("rebatch")
+		}
+		size, m := binary.Uvarint(rec[11+n:])
+		if m <= 0 || size != uint64(len(rec)-11-n-m) {
+			return corrupt("history length")
+		}
+		history = rec[11+n+m:]
 	case version == recordVersion && len(rec) > 11:
 		size, n := binary.Uvarint(rec[11:])
 		if n <= 0 || size != uint64(len(rec)-11-n) {
@@ -257,6 +283,7 @@ func (d *Decoder) decode(rec []byte, j *journey) error {
 	j.terms, j.seenTerms = remapBits(terms, m.terms, m.termsID), remapBits(seenTerms, m.terms, m.termsID)
 	j.source = m.source[source]
 	j.flags = flags
+	j.rebatch = uint32(rebatch)
 	return nil
 }
 

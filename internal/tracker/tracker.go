@@ -62,6 +62,10 @@ type journey struct {
 	seenFraud, seenAnomaly, seenTerms uint8
 	source                            Source
 	checks, misses, flags             uint8
+	// rebatch is when a PATCH made the registry run the journey's checks
+	// again (Relayed), in seconds after registered plus one; 0 if never.
+	// It fits the struct's padding: a million journeys cost no more.
+	rebatch uint32
 }
 
 var statusPending, statusUnchecked, statusNotFound = Statuses.Index("pending"), Statuses.Index(StatusUnchecked), Statuses.Index(StatusNotFound)
@@ -133,13 +137,19 @@ func (t *Tracker) Grow(n int) {
 func (t *Tracker) Register(now time.Time, r Registration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	_, added := t.register(now, r)
+	return added
+}
+
+// register is Register, giving the journey's slot; t.mu is held.
+func (t *Tracker) register(now time.Time, r Registration) (int32, bool) {
 	if slot, ok := t.index[r.ID]; ok {
 		j := &t.journeys[slot]
 		if j.start == 0 && !r.Start.IsZero() {
 			j.start = r.Start.Unix()
 			t.touch(slot)
 		}
-		return false
+		return slot, false
 	}
 	var slot int32
 	if n := len(t.free); n > 0 {
@@ -174,7 +184,7 @@ func (t *Tracker) Register(now time.Time, r Registration) bool {
 	}
 	t.schedule(slot, now.Unix())
 	t.touch(slot)
-	return true
+	return slot, true
 }
 
 // Next hands out the earliest journey due at now for a check; it is out of
@@ -306,7 +316,7 @@ func (t *Tracker) apply(j *journey, at int64, status, fraud, anomaly, terms uint
 	j.terms = updateSet(j.terms, terms, &j.seenTerms, s.ByTerms, s.SeenTerms, t.latest.Terms, j.id)
 	// The registry's batches should have decided a journey seen pending
 	// after its window: a backlog of those is the registry's, not ours.
-	overdue := status == statusPending && at >= j.anchor()+secs(t.policy.BatchWindowEnd+t.policy.BatchCheckDelay)
+	overdue := status == statusPending && at >= t.policy.batchAnchor(j)+secs(t.policy.BatchWindowEnd+t.policy.BatchCheckDelay)
 	if overdue != (j.flags&flagOverdue != 0) {
 		j.flags ^= flagOverdue
 		if overdue {

@@ -1,0 +1,75 @@
+package tracker
+
+import (
+	"math"
+	"time"
+)
+
+// Operation is an operator's call that changes a journey at the registry
+// at once, as the proxy relays it.
+type Operation uint8
+
+const (
+	// Cancel: POST /journeys/{id}/cancel; the journey is canceled.
+	Cancel Operation = iota + 1
+	// Patch: PATCH /journeys/{id}; the registry stores the update and
+	// runs its checks again, so the journey is pending whatever it was.
+	Patch
+)
+
+var statusCanceled = Statuses.Index("canceled")
+
+// Relayed records op, which the registry accepted at now (its success
+// answer, not the request), on journey id: registered from source if not
+// tracked yet. It is a change like any a check finds: a transition at now,
+// the gauges and the seen counters move. The labels follow the registry's
+// rules as Listed applies them: a cancel clears fraud and anomaly labels
+// and keeps the terms reasons; a PATCH clears the checks' labels too.
+//
+// A canceled journey is not looked at again until the late confirmation
+// of decided journeys (settle and confirm looks): no time limit is put on
+// a cancel, and a later check may still change it. A PATCHed one is
+// planned as if its batch window started again now, when its own has
+// begun: the registry's next batches decide it. It returns whether the
+// journey was added.
+func (t *Tracker) Relayed(now time.Time, id string, source Source, op Operation) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	slot, added := t.register(now, Registration{ID: id, Source: source})
+	j := &t.journeys[slot]
+	at := now.Unix()
+	switch op {
+	case Cancel:
+		t.apply(j, at, statusCanceled, 0, 0, j.terms)
+	case Patch:
+		j.rebatch = uint32(min(max(at-j.registered, 0)+1, math.MaxUint32))
+		t.apply(j, at, statusPending, 0, 0, j.terms)
+	default:
+		return added
+	}
+	// A journey handed out for a look (out of the queue) is planned again
+	// when the scheduler gives it back.
+	if j.heapIdx >= 0 {
+		t.heapRemove(slot)
+		if j.flags&flagExpiring != 0 {
+			// Waiting for its removal: a PATCH may bring looks back.
+			j.flags &^= flagExpiring
+			t.expiring--
+		}
+		t.schedule(slot, at)
+	}
+	t.touch(slot)
+	return added
+}
+
+// batchAnchor is what the batch frames, the settle and the confirming
+// looks count from: the journey's anchor, or, when a PATCH restarted the
+// registry's checks after its window began, that moment less
+// BatchWindowStart: the window starts again at the PATCH.
+func (p *Policy) batchAnchor(j *journey) int64 {
+	a := j.anchor()
+	if j.rebatch == 0 {
+		return a
+	}
+	return max(a, j.registered+int64(j.rebatch)-1-secs(p.BatchWindowStart))
+}
