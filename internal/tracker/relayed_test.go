@@ -94,6 +94,11 @@ func TestRelayedPatchReplans(t *testing.T) {
 	if latest := t0.Add(p.BatchCheckDelay + p.ListInterval); !j.NextCheck.After(t0) || j.NextCheck.After(latest) {
 		t.Fatalf("next look %v after the PATCH, want by %v", j.NextCheck.Sub(t0), latest.Sub(t0))
 	}
+	// Before its window, a PATCH leaves the plan as it was.
+	tr.Relayed(t0.Add(time.Minute), "young", SourceProxy, Patch)
+	if j, _ := tr.Lookup("young"); !j.NextCheck.Equal(young.NextCheck) || j.Status != "pending" {
+		t.Fatalf("young after the PATCH: next %v, was %v", j.NextCheck, young.NextCheck)
+	}
 	l, _ := tr.NextLook(j.NextCheck)
 	if l.ID != "old" || l.Settling || l.Status != "pending" {
 		t.Fatalf("look after the PATCH: %+v", l)
@@ -123,9 +128,4 @@ func TestRelayedPatchReplans(t *testing.T) {
 		now = now.Add(time.Hour)
 	}
 
-	// Before its window, a PATCH leaves the plan as it was.
-	tr.Relayed(t0.Add(time.Minute), "young", SourceProxy, Patch)
-	if j, _ := tr.Lookup("young"); !j.NextCheck.Equal(young.NextCheck) || j.Status != "pending" {
-		t.Fatalf("young after the PATCH: next %v, was %v", j.NextCheck, young.NextCheck)
-	}
 }
