@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,6 +15,10 @@ const (
 	trackingTimeout = "timeout"
 )
 
+// proxyCalls are the values of the call label of changes: the proxy's
+// calls (proxy.CallCancel, proxy.CallPatch).
+var proxyCalls = []string{"cancel", "patch"}
+
 // proxyCodes are the answers an operator can get for a submission through
 // the proxy: the registry's own (docs/registry.md) and the proxy's 408, 413 and
 // 502. Anything else is counted as "other", so a misbehaving peer cannot
@@ -26,6 +31,7 @@ type ProxyMetrics struct {
 	submissions *prometheus.CounterVec
 	tracked     *prometheus.CounterVec
 	failures    *prometheus.CounterVec
+	changes     *prometheus.CounterVec
 	requests    *prometheus.CounterVec
 	added       *prometheus.HistogramVec
 }
@@ -43,8 +49,12 @@ func NewProxyMetrics(reg prometheus.Registerer) *ProxyMetrics {
 		}, []string{"registry", "result"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "proxy", Name: "tracking_failures_total",
-			Help: "Submissions relayed without being tracked because registering them failed (error) or took longer than the tracking timeout (timeout).",
+			Help: "Submissions, and cancels and PATCHes the registry accepted, relayed without being tracked because registering them failed (error) or took longer than the tracking timeout (timeout).",
 		}, []string{"registry", "reason"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "proxy", Name: "changes_total",
+			Help: "Cancels and PATCHes (call) the registry accepted through the proxy, applied to their journey at once: canceled, or pending with its checks planned again.",
+		}, []string{"registry", "call"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "proxy", Name: "requests_total",
 			Help: "Requests other than submissions forwarded untouched by the proxy (status, cancel, token, …).",
@@ -55,7 +65,7 @@ func NewProxyMetrics(reg prometheus.Registerer) *ProxyMetrics {
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"registry"}),
 	}
-	reg.MustRegister(m.submissions, m.tracked, m.failures, m.requests, m.added)
+	reg.MustRegister(m.submissions, m.tracked, m.failures, m.changes, m.requests, m.added)
 	return m
 }
 
@@ -73,6 +83,9 @@ func (m *ProxyMetrics) Declare(registryName string) {
 	m.tracked.WithLabelValues(registryName, "already_tracked")
 	m.failures.WithLabelValues(registryName, trackingError)
 	m.failures.WithLabelValues(registryName, trackingTimeout)
+	for _, c := range proxyCalls {
+		m.changes.WithLabelValues(registryName, c)
+	}
 	m.requests.WithLabelValues(registryName)
 	m.added.WithLabelValues(registryName)
 }
@@ -110,6 +123,15 @@ func (m *ProxyMetrics) TrackingFailed(registryName, reason string) {
 	m.failures.WithLabelValues(registryName, reason).Inc()
 }
 
+// Changed counts a cancel or PATCH applied to its journey; call is
+// "cancel" or "patch", anything else is not counted.
+func (m *ProxyMetrics) Changed(registryName, call string) {
+	if m == nil || !slices.Contains(proxyCalls, call) {
+		return
+	}
+	m.changes.WithLabelValues(registryName, call).Inc()
+}
+
 // Forwarded counts a request other than a submission.
 func (m *ProxyMetrics) Forwarded(registryName string) {
 	if m == nil {
@@ -134,7 +156,7 @@ func (m *ProxyMetrics) Forget(registryName string) {
 	}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.submissions, m.tracked, m.failures, m.requests, m.added} {
+	}{m.submissions, m.tracked, m.failures, m.changes, m.requests, m.added} {
 		v.DeletePartialMatch(prometheus.Labels{"registry": registryName})
 	}
 }

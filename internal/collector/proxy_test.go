@@ -30,6 +30,10 @@ func TestProxyMetricsExposition(t *testing.T) {
 	m.TrackingFailed("prod", proxy.TrackingTimeout)
 	m.TrackingFailed("prod", "made-up reason")
 	m.Forwarded("prod")
+	m.Changed("prod", proxy.CallCancel)
+	m.Changed("prod", proxy.CallCancel)
+	m.Changed("prod", proxy.CallPatch)
+	m.Changed("prod", "made-up call")
 	m.AddedLatency("prod", 300*time.Microsecond)
 	m.AddedLatency("prod", -time.Second) // a clock step never gives a negative observation
 
@@ -54,6 +58,10 @@ covoiturage_proxy_added_latency_seconds_bucket{registry="prod",le="5"} 2
 covoiturage_proxy_added_latency_seconds_bucket{registry="prod",le="+Inf"} 2
 covoiturage_proxy_added_latency_seconds_sum{registry="prod"} 0.0003
 covoiturage_proxy_added_latency_seconds_count{registry="prod"} 2
+# HELP covoiturage_proxy_changes_total Cancels and PATCHes (call) the registry accepted through the proxy, applied to their journey at once: canceled, or pending with its checks planned again.
+# TYPE covoiturage_proxy_changes_total counter
+covoiturage_proxy_changes_total{call="cancel",registry="prod"} 2
+covoiturage_proxy_changes_total{call="patch",registry="prod"} 1
 # HELP covoiturage_proxy_requests_total Requests other than submissions forwarded untouched by the proxy (status, cancel, token, …).
 # TYPE covoiturage_proxy_requests_total counter
 covoiturage_proxy_requests_total{registry="prod"} 1
@@ -77,7 +85,7 @@ covoiturage_proxy_submissions_total{code="other",registry="prod"} 3
 # TYPE covoiturage_proxy_tracked_total counter
 covoiturage_proxy_tracked_total{registry="prod",result="already_tracked"} 1
 covoiturage_proxy_tracked_total{registry="prod",result="new"} 2
-# HELP covoiturage_proxy_tracking_failures_total Submissions relayed without being tracked because registering them failed (error) or took longer than the tracking timeout (timeout).
+# HELP covoiturage_proxy_tracking_failures_total Submissions, and cancels and PATCHes the registry accepted, relayed without being tracked because registering them failed (error) or took longer than the tracking timeout (timeout).
 # TYPE covoiturage_proxy_tracking_failures_total counter
 covoiturage_proxy_tracking_failures_total{reason="error",registry="prod"} 1
 covoiturage_proxy_tracking_failures_total{reason="timeout",registry="prod"} 1

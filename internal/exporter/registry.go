@@ -189,3 +189,19 @@ func (r *Registry) Register(ctx context.Context, regs []tracker.Registration) (i
 	}
 	return added, ctx.Err()
 }
+
+// Relayed applies a cancel or a PATCH the registry accepted through the
+// proxy to journey id, registering it from the proxy if it is not
+// followed, and returns once the change is on disk, as Register does.
+func (r *Registry) Relayed(ctx context.Context, id string, op tracker.Operation) (bool, error) {
+	added := r.kept.tracker.Relayed(r.e.opts.Clock.Now(), id, tracker.SourceProxy, op)
+	if s := r.e.opts.Store; s != nil {
+		if err := s.Sync(ctx); err != nil {
+			return added, fmt.Errorf("registry %q: storing the change: %w", r.name, err)
+		}
+	}
+	if r.kept.removed.Load() {
+		return added, fmt.Errorf("registry %q: %w", r.name, ErrUnknownRegistry)
+	}
+	return added, ctx.Err()
+}

@@ -110,6 +110,12 @@ func (r *blockedRegistrar) Register(context.Context, []tracker.Registration) (in
 	return 1, nil
 }
 
+func (r *blockedRegistrar) Relayed(context.Context, string, tracker.Operation) (bool, error) {
+	r.calls.Add(1)
+	<-r.release
+	return true, nil
+}
+
 // Registrations still running after their timeout are bounded: past the
 // bound a submission is relayed at once, untracked, and counted.
 func TestStuckRegistrationsAreBounded(t *testing.T) {
@@ -145,7 +151,7 @@ func TestStuckRegistrationsAreBounded(t *testing.T) {
 		t.Fatalf("%d failure series (%v)", n, err)
 	}
 	want := `
-# HELP covoiturage_proxy_tracking_failures_total Submissions relayed without being tracked because registering them failed (error) or took longer than the tracking timeout (timeout).
+# HELP covoiturage_proxy_tracking_failures_total Submissions, and cancels and PATCHes the registry accepted, relayed without being tracked because registering them failed (error) or took longer than the tracking timeout (timeout).
 # TYPE covoiturage_proxy_tracking_failures_total counter
 covoiturage_proxy_tracking_failures_total{reason="error",registry="prod"} 0
 covoiturage_proxy_tracking_failures_total{reason="timeout",registry="prod"} 3

@@ -3,7 +3,10 @@
 // is forwarded untouched; a journey submission (POST /v3.x/journeys) is
 // also registered with the answer the registry gave (201 pending, 409
 // already known, 422 terms_violation_error with its reasons), so an
-// `expired` rejection is counted the moment it happens.
+// `expired` rejection is counted the moment it happens. A cancel (POST
+// /v3.x/journeys/{id}/cancel) or a PATCH (/v3.x/journeys/{id}) the
+// registry accepted (200) is applied to the journey at once: canceled, or
+// pending again with its checks to run anew.
 //
 // The proxy adds no failure mode: whatever happens to tracking, the
 // operator gets the registry's answer unchanged. Only what the proxy must
@@ -40,6 +43,10 @@ import (
 // disk first (unless the tracking timeout ran out).
 type Registrar interface {
 	Register(ctx context.Context, regs []tracker.Registration) (added int, err error)
+	// Relayed applies op, which the registry accepted, to journey id,
+	// registering it from the proxy if it is not tracked; it returns once
+	// the change is durable, as Register does.
+	Relayed(ctx context.Context, id string, op tracker.Operation) (added bool, err error)
 }
 
 // Observer is told what the proxy does; the collector's ProxyMetrics
@@ -51,9 +58,12 @@ type Observer interface {
 	// Tracked: registrations from a submission's answer; added were new,
 	// already were tracked before.
 	Tracked(registry string, added, already int)
-	// TrackingFailed: a submission relayed without being tracked, for
-	// reason TrackingError or TrackingTimeout.
+	// TrackingFailed: a submission, cancel or PATCH relayed without being
+	// tracked, for reason TrackingError or TrackingTimeout.
 	TrackingFailed(registry, reason string)
+	// Changed: a cancel or PATCH the registry accepted was applied to its
+	// journey; call is CallCancel or CallPatch.
+	Changed(registry, call string)
 	// Forwarded: a request other than a submission.
 	Forwarded(registry string)
 	// AddedLatency: the time the proxy added to a submission.
@@ -67,11 +77,18 @@ const (
 	TrackingTimeout = "timeout" // the registrar did not return within the tracking timeout
 )
 
+// The calls given to Observer.Changed.
+const (
+	CallCancel = "cancel"
+	CallPatch  = "patch"
+)
+
 type noObserver struct{}
 
 func (noObserver) Submission(string, int)             {}
 func (noObserver) Tracked(string, int, int)           {}
 func (noObserver) TrackingFailed(string, string)      {}
+func (noObserver) Changed(string, string)             {}
 func (noObserver) Forwarded(string)                   {}
 func (noObserver) AddedLatency(string, time.Duration) {}
 
@@ -213,6 +230,9 @@ func orDefault[T time.Duration | int64](v, d T) T {
 type exchange struct {
 	submission bool
 	journey    journeyRef // ok only for a submission whose body names a valid id
+	// op is a cancel or PATCH of journey changeID, 0 for any other call.
+	op       tracker.Operation
+	changeID string
 	body       *clientBody
 	upstream   time.Duration // time spent waiting for the registry
 	code       int           // the status the operator got
@@ -229,6 +249,9 @@ func exchangeOf(ctx context.Context) *exchange {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
 	ex := &exchange{submission: r.Method == http.MethodPost && isSubmitPath(r.URL.Path)}
+	if !ex.submission {
+		ex.op, ex.changeID = changeCall(r.Method, r.URL.EscapedPath())
+	}
 	defer func() {
 		// Deferred so an aborted relay (a registry that hangs up mid-body)
 		// is counted too.
@@ -349,9 +372,41 @@ func saneStart(t time.Time) bool {
 // is no longer served: it is forwarded, not observed.
 func isSubmitPath(path string) bool {
 	version, rest, ok := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	if !ok || (rest != "journeys" && rest != "journeys/") {
-		return false
+	return ok && (rest == "journeys" || rest == "journeys/") && isV3(version)
+}
+
+// changeCall tells whether a request is a cancel (POST
+// /v3.x/journeys/{id}/cancel) or a PATCH (PATCH /v3.x/journeys/{id}), and
+// of which journey: the path's id segment unescaped, as the servers'
+// router reads it (an id may hold any character, "/" as %2F). v2 has
+// neither call; an id the registry would refuse is not observed.
+func changeCall(method, escapedPath string) (tracker.Operation, string) {
+	segs := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
+	if n := len(segs); n > 3 && segs[n-1] == "" {
+		segs = segs[:n-1] // the servers' router ignores a trailing slash
 	}
+	if len(segs) < 3 || !isV3(segs[0]) || segs[1] != "journeys" {
+		return 0, ""
+	}
+	var op tracker.Operation
+	switch {
+	case method == http.MethodPost && len(segs) == 4 && segs[3] == "cancel":
+		op = tracker.Cancel
+	case method == http.MethodPatch && len(segs) == 3:
+		op = tracker.Patch
+	default:
+		return 0, ""
+	}
+	id, err := url.PathUnescape(segs[2])
+	if err != nil || !registry.ValidOperatorJourneyID(id) {
+		return 0, ""
+	}
+	return op, id
+}
+
+// isV3 tells whether a path's version segment is v3 or v3.N, which the
+// servers resolve to a 3.x version.
+func isV3(version string) bool {
 	minor, ok := strings.CutPrefix(version, "v3")
 	if !ok {
 		return false
@@ -376,6 +431,10 @@ func isSubmitPath(path string) bool {
 // It never fails, so the answer is always relayed.
 func (p *Proxy) observeAnswer(resp *http.Response) error {
 	ex := exchangeOf(resp.Request.Context())
+	if ex != nil && ex.op != 0 {
+		p.observeChange(resp, ex)
+		return nil
+	}
 	if ex == nil || !ex.submission {
 		return nil
 	}
@@ -482,16 +541,61 @@ type restoredBody struct {
 }
 
 // register hands reg to the registrar and waits at most trackTimeout for
-// it. A registrar that outlives the timeout keeps running in the
-// background, bounded by maxPendingRegistrations.
+// it.
 func (p *Proxy) register(ctx context.Context, id string, reg tracker.Registration) {
+	added, ok := p.track(ctx, "a submission", id, func(ctx context.Context) (int, error) {
+		return p.registrar.Register(ctx, []tracker.Registration{reg})
+	})
+	if ok {
+		added = min(max(added, 0), 1)
+		p.metrics.Tracked(p.name, added, 1-added)
+	}
+}
+
+// observeChange applies a cancel or a PATCH the registry accepted to its
+// journey before the answer is relayed. Only the registry's success
+// answer (200 for both, in every 3.x version) is taken: a refusal, an
+// unknown journey or an error leaves the journey as it was. The answer is
+// relayed unchanged whatever happens.
+func (p *Proxy) observeChange(resp *http.Response, ex *exchange) {
+	if resp.StatusCode != http.StatusOK {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			p.logger.Warn("proxy: tracking a change panicked; the answer is relayed unchanged",
+				"registry", p.name, "journey", ex.changeID, "panic", v)
+			p.metrics.TrackingFailed(p.name, TrackingError)
+		}
+	}()
+	what, call := "a cancel", CallCancel
+	if ex.op == tracker.Patch {
+		what, call = "a PATCH", CallPatch
+	}
+	_, ok := p.track(resp.Request.Context(), what, ex.changeID, func(ctx context.Context) (int, error) {
+		added, err := p.registrar.Relayed(ctx, ex.changeID, ex.op)
+		if added {
+			return 1, err
+		}
+		return 0, err
+	})
+	if ok {
+		p.metrics.Changed(p.name, call)
+	}
+}
+
+// track runs f, the registrar's work for one call (what, of journey id),
+// and waits at most trackTimeout for it; ok when it succeeded in time. A
+// registrar that outlives the timeout keeps running in the background,
+// bounded by maxPendingRegistrations.
+func (p *Proxy) track(ctx context.Context, what, id string, f func(context.Context) (int, error)) (added int, ok bool) {
 	select {
 	case p.pending <- struct{}{}:
 	default:
-		p.logger.Warn("proxy: too many registrations still running; the submission is relayed untracked",
+		p.logger.Warn("proxy: too many registrations still running; "+what+" is relayed untracked",
 			"registry", p.name, "journey", id, "running", maxPendingRegistrations)
 		p.metrics.TrackingFailed(p.name, TrackingTimeout)
-		return
+		return 0, false
 	}
 	// The registry has answered: the journey is worth tracking even if the
 	// operator hangs up meanwhile.
@@ -509,7 +613,7 @@ func (p *Proxy) register(ctx context.Context, id string, reg tracker.Registratio
 				done <- result{err: fmt.Errorf("registrar panicked: %v", v)}
 			}
 		}()
-		added, err := p.registrar.Register(ctx, []tracker.Registration{reg})
+		added, err := f(ctx)
 		done <- result{added, err}
 	}()
 	var res result
@@ -524,17 +628,17 @@ func (p *Proxy) register(ctx context.Context, id string, reg tracker.Registratio
 	}
 	switch {
 	case res.err != nil && errors.Is(res.err, context.DeadlineExceeded):
-		p.logger.Warn("proxy: tracking a submission timed out; the answer is relayed unchanged",
+		p.logger.Warn("proxy: tracking "+what+" timed out; the answer is relayed unchanged",
 			"registry", p.name, "journey", id, "timeout", p.trackTimeout)
 		p.metrics.TrackingFailed(p.name, TrackingTimeout)
+		return 0, false
 	case res.err != nil:
-		p.logger.Warn("proxy: tracking a submission failed; the answer is relayed unchanged",
+		p.logger.Warn("proxy: tracking "+what+" failed; the answer is relayed unchanged",
 			"registry", p.name, "journey", id, "err", res.err)
 		p.metrics.TrackingFailed(p.name, TrackingError)
-	default:
-		added := min(max(res.added, 0), 1)
-		p.metrics.Tracked(p.name, added, 1-added)
+		return 0, false
 	}
+	return res.added, true
 }
 
 // forwardFailed is ReverseProxy's ErrorHandler: no answer came from the

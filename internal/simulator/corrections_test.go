@@ -242,7 +242,7 @@ func TestPatchResetsChecksOfAnyStatus(t *testing.T) {
 	if got := listIDs(t, f, "status="+StatusFraudError); !slices.Equal(got, []string{"gonefraud"}) {
 		t.Fatalf("fraud_error before PATCH lists %v", got)
 	}
-	if r := f.do(t, "PATCH", "/v3.3/journeys/gonefraud", token, `{"distance":5000}`); r.status != 200 || len(r.body) != 0 {
+	if r := f.do(t, "PATCH", "/v3.3/journeys/gonefraud", token, clean("gonefraud", start).patch()); r.status != 200 || len(r.body) != 0 {
 		t.Fatalf("PATCH = %d %q", r.status, r.body)
 	}
 	if got := f.status(t, "gonefraud")["status"]; got != StatusPending {

@@ -62,3 +62,23 @@ func SubmissionBody(id string, start time.Time) []byte {
 	})
 	return b
 }
+
+// PatchBody is a PATCH of a journey starting at start that the simulator
+// accepts: the fields the servers' patch schema requires, the points and
+// distance SubmissionBody sends.
+func PatchBody(start time.Time) []byte {
+	type point struct {
+		Datetime string  `json:"datetime"`
+		Lat      float64 `json:"lat"`
+		Lon      float64 `json:"lon"`
+	}
+	end := start.Add(40 * time.Minute)
+	b, _ := json.Marshal(struct {
+		OperatorClass string `json:"operator_class"`
+		Incentives    []any  `json:"incentives"`
+		Start         point  `json:"start"`
+		End           point  `json:"end"`
+		Distance      int    `json:"distance"`
+	}{"C", []any{}, point{start.UTC().Format(time.RFC3339), 48.85, 2.35}, point{end.UTC().Format(time.RFC3339), 48.95, 2.45}, 8000})
+	return b
+}

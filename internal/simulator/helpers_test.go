@@ -120,6 +120,12 @@ func (b journeyBody) String() string {
 		b.distance, b.driver, b.passenger)
 }
 
+// patch is a PATCH body that stores the journey as b describes it.
+func (b journeyBody) patch() string {
+	return fmt.Sprintf(`{"operator_class":"C","incentives":[],"start":{"datetime":%q,"lat":%v,"lon":%v},"end":{"datetime":%q,"lat":%v,"lon":%v},"distance":%d}`,
+		b.start.Format(time.RFC3339), b.lat, b.lon, b.start.Add(b.dur).Format(time.RFC3339), b.lat, b.lon, b.distance)
+}
+
 func (f *fixture) status(t *testing.T, id string) map[string]any {
 	t.Helper()
 	r := f.do(t, "GET", "/v3.3/journeys/"+id, token, "")

@@ -63,13 +63,16 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// PATCH sends the journey back through the checks.
-	if r := f.do(t, "PATCH", "/v3.3/journeys/brief", token, `{"distance":5000}`); r.status != 200 {
+	if r := f.do(t, "PATCH", "/v3.3/journeys/brief", token, `{"distance":5000}`); r.status != 400 {
+		t.Fatalf("PATCH without the schema's required fields = %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "PATCH", "/v3.3/journeys/brief", token, brief.patch()); r.status != 200 {
 		t.Fatalf("PATCH = %d %s", r.status, r.body)
 	}
 	if got := f.status(t, "brief")["status"]; got != StatusPending {
 		t.Fatalf("brief after PATCH = %v", got)
 	}
-	if r := f.do(t, "PATCH", "/v3.3/journeys/unknown", token, ""); r.status != 404 {
+	if r := f.do(t, "PATCH", "/v3.3/journeys/unknown", token, brief.patch()); r.status != 404 {
 		t.Fatalf("PATCH unknown = %d", r.status)
 	}
 	f.advance(time.Hour)
@@ -78,7 +81,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("brief after next batch = %v", got)
 	}
 	// Past the window, a journey PATCHed back to pending is simply passed.
-	f.do(t, "PATCH", "/v3.3/journeys/twin", token, "")
+	f.do(t, "PATCH", "/v3.3/journeys/twin", token, twin.patch())
 	f.advance(6 * time.Hour)
 	if got := f.status(t, "twin")["status"]; got != StatusOK {
 		t.Fatalf("twin after window = %v", got)

@@ -1,7 +1,10 @@
 package simulator
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -28,11 +31,9 @@ func (s *Simulator) patch(req *apiRequest) answer {
 	if failed != nil {
 		return *failed
 	}
-	if len(body) > 0 {
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(body, &fields); err != nil {
-			return invalidParams("body must be a JSON object")
-		}
+	update, err := parsePatch(body)
+	if err != nil {
+		return invalidParams(err.Error())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -55,9 +56,61 @@ func (s *Simulator) patch(req *apiRequest) answer {
 		s.st.pending = append(s.st.pending, r)
 	}
 	r.Status, r.statusAt = StatusPending, req.now
+	r.StartAt, r.EndAt, r.DistanceMeters = update.StartAt, update.EndAt, update.DistanceMeters
+	r.startLat, r.startLon, r.endLat, r.endLon = update.startLat, update.startLon, update.endLat, update.endLon
 	// The handler returns nothing and is not wrapped in JSON-RPC on
 	// success: 200 with an empty body.
 	return answer{status: http.StatusOK}
+}
+
+// patchBody is the servers' patch schema: no other property, these
+// required but operator_trip_id and incentive_counterparts. The route's id
+// wins over one in the body, as the servers merge them.
+type patchBody struct {
+	OperatorID            json.RawMessage `json:"operator_id"`
+	OperatorJourneyID     json.RawMessage `json:"operator_journey_id"`
+	OperatorTripID        *string         `json:"operator_trip_id"`
+	OperatorClass         *string         `json:"operator_class"`
+	Incentives            *[]incentive    `json:"incentives"`
+	IncentiveCounterparts json.RawMessage `json:"incentive_counterparts"`
+	Start                 *timeGeopoint   `json:"start"`
+	End                   *timeGeopoint   `json:"end"`
+	Distance              *float64        `json:"distance"`
+}
+
+// parsePatch validates a PATCH body and returns the fields it updates.
+func parsePatch(body []byte) (*record, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var in patchBody
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("invalid body: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid body: trailing data")
+	}
+	switch {
+	case in.OperatorClass == nil || (*in.OperatorClass != "A" && *in.OperatorClass != "B" && *in.OperatorClass != "C"):
+		return nil, errors.New("operator_class must be A, B or C")
+	case in.Incentives == nil:
+		return nil, errors.New("incentives is required")
+	case in.Distance == nil || !wholeIn(*in.Distance, 0, maxDistance):
+		return nil, errors.New("distance must be a whole number of meters between 0 and 1000000")
+	case in.OperatorTripID != nil && (*in.OperatorTripID == "" || len(*in.OperatorTripID) > maxOperatorTripIDLen):
+		return nil, errors.New("operator_trip_id must be a string of 1 to 256 characters")
+	}
+	start, err := in.Start.parse("start")
+	if err != nil {
+		return nil, err
+	}
+	end, err := in.End.parse("end")
+	if err != nil {
+		return nil, err
+	}
+	return &record{
+		Journey:  Journey{StartAt: start.at, EndAt: end.at, DistanceMeters: int(*in.Distance)},
+		startLat: start.lat, startLon: start.lon, endLat: end.lat, endLon: end.lon,
+	}, nil
 }
 
 // cancel is POST /journeys/{id}/cancel with a {code, message} body.
