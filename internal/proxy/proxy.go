@@ -233,9 +233,9 @@ type exchange struct {
 	// op is a cancel or PATCH of journey changeID, 0 for any other call.
 	op       tracker.Operation
 	changeID string
-	body       *clientBody
-	upstream   time.Duration // time spent waiting for the registry
-	code       int           // the status the operator got
+	body     *clientBody
+	upstream time.Duration // time spent waiting for the registry
+	code     int           // the status the operator got
 }
 
 type exchangeKey struct{}
