@@ -46,6 +46,48 @@ func TestIsSubmitPath(t *testing.T) {
 	}
 }
 
+func TestChangeCall(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("é", 256)
+	cases := []struct {
+		method, path string
+		op           tracker.Operation
+		id           string
+	}{
+		{http.MethodPost, "/v3.3/journeys/a1/cancel", tracker.Cancel, "a1"},
+		{http.MethodPost, "/v3/journeys/a1/cancel/", tracker.Cancel, "a1"},
+		{http.MethodPost, "/v3.4/journeys/a%2Fb%20c%25d/cancel", tracker.Cancel, "a/b c%d"},
+		{http.MethodPost, "/v3.3/journeys/" + url.PathEscape(long) + "/cancel", tracker.Cancel, long},
+		{http.MethodPatch, "/v3.3/journeys/A-1_x", tracker.Patch, "A-1_x"},
+		{http.MethodPatch, "/v3.3/journeys/A-1_x/", tracker.Patch, "A-1_x"},
+		{http.MethodPatch, "v3.3/journeys/a+b", tracker.Patch, "a+b"},
+		// v2 has neither call; other versions, methods and routes are
+		// forwarded only.
+		{http.MethodPost, "/v2/journeys/a1/cancel", 0, ""},
+		{http.MethodPatch, "/v2/journeys/7", 0, ""},
+		{http.MethodPost, "/v3.x/journeys/a1/cancel", 0, ""},
+		{http.MethodGet, "/v3.3/journeys/a1/cancel", 0, ""},
+		{http.MethodPut, "/v3.3/journeys/a1", 0, ""},
+		{http.MethodPost, "/v3.3/journeys/a1", 0, ""},
+		{http.MethodGet, "/v3.3/journeys/a1", 0, ""},
+		{http.MethodPatch, "/v3.3/journeys", 0, ""},
+		{http.MethodPatch, "/v3.3/journeys/", 0, ""},
+		{http.MethodPost, "/v3.3/journeys//cancel", 0, ""},
+		{http.MethodPost, "/v3.3/journeys/a1/cancel/x", 0, ""},
+		{http.MethodPatch, "/v3.3/journeys/a1//", 0, ""},
+		{http.MethodPatch, "/v3.3/certificates/a1", 0, ""},
+		// Ids the registry refuses: a bad escape, too long, a NUL.
+		{http.MethodPost, "/v3.3/journeys/a%zz/cancel", 0, ""},
+		{http.MethodPost, "/v3.3/journeys/" + url.PathEscape(long+"x") + "/cancel", 0, ""},
+		{http.MethodPatch, "/v3.3/journeys/a%00b", 0, ""},
+	}
+	for _, c := range cases {
+		if op, id := changeCall(c.method, c.path); op != c.op || id != c.id {
+			t.Errorf("changeCall(%s %s) = %v %q, want %v %q", c.method, c.path, op, id, c.op, c.id)
+		}
+	}
+}
+
 func TestParseJourney(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 11, 20, 7, 45, 0, 0, time.UTC)
