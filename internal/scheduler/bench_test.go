@@ -67,7 +67,8 @@ var benchSources = []tracker.Source{tracker.SourcePush, tracker.SourceConfig, tr
 // start, once the list can show it: from the Paris midnight after its
 // start; refused journeys, which the list shows only until the batches
 // check them, go to the configuration's quarter), and the proxy (start and
-// the submission's answer known). At the end every journey's status,
+// the submission's answer known, and the operator's cancels, which it
+// relays too). At the end every journey's status,
 // labels and reasons must equal the registry's.
 //
 // Figures: requests/journey by source, list requests shared equally by
@@ -107,10 +108,12 @@ func BenchmarkRequestsPerJourney(b *testing.B) {
 
 // benchLifecycle is what one or more runs counted.
 type benchLifecycle struct {
-	journeys    [len(tracker.SourceNames)]int
-	gets        [len(tracker.SourceNames)]int
-	lists       int
-	delays      [len(tracker.SourceNames)][]time.Duration
+	journeys [len(tracker.SourceNames)]int
+	gets     [len(tracker.SourceNames)]int
+	lists    int
+	delays   [len(tracker.SourceNames)][]time.Duration
+	// cancels: the delays of the journeys whose final status is canceled.
+	cancels     [len(tracker.SourceNames)][]time.Duration
 	byStatus    map[string]int
 	patterns    map[string]int
 	overOneHour []string
@@ -122,6 +125,7 @@ func (l *benchLifecycle) add(o benchLifecycle) {
 		l.journeys[i] += o.journeys[i]
 		l.gets[i] += o.gets[i]
 		l.delays[i] = append(l.delays[i], o.delays[i]...)
+		l.cancels[i] = append(l.cancels[i], o.cancels[i]...)
 	}
 	l.lists += o.lists
 	if l.byStatus == nil {
@@ -166,6 +170,10 @@ func (l *benchLifecycle) report(b *testing.B) {
 	}
 	b.ReportMetric(100*float64(within)/float64(len(delays)), "pct-seen-within-1h")
 	b.ReportMetric(benchBudget/worst, "journeys/day@5rps")
+	// A cancel the operator sends through the proxy is seen from the
+	// registry's answer; the other sources see it at a look.
+	b.ReportMetric(p99(l.cancels[tracker.SourceProxy]).Hours(), "p99-cancel-delay-h:proxy")
+	b.ReportMetric(p99(l.cancels[tracker.SourcePush]).Hours(), "p99-cancel-delay-h:push")
 	if testing.Verbose() {
 		b.Logf("final statuses: %v", l.byStatus)
 		b.Logf("seen more than 1 h after the registry decided (source status delay): %v", l.overOneHour[:min(len(l.overOneHour), 40)])
@@ -341,6 +349,13 @@ func runBenchLifecycle(b *testing.B, epoch time.Time, batchDelay time.Duration, 
 				continue
 			}
 			register(j, s.SubmittedAt)
+			if sj, ok := sim.Journey(id); ok && j.source == tracker.SourceProxy && sj.Status == simulator.StatusCanceled {
+				// The operator canceled it through the proxy as well:
+				// applied from the registry's answer, at its moment.
+				at, _ := sim.StatusSince(id)
+				tr.Relayed(at, id, tracker.SourceProxy, tracker.Cancel)
+				j.status, j.changed = sj.Status, at
+			}
 		}
 		// Discovery lists a journey from the first round (every 10
 		// minutes) after the list's end passed its start.
@@ -435,6 +450,9 @@ func runBenchLifecycle(b *testing.B, epoch time.Time, batchDelay time.Duration, 
 		out.journeys[j.source]++
 		out.gets[j.source] += perID[id]
 		out.delays[j.source] = append(out.delays[j.source], max(delay, 0))
+		if sj.Status == simulator.StatusCanceled {
+			out.cancels[j.source] = append(out.cancels[j.source], max(delay, 0))
+		}
 		out.patterns[benchPattern(j, sj.Status, chk.at[id])]++
 	}
 	total := 0
