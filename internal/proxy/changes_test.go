@@ -245,7 +245,8 @@ func TestChangeTrackingFailures(t *testing.T) {
 			t.Errorf("changes_total{call=%q} = %v", call, n)
 		}
 	}
-	if !strings.Contains(f.logs.String(), "tracking a cancel failed") || !strings.Contains(f.logs.String(), "tracking a PATCH timed out") {
+	if logs := f.logs.String(); !strings.Contains(logs, `"proxy: tracking failed; the answer is relayed unchanged" registry=prod call=cancel journey=fail1 err="disk full"`) ||
+		!strings.Contains(logs, `"proxy: tracking timed out; the answer is relayed unchanged" registry=prod call=patch journey=slow1`) {
 		t.Errorf("logs:\n%s", f.logs.String())
 	}
 }

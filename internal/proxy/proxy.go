@@ -543,7 +543,7 @@ type restoredBody struct {
 // register hands reg to the registrar and waits at most trackTimeout for
 // it.
 func (p *Proxy) register(ctx context.Context, id string, reg tracker.Registration) {
-	added, ok := p.track(ctx, "a submission", id, func(ctx context.Context) (int, error) {
+	added, ok := p.track(ctx, "submission", id, func(ctx context.Context) (int, error) {
 		return p.registrar.Register(ctx, []tracker.Registration{reg})
 	})
 	if ok {
@@ -568,11 +568,11 @@ func (p *Proxy) observeChange(resp *http.Response, ex *exchange) {
 			p.metrics.TrackingFailed(p.name, TrackingError)
 		}
 	}()
-	what, call := "a cancel", CallCancel
+	call := CallCancel
 	if ex.op == tracker.Patch {
-		what, call = "a PATCH", CallPatch
+		call = CallPatch
 	}
-	_, ok := p.track(resp.Request.Context(), what, ex.changeID, func(ctx context.Context) (int, error) {
+	_, ok := p.track(resp.Request.Context(), call, ex.changeID, func(ctx context.Context) (int, error) {
 		added, err := p.registrar.Relayed(ctx, ex.changeID, ex.op)
 		if added {
 			return 1, err
@@ -584,16 +584,17 @@ func (p *Proxy) observeChange(resp *http.Response, ex *exchange) {
 	}
 }
 
-// track runs f, the registrar's work for one call (what, of journey id),
+// track runs f, the registrar's work for one call ("submission",
+// CallCancel or CallPatch, of journey id),
 // and waits at most trackTimeout for it; ok when it succeeded in time. A
 // registrar that outlives the timeout keeps running in the background,
 // bounded by maxPendingRegistrations.
-func (p *Proxy) track(ctx context.Context, what, id string, f func(context.Context) (int, error)) (added int, ok bool) {
+func (p *Proxy) track(ctx context.Context, call, id string, f func(context.Context) (int, error)) (added int, ok bool) {
 	select {
 	case p.pending <- struct{}{}:
 	default:
-		p.logger.Warn("proxy: too many registrations still running; "+what+" is relayed untracked",
-			"registry", p.name, "journey", id, "running", maxPendingRegistrations)
+		p.logger.Warn("proxy: too many registrations still running; the call is relayed untracked",
+			"registry", p.name, "call", call, "journey", id, "running", maxPendingRegistrations)
 		p.metrics.TrackingFailed(p.name, TrackingTimeout)
 		return 0, false
 	}
@@ -628,13 +629,13 @@ func (p *Proxy) track(ctx context.Context, what, id string, f func(context.Conte
 	}
 	switch {
 	case res.err != nil && errors.Is(res.err, context.DeadlineExceeded):
-		p.logger.Warn("proxy: tracking "+what+" timed out; the answer is relayed unchanged",
-			"registry", p.name, "journey", id, "timeout", p.trackTimeout)
+		p.logger.Warn("proxy: tracking timed out; the answer is relayed unchanged",
+			"registry", p.name, "call", call, "journey", id, "timeout", p.trackTimeout)
 		p.metrics.TrackingFailed(p.name, TrackingTimeout)
 		return 0, false
 	case res.err != nil:
-		p.logger.Warn("proxy: tracking "+what+" failed; the answer is relayed unchanged",
-			"registry", p.name, "journey", id, "err", res.err)
+		p.logger.Warn("proxy: tracking failed; the answer is relayed unchanged",
+			"registry", p.name, "call", call, "journey", id, "err", res.err)
 		p.metrics.TrackingFailed(p.name, TrackingError)
 		return 0, false
 	}
