@@ -191,10 +191,10 @@ func (r *Registry) Register(ctx context.Context, regs []tracker.Registration) (i
 }
 
 // Relayed applies a cancel or a PATCH the registry accepted through the
-// proxy to journey id, registering it from the proxy if it is not
+// proxy to its journey, registering it from the proxy if it is not
 // followed, and returns once the change is on disk, as Register does.
-func (r *Registry) Relayed(ctx context.Context, id string, op tracker.Operation) (bool, error) {
-	added := r.kept.tracker.Relayed(r.e.opts.Clock.Now(), id, tracker.SourceProxy, op)
+func (r *Registry) Relayed(ctx context.Context, c tracker.Change) (bool, error) {
+	added := r.kept.tracker.Relayed(r.e.opts.Clock.Now(), tracker.SourceProxy, c)
 	if s := r.e.opts.Store; s != nil {
 		if err := s.Sync(ctx); err != nil {
 			return added, fmt.Errorf("registry %q: storing the change: %w", r.name, err)

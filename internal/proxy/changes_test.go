@@ -155,7 +155,8 @@ func TestRefusedChangesAreNotApplied(t *testing.T) {
 
 // A PATCH the registry accepted puts the journey back to pending whatever
 // it was, and its looks are planned as if its batch window started again
-// at the PATCH, instead of waiting for the 7-day confirmation.
+// at the PATCH, instead of waiting for the 7-day confirmation; the start
+// it stored is the journey's.
 func TestPatchThroughTheProxyReplans(t *testing.T) {
 	t.Parallel()
 	reg := newSimRegistry(t)
@@ -208,7 +209,19 @@ func TestPatchThroughTheProxyReplans(t *testing.T) {
 	if s := tr.tr.Stats(); s.ByStatus[ok] != 0 || s.ByStatus[tracker.Statuses.Index("pending")] != 2 || s.PendingOverdue != 0 {
 		t.Errorf("gauges: ok %d, pending %d, overdue %d", s.ByStatus[ok], s.ByStatus[tracker.Statuses.Index("pending")], s.PendingOverdue)
 	}
-	f.waitMetric(t, 2, "covoiturage_proxy_changes_total", "call", proxy.CallPatch)
+	// A PATCH that moves the start: the registry lists and batches the
+	// journey by the new one, and so does the tracker.
+	moved := start.Add(2 * time.Hour)
+	if got := do(t, http.MethodPatch, f.url+"/v3.3/journeys/fixed1", token, simulator.PatchBody(moved), nil); got.status != http.StatusOK {
+		t.Fatalf("PATCH moving the start: %d %s", got.status, got.body)
+	}
+	if j, _ := tr.tr.Lookup("fixed1"); !j.Start.Equal(moved) {
+		t.Errorf("start after the PATCH: %v, want %v", j.Start, moved)
+	}
+	if sj, _ := reg.sim.Journey("fixed1"); !sj.StartAt.Equal(moved) {
+		t.Errorf("start at the registry: %v, want %v", sj.StartAt, moved)
+	}
+	f.waitMetric(t, 3, "covoiturage_proxy_changes_total", "call", proxy.CallPatch)
 	f.waitMetric(t, 1, "covoiturage_proxy_changes_total", "call", proxy.CallCancel)
 }
 

@@ -139,13 +139,13 @@ func (r *trackerRegistrar) Register(ctx context.Context, regs []tracker.Registra
 	return added, nil
 }
 
-func (r *trackerRegistrar) Relayed(ctx context.Context, id string, op tracker.Operation) (bool, error) {
+func (r *trackerRegistrar) Relayed(ctx context.Context, c tracker.Change) (bool, error) {
 	if r.hook != nil {
 		if err := r.hook(ctx); err != nil {
 			return false, err
 		}
 	}
-	return r.tr.Relayed(simNow, id, tracker.SourceProxy, op), nil
+	return r.tr.Relayed(simNow, tracker.SourceProxy, c), nil
 }
 
 // front is a proxy mounted as the exporter mounts it, over real HTTP.

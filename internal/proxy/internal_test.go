@@ -152,7 +152,7 @@ func (r *blockedRegistrar) Register(context.Context, []tracker.Registration) (in
 	return 1, nil
 }
 
-func (r *blockedRegistrar) Relayed(context.Context, string, tracker.Operation) (bool, error) {
+func (r *blockedRegistrar) Relayed(context.Context, tracker.Change) (bool, error) {
 	r.calls.Add(1)
 	<-r.release
 	return true, nil

@@ -43,10 +43,10 @@ import (
 // disk first (unless the tracking timeout ran out).
 type Registrar interface {
 	Register(ctx context.Context, regs []tracker.Registration) (added int, err error)
-	// Relayed applies op, which the registry accepted, to journey id,
+	// Relayed applies c, which the registry accepted, to its journey,
 	// registering it from the proxy if it is not tracked; it returns once
 	// the change is durable, as Register does.
-	Relayed(ctx context.Context, id string, op tracker.Operation) (added bool, err error)
+	Relayed(ctx context.Context, c tracker.Change) (added bool, err error)
 }
 
 // Observer is told what the proxy does; the collector's ProxyMetrics
@@ -230,12 +230,14 @@ func orDefault[T time.Duration | int64](v, d T) T {
 type exchange struct {
 	submission bool
 	journey    journeyRef // ok only for a submission whose body names a valid id
-	// op is a cancel or PATCH of journey changeID, 0 for any other call.
-	op       tracker.Operation
-	changeID string
-	body     *clientBody
-	upstream time.Duration // time spent waiting for the registry
-	code     int           // the status the operator got
+	// op is a cancel or PATCH of journey changeID, 0 for any other call;
+	// patchStart is the start.datetime of a PATCH's body.
+	op         tracker.Operation
+	changeID   string
+	patchStart time.Time
+	body       *clientBody
+	upstream   time.Duration // time spent waiting for the registry
+	code       int           // the status the operator got
 }
 
 type exchangeKey struct{}
@@ -281,18 +283,19 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ex.body = &clientBody{rc: http.MaxBytesReader(w, r.Body, p.maxBody)}
 		out.Body = ex.body
 	}
-	if ex.submission {
-		if !p.bufferSubmission(w, out, ex) {
+	if ex.submission || ex.op == tracker.Patch {
+		if !p.bufferBody(w, out, ex) {
 			return
 		}
 	}
 	p.rp.ServeHTTP(w, out)
 }
 
-// bufferSubmission reads a submission's body, notes the journey it names
-// and makes the buffered copy the body to forward. False when the body
-// could not be read; the operator then has its answer.
-func (p *Proxy) bufferSubmission(w http.ResponseWriter, out *http.Request, ex *exchange) bool {
+// bufferBody reads a submission's or a PATCH's body, notes the journey or
+// the start it names and makes the buffered copy the body to forward.
+// False when the body could not be read; the operator then has its
+// answer.
+func (p *Proxy) bufferBody(w http.ResponseWriter, out *http.Request, ex *exchange) bool {
 	var body []byte
 	if ex.body != nil {
 		var err error
@@ -303,7 +306,11 @@ func (p *Proxy) bufferSubmission(w http.ResponseWriter, out *http.Request, ex *e
 			return false
 		}
 	}
-	ex.journey = p.readJourney(body)
+	if ex.submission {
+		ex.journey = p.readJourney(body)
+	} else {
+		ex.patchStart = p.readPatchStart(body)
+	}
 	out.Body = http.NoBody
 	if len(body) > 0 {
 		out.Body = io.NopCloser(bytes.NewReader(body))
@@ -323,6 +330,23 @@ func (p *Proxy) readJourney(body []byte) (j journeyRef) {
 		}
 	}()
 	return parseJourney(body)
+}
+
+// readPatchStart never lets a body it cannot read stop the PATCH.
+func (p *Proxy) readPatchStart(body []byte) (start time.Time) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.logger.Warn("proxy: reading a PATCH panicked; it is forwarded, its start unread", "registry", p.name, "panic", v)
+			start = time.Time{}
+		}
+	}()
+	var in struct {
+		Start json.RawMessage `json:"start"`
+	}
+	if json.Unmarshal(body, &in) != nil {
+		return time.Time{}
+	}
+	return parseStart(in.Start)
 }
 
 // journeyRef is what the proxy takes from a submission body.
@@ -347,18 +371,23 @@ func parseJourney(body []byte) journeyRef {
 	if json.Unmarshal(in.ID, &id) != nil || !registry.ValidOperatorJourneyID(id) {
 		return journeyRef{}
 	}
-	j := journeyRef{id: id, ok: true}
+	return journeyRef{id: id, start: parseStart(in.Start), ok: true}
+}
+
+// parseStart reads a start's datetime, zero when absent or not RFC 3339.
+// A start the push endpoint would refuse is a mistake the registry will
+// judge; the journey is tracked without it.
+func parseStart(raw json.RawMessage) time.Time {
 	var start struct {
 		Datetime string `json:"datetime"`
 	}
-	if json.Unmarshal(in.Start, &start) == nil {
-		// A start the push endpoint would refuse is a mistake the
-		// registry will judge; the journey is tracked without it.
-		if t, err := time.Parse(time.RFC3339, start.Datetime); err == nil && saneStart(t) {
-			j.start = t.UTC()
-		}
+	if json.Unmarshal(raw, &start) != nil {
+		return time.Time{}
 	}
-	return j
+	if t, err := time.Parse(time.RFC3339, start.Datetime); err == nil && saneStart(t) {
+		return t.UTC()
+	}
+	return time.Time{}
 }
 
 // saneStart bounds a start as the push endpoint does: from 2015 to a day
@@ -573,7 +602,7 @@ func (p *Proxy) observeChange(resp *http.Response, ex *exchange) {
 		call = CallPatch
 	}
 	_, ok := p.track(resp.Request.Context(), call, ex.changeID, func(ctx context.Context) (int, error) {
-		added, err := p.registrar.Relayed(ctx, ex.changeID, ex.op)
+		added, err := p.registrar.Relayed(ctx, tracker.Change{ID: ex.changeID, Op: ex.op, Start: ex.patchStart})
 		if added {
 			return 1, err
 		}

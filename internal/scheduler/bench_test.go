@@ -353,7 +353,7 @@ func runBenchLifecycle(b *testing.B, epoch time.Time, batchDelay time.Duration, 
 				// The operator canceled it through the proxy as well:
 				// applied from the registry's answer, at its moment.
 				at, _ := sim.StatusSince(id)
-				tr.Relayed(at, id, tracker.SourceProxy, tracker.Cancel)
+				tr.Relayed(at, tracker.SourceProxy, tracker.Change{ID: id, Op: tracker.Cancel})
 				j.status, j.changed = sj.Status, at
 			}
 		}

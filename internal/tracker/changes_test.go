@@ -140,7 +140,7 @@ func busyTracker(t *testing.T, tr *Tracker) time.Time {
 	// The proxy relays cancels and PATCHes, of tracked journeys and of
 	// new ones.
 	for i, id := range []string{"j38", "j39", "relayed1", "relayed2"} {
-		tr.Relayed(t0.Add(63*time.Hour), id, SourceProxy, Operation(i%2+1))
+		tr.Relayed(t0.Add(63*time.Hour), SourceProxy, Change{ID: id, Op: Operation(i%2 + 1)})
 	}
 	return t0.Add(63 * time.Hour)
 }
@@ -504,6 +504,6 @@ func busyFuzzSeed(tr *Tracker) {
 	}
 	tr.Register(t0, Registration{ID: "nf"})
 	tr.NotFound("nf", t0.Add(time.Hour))
-	tr.Relayed(t0.Add(2*time.Hour), "0", SourceProxy, Patch)
-	tr.Relayed(t0.Add(2*time.Hour), "1", SourceProxy, Cancel)
+	tr.Relayed(t0.Add(2*time.Hour), SourceProxy, Change{ID: "0", Op: Patch})
+	tr.Relayed(t0.Add(2*time.Hour), SourceProxy, Change{ID: "1", Op: Cancel})
 }

@@ -19,9 +19,18 @@ const (
 
 var statusCanceled = Statuses.Index("canceled")
 
-// Relayed records op, which the registry accepted at now (its success
-// answer, not the request), on journey id: registered from source if not
-// tracked yet. It is a change like any a check finds: a transition at now,
+// Change is an operator's call the registry accepted, as the proxy relayed
+// it.
+type Change struct {
+	ID string
+	Op Operation
+	// Start is the start a PATCH stored (its start.datetime), zero when
+	// unknown: the registry lists and batches the journey by it.
+	Start time.Time
+}
+
+// Relayed records c, which the registry accepted at now (its success
+// answer, not the request): registered from source if not tracked yet. It is a change like any a check finds: a transition at now,
 // the gauges and the seen counters move. The labels follow the registry's
 // rules as Listed applies them: a cancel clears fraud and anomaly labels
 // and keeps the terms reasons; a PATCH clears the checks' labels too.
@@ -32,16 +41,19 @@ var statusCanceled = Statuses.Index("canceled")
 // planned as if its batch window started again now, when its own has
 // begun: the registry's next batches decide it. It returns whether the
 // journey was added.
-func (t *Tracker) Relayed(now time.Time, id string, source Source, op Operation) bool {
+func (t *Tracker) Relayed(now time.Time, source Source, c Change) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	slot, added := t.register(now, Registration{ID: id, Source: source})
+	slot, added := t.register(now, Registration{ID: c.ID, Source: source, Start: c.Start})
 	j := &t.journeys[slot]
 	at := now.Unix()
-	switch op {
+	switch c.Op {
 	case Cancel:
 		t.apply(j, at, statusCanceled, 0, 0, j.terms)
 	case Patch:
+		if !c.Start.IsZero() {
+			j.start = c.Start.Unix()
+		}
 		j.rebatch = uint32(min(max(at-j.registered, 0)+1, math.MaxUint32))
 		t.apply(j, at, statusPending, 0, 0, j.terms)
 	default:

@@ -17,7 +17,7 @@ func TestRelayedCancel(t *testing.T) {
 	tr.Register(t0, Registration{ID: "c1", Source: SourceProxy, Start: start, Status: "pending"})
 	canceled := Statuses.Index("canceled")
 	at := t0.Add(20 * time.Minute)
-	if tr.Relayed(at, "c1", SourceProxy, Cancel) {
+	if tr.Relayed(at, SourceProxy, Change{ID: "c1", Op: Cancel}) {
 		t.Fatal("a tracked journey counted as added")
 	}
 	j, _ := tr.Lookup("c1")
@@ -53,7 +53,7 @@ func TestRelayedCancel(t *testing.T) {
 	}
 
 	// An id the tracker did not follow is registered, from the proxy.
-	if !tr.Relayed(at, "c2", SourceProxy, Cancel) {
+	if !tr.Relayed(at, SourceProxy, Change{ID: "c2", Op: Cancel}) {
 		t.Fatal("an untracked journey not added")
 	}
 	j, _ = tr.Lookup("c2")
@@ -79,7 +79,7 @@ func TestRelayedPatchReplans(t *testing.T) {
 	young, _ := tr.Lookup("young")
 
 	ok := Statuses.Index("ok")
-	tr.Relayed(t0, "old", SourceProxy, Patch)
+	tr.Relayed(t0, SourceProxy, Change{ID: "old", Op: Patch})
 	j, _ := tr.Lookup("old")
 	if j.Status != "pending" || !j.Transitions[len(j.Transitions)-1].At.Equal(t0) {
 		t.Fatalf("after the PATCH: %+v", j)
@@ -95,9 +95,15 @@ func TestRelayedPatchReplans(t *testing.T) {
 		t.Fatalf("next look %v after the PATCH, want by %v", j.NextCheck.Sub(t0), latest.Sub(t0))
 	}
 	// Before its window, a PATCH leaves the plan as it was.
-	tr.Relayed(t0.Add(time.Minute), "young", SourceProxy, Patch)
+	tr.Relayed(t0.Add(time.Minute), SourceProxy, Change{ID: "young", Op: Patch})
 	if j, _ := tr.Lookup("young"); !j.NextCheck.Equal(young.NextCheck) || j.Status != "pending" {
 		t.Fatalf("young after the PATCH: next %v, was %v", j.NextCheck, young.NextCheck)
+	}
+	// The start a PATCH stored is the one the registry lists it by.
+	moved := t0.Add(-3 * time.Hour)
+	tr.Relayed(t0.Add(2*time.Minute), SourceProxy, Change{ID: "young", Op: Patch, Start: moved})
+	if j, _ := tr.Lookup("young"); !j.Start.Equal(moved) {
+		t.Fatalf("young's start after a PATCH moving it: %v", j.Start)
 	}
 	l, _ := tr.NextLook(j.NextCheck)
 	if l.ID != "old" || l.Settling || l.Status != "pending" {
