@@ -69,7 +69,7 @@ func (t *Tracker) NextLook(now time.Time) (Look, bool) {
 // a cancel clears fraud and anomaly labels and keeps the terms reasons;
 // otherwise what was known is kept.
 func (t *Tracker) Listed(id string, now time.Time, status string) {
-	t.back(id, func(slot int32, j *journey) {
+	t.back(id, func(slot int32, j *journey, stale bool) {
 		at := now.Unix()
 		st := Statuses.Index(status)
 		fraud, anomaly, terms := j.fraud, j.anomaly, j.terms
@@ -79,7 +79,9 @@ func (t *Tracker) Listed(id string, now time.Time, status string) {
 		case "canceled":
 			fraud, anomaly = 0, 0
 		}
-		t.apply(j, at, st, fraud, anomaly, terms)
+		if !stale {
+			t.apply(j, at, st, fraud, anomaly, terms)
+		}
 		j.misses = 0
 		j.flags = j.flags&^flagSkipped | flagLooked
 		t.schedule(slot, at)
@@ -89,7 +91,7 @@ func (t *Tracker) Listed(id string, now time.Time, status string) {
 // Unchanged records a look that found nothing new: the lists place the
 // journey where its last known status says.
 func (t *Tracker) Unchanged(id string, now time.Time) {
-	t.back(id, func(slot int32, j *journey) {
+	t.back(id, func(slot int32, j *journey, _ bool) {
 		at := now.Unix()
 		t.apply(j, at, j.status, j.fraud, j.anomaly, j.terms)
 		j.flags = j.flags&^flagSkipped | flagLooked
@@ -100,7 +102,7 @@ func (t *Tracker) Unchanged(id string, now time.Time) {
 // Passed records a look that asked nothing (the lists cannot hold the
 // journey yet, and it needs no check of its own): it waits for its next.
 func (t *Tracker) Passed(id string, now time.Time) {
-	t.back(id, func(slot int32, j *journey) {
+	t.back(id, func(slot int32, j *journey, _ bool) {
 		j.flags &^= flagSkipped
 		t.schedule(slot, now.Unix())
 	})

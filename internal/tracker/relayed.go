@@ -59,9 +59,12 @@ func (t *Tracker) Relayed(now time.Time, source Source, c Change) bool {
 	default:
 		return added
 	}
-	// A journey handed out for a look (out of the queue) is planned again
-	// when the scheduler gives it back.
-	if j.heapIdx >= 0 {
+	// A journey handed out for a look or a check is planned again when
+	// the scheduler gives it back, which then knows that what it read may
+	// predate this change (back).
+	if j.heapIdx < 0 {
+		j.heapIdx = heapRelayed
+	} else {
 		t.heapRemove(slot)
 		if j.flags&flagExpiring != 0 {
 			// Waiting for its removal: a PATCH may bring looks back.
@@ -73,6 +76,10 @@ func (t *Tracker) Relayed(now time.Time, source Source, c Change) bool {
 	t.touch(slot)
 	return added
 }
+
+// heapRelayed is the heap index of a journey handed out by Next that
+// Relayed changed before it came back.
+const heapRelayed = -2
 
 // batchAnchor is what the batch frames, the settle and the confirming
 // looks count from: the journey's anchor, or, when a PATCH restarted the

@@ -135,3 +135,50 @@ func TestRelayedPatchReplans(t *testing.T) {
 	}
 
 }
+
+// A change relayed while the journey's check or look is under way wins
+// over what that check read, which may predate it; the check still
+// counts, and the journey is planned from the change.
+func TestRelayedWhileHandedOut(t *testing.T) {
+	t.Parallel()
+	p := DefaultPolicy.WithBulk()
+	tr := New(p)
+	start := t0.Add(-30 * time.Hour)
+	for _, id := range []string{"a", "b", "c"} {
+		tr.Register(t0.Add(-29*time.Hour), Registration{ID: id, Source: SourceProxy, Start: start, Status: "pending"})
+	}
+	var out []string
+	for {
+		l, ok := tr.NextLook(t0)
+		if !ok {
+			break
+		}
+		out = append(out, l.ID)
+	}
+	if len(out) != 3 {
+		t.Fatalf("handed out %v", out)
+	}
+	tr.Relayed(t0, SourceProxy, Change{ID: "a", Op: Cancel})
+	tr.Relayed(t0, SourceProxy, Change{ID: "b", Op: Cancel})
+	tr.Relayed(t0, SourceProxy, Change{ID: "c", Op: Cancel})
+	if _, ok := tr.NextLook(t0.Add(time.Hour)); ok {
+		t.Fatal("a journey handed out went back to the queue before its look ended")
+	}
+	tr.Checked("a", t0.Add(time.Minute), Result{Status: "pending"})
+	tr.Listed("b", t0.Add(time.Minute), "ok")
+	tr.Retry("c", t0.Add(2*time.Minute))
+	for _, id := range out {
+		j, _ := tr.Lookup(id)
+		if j.Status != "canceled" || !j.NextCheck.Equal(start.Add(p.SettleAfter)) {
+			t.Errorf("%s after its stale look: %s, next %v", id, j.Status, j.NextCheck)
+		}
+	}
+	if j, _ := tr.Lookup("a"); j.Checks != 1 {
+		t.Errorf("the stale check is not counted: %d checks", j.Checks)
+	}
+	// Once back, the next answers count again.
+	tr.Checked("a", start.Add(p.SettleAfter), Result{Status: "ok"})
+	if j, _ := tr.Lookup("a"); j.Status != "ok" {
+		t.Errorf("a check after the change: %s", j.Status)
+	}
+}

@@ -229,12 +229,14 @@ func (t *Tracker) NextDue() (time.Time, bool) {
 
 // Checked records a successful check.
 func (t *Tracker) Checked(id string, now time.Time, r Result) {
-	t.back(id, func(slot int32, j *journey) {
+	t.back(id, func(slot int32, j *journey, stale bool) {
 		if !r.CreatedAt.IsZero() {
 			j.createdAt = r.CreatedAt.Unix()
 		}
 		at := now.Unix()
-		t.apply(j, at, Statuses.Index(r.Status), FraudLabels.mask(r.FraudLabels), AnomalyLabels.mask(r.AnomalyLabels), TermsReasons.mask(r.TermsReasons))
+		if !stale {
+			t.apply(j, at, Statuses.Index(r.Status), FraudLabels.mask(r.FraudLabels), AnomalyLabels.mask(r.AnomalyLabels), TermsReasons.mask(r.TermsReasons))
+		}
 		j.lastCheck = at
 		j.misses = 0
 		j.checks = satInc(j.checks)
@@ -247,12 +249,14 @@ func (t *Tracker) Checked(id string, now time.Time, r Result) {
 // keeps its place in the gauges as not_found and is checked again as
 // planned, until MaxNotFound answers in a row.
 func (t *Tracker) NotFound(id string, now time.Time) {
-	t.back(id, func(slot int32, j *journey) {
+	t.back(id, func(slot int32, j *journey, stale bool) {
 		at := now.Unix()
-		t.stats.NotFound++
-		t.apply(j, at, statusNotFound, 0, 0, 0)
+		if !stale {
+			t.stats.NotFound++
+			t.apply(j, at, statusNotFound, 0, 0, 0)
+			j.misses = satInc(j.misses)
+		}
 		j.lastCheck = at
-		j.misses = satInc(j.misses)
 		j.checks = satInc(j.checks)
 		t.schedule(slot, at)
 	})
@@ -261,7 +265,12 @@ func (t *Tracker) NotFound(id string, now time.Time) {
 // Retry puts a journey whose check failed back in the queue at at,
 // without changing what is known of it.
 func (t *Tracker) Retry(id string, at time.Time) {
-	t.back(id, func(slot int32, j *journey) {
+	t.back(id, func(slot int32, j *journey, stale bool) {
+		if stale {
+			// Changed meanwhile: planned from what it is now.
+			t.schedule(slot, at.Unix())
+			return
+		}
 		j.due = at.Unix()
 		t.heapPush(slot)
 	})
@@ -270,16 +279,18 @@ func (t *Tracker) Retry(id string, at time.Time) {
 // Skip passes over a due check the budget cannot afford (sampling): the
 // journey waits for its next planned check.
 func (t *Tracker) Skip(id string, now time.Time) {
-	t.back(id, func(slot int32, j *journey) {
+	t.back(id, func(slot int32, j *journey, _ bool) {
 		j.flags |= flagSkipped
 		t.schedule(slot, now.Unix())
 	})
 }
 
 // back runs f, under the lock, on a journey handed out by Next (or still
-// queued: it is taken out of the queue first); f puts it back. An id no
-// longer tracked is ignored.
-func (t *Tracker) back(id string, f func(slot int32, j *journey)) {
+// queued: it is taken out of the queue first); f puts it back. stale says
+// the proxy relayed a change of the journey while it was handed out
+// (heapRelayed): what its look or check read may be older than that
+// change, which then wins. An id no longer tracked is ignored.
+func (t *Tracker) back(id string, f func(slot int32, j *journey, stale bool)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	slot, ok := t.index[id]
@@ -287,10 +298,12 @@ func (t *Tracker) back(id string, f func(slot int32, j *journey)) {
 		return
 	}
 	j := &t.journeys[slot]
+	stale := j.heapIdx == heapRelayed
 	if j.heapIdx >= 0 {
 		t.heapRemove(slot)
 	}
-	f(slot, j)
+	j.heapIdx = -1
+	f(slot, j, stale)
 	t.touch(slot)
 }
 
