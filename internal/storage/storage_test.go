@@ -99,6 +99,10 @@ func TestStateSurvivesReopening(t *testing.T) {
 	if got, want := b.Counters.Totals(), a.Counters.Totals(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("counters after reopening: %+v, want %+v", got, want)
 	}
+	// The seen counters' exemplars too: a restart does not blank them.
+	if got, want := b.Tracker.Latest(), a.Tracker.Latest(); !reflect.DeepEqual(got, want) || want.Terms[tracker.TermsReasons.Index("expired")] == "" {
+		t.Fatalf("exemplars after reopening:\n got %+v\nwant %+v", got, want)
+	}
 	for i := range 300 {
 		id := fmt.Sprintf("a%04d", i)
 		ja, _ := a.Tracker.Lookup(id)

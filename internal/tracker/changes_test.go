@@ -169,6 +169,9 @@ func TestRestoreRebuildsTheTracker(t *testing.T) {
 	if got, want := b.Stats(), a.Stats(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("stats after restore:\n got %+v\nwant %+v", got, want)
 	}
+	if got, want := b.Latest(), a.Latest(); !reflect.DeepEqual(got, want) || want.Status[Statuses.Index("ok")] == "" || want.Fraud[FraudLabels.Index(Other)] == "" {
+		t.Fatalf("exemplars after restore:\n got %+v\nwant %+v", got, want)
+	}
 	for id := range d.records {
 		ja, _ := a.Lookup(id)
 		jb, ok := b.Lookup(id)
@@ -367,6 +370,10 @@ func TestRestoreRemapsVocabularies(t *testing.T) {
 			NotFound:    9,
 			Forgotten:   8,
 			SeenAnomaly: map[string]uint64{"temporal_overlap_anomaly": 2},
+			// A dropped status's example stands for other, which has
+			// none; other's own wins over a dropped label's.
+			LatestStatus: map[string]string{"ok": "ok", "a_status_since_dropped": "gone", "zzz_dropped_too": "older"},
+			LatestFraud:  map[string]string{"dropped_label": "fraud", "other": "fraud2"},
 		},
 	})
 	if err != nil || res.Journeys != 3 || res.Corrupt != 0 {
@@ -391,6 +398,11 @@ func TestRestoreRemapsVocabularies(t *testing.T) {
 	}
 	if s.SeenFraud[FraudLabels.Index(Other)] != 1 || s.NotFound != 9 || s.Forgotten != 8 {
 		t.Errorf("totals %+v", s)
+	}
+	l := tr.Latest()
+	if l.Status[Statuses.Index("ok")] != "ok" || l.Status[Statuses.Index(Other)] != "gone" || l.Fraud[FraudLabels.Index(Other)] != "fraud2" ||
+		slices.ContainsFunc(l.Anomaly, func(id string) bool { return id != "" }) {
+		t.Errorf("exemplars %+v", l)
 	}
 	// 600 stays, 700 moves up to 3600, above every bound only in Count.
 	if s.Settle.Counts[0] != 2 || s.Settle.Counts[1] != 3 || s.Settle.Count != 6 || s.Settle.Sum != 10 {

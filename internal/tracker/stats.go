@@ -108,7 +108,7 @@ func (t *Tracker) Stats() Stats {
 // Latest names, for each first-seen count of Stats (SeenStatus,
 // SeenFraud, SeenAnomaly, SeenTerms), the journey that last increased it,
 // "" before the first: the counters' exemplars, an example journey behind
-// a spike. They are not stored: a restart starts them afresh.
+// a spike. They are stored with the totals: a restart keeps them.
 type Latest struct {
 	Status, Fraud, Anomaly, Terms []string
 }

@@ -1,5 +1,10 @@
 package tracker
 
+import (
+	"maps"
+	"slices"
+)
+
 // Totals are a tracker's monotonic counts, keyed by label value rather
 // than by index, so that a release whose vocabularies differ reads them
 // back: a value it no longer knows is added to Other. They are what a
@@ -17,6 +22,14 @@ type Totals struct {
 	Lag         map[string]SettleTotals `json:"submission_lag,omitempty"`
 	LagUnknown  map[string]uint64       `json:"submission_lag_unknown,omitempty"`
 	LagNegative map[string]uint64       `json:"submission_lag_negative,omitempty"`
+	// The seen counters' exemplars (Latest), by label value: a restart
+	// keeps the example journey behind each count. Added to the JSON
+	// without a format change: a release that does not know them ignores
+	// them, and a store written before them restores none.
+	LatestStatus  map[string]string `json:"latest_status,omitempty"`
+	LatestFraud   map[string]string `json:"latest_fraud_labels,omitempty"`
+	LatestAnomaly map[string]string `json:"latest_anomaly_labels,omitempty"`
+	LatestTerms   map[string]string `json:"latest_terms_reasons,omitempty"`
 }
 
 // SettleTotals are a histogram's counts: the settle histogram's, or a
@@ -49,9 +62,11 @@ func (t *Tracker) totalsLocked() Totals {
 		SeenAnomaly: byName(AnomalyLabels.names, s.SeenAnomaly), SeenTerms: byName(TermsReasons.names, s.SeenTerms),
 		Registered: byName(SourceNames[:], s.Registered[:]),
 		NotFound:   s.NotFound, Forgotten: s.Forgotten,
-		Settle:      s.Settle.totals(SettleBuckets),
-		LagUnknown:  byName(SourceNames[:], s.LagUnknown[:]),
-		LagNegative: byName(SourceNames[:], s.LagNegative[:]),
+		Settle:       s.Settle.totals(SettleBuckets),
+		LagUnknown:   byName(SourceNames[:], s.LagUnknown[:]),
+		LagNegative:  byName(SourceNames[:], s.LagNegative[:]),
+		LatestStatus: idsByName(Statuses.names, t.latest.Status), LatestFraud: idsByName(FraudLabels.names, t.latest.Fraud),
+		LatestAnomaly: idsByName(AnomalyLabels.names, t.latest.Anomaly), LatestTerms: idsByName(TermsReasons.names, t.latest.Terms),
 	}
 	for i, h := range s.Lag {
 		if h.Count == 0 {
@@ -106,6 +121,40 @@ func byName(names []string, counts []uint64) map[string]uint64 {
 	return out
 }
 
+// idsByName keeps the ids that are not "".
+func idsByName(names, ids []string) map[string]string {
+	var out map[string]string
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[names[i]] = id
+	}
+	return out
+}
+
+// restoreLatest puts stored exemplars back. A value this release no
+// longer knows, whose count went to Other, gives Other its example only
+// if Other has none of its own, the first of them by name so that a
+// restart always picks the same.
+func restoreLatest(v *Vocabulary, from map[string]string, to []string) {
+	folded := ""
+	for _, name := range slices.Sorted(maps.Keys(from)) {
+		i := v.Index(name)
+		if v.names[i] == name {
+			to[i] = from[name]
+		} else if folded == "" {
+			folded = from[name]
+		}
+	}
+	if other := v.Index(Other); to[other] == "" {
+		to[other] = folded
+	}
+}
+
 // applyTotals adds stored totals to the tracker's; t.mu is held.
 func (t *Tracker) applyTotals(tot Totals) {
 	s := &t.stats
@@ -136,4 +185,8 @@ func (t *Tracker) applyTotals(tot Totals) {
 	for name, n := range tot.LagNegative {
 		s.LagNegative[sourceNamed(name)] += n
 	}
+	restoreLatest(Statuses, tot.LatestStatus, t.latest.Status)
+	restoreLatest(FraudLabels, tot.LatestFraud, t.latest.Fraud)
+	restoreLatest(AnomalyLabels, tot.LatestAnomaly, t.latest.Anomaly)
+	restoreLatest(TermsReasons, tot.LatestTerms, t.latest.Terms)
 }
