@@ -69,7 +69,7 @@ func NewJourneys(snapshots func() []Snapshot) *Journeys {
 		notFound:   desc("journeys_not_found_total", "Status checks the registry answered 404: journeys it does not know."),
 		forgotten:  desc("journeys_forgotten_total", "Journeys no longer tracked because their retention ended."),
 
-		lag:         desc("submission_lag_seconds", "Time from a journey's start to its submission to the registry, as the exporter saw it: relayed by the proxy, pushed (for a push that gives the start), or made by the demo's operator; once per newly registered journey. The registry refuses a journey submitted more than 24 h (86400 s) after its start as expired.", "source"),
+		lag:         desc("submission_lag_seconds", "Time from a journey's start to its submission to the registry, as the exporter saw it: relayed by the proxy, pushed (for a push that gives the start), or made by the demo's operator; once per newly registered journey, and only from its first submission: a 409 (the registry already had it) counts nowhere. The registry refuses a journey submitted more than 24 h (86400 s) after its start as expired.", "source"),
 		lagUnknown:  desc("submission_lag_unknown_total", "Journeys newly registered from their submission (proxy, push, demo) without a start time: their lag is not known, and not in covoiturage_submission_lag_seconds.", "source"),
 		lagNegative: desc("submission_lag_negative_total", "Journeys newly registered from their submission whose start is after the moment of their submission: a clock skew between the operator and the exporter, not in covoiturage_submission_lag_seconds.", "source"),
 

@@ -484,7 +484,9 @@ func (p *Proxy) observeAnswer(resp *http.Response) error {
 		reg.Status = "pending"
 	case http.StatusConflict:
 		// Submitted before: the registry knows it with a status of its own,
-		// which the first check will read.
+		// which the first check will read. Its submission lag was that of
+		// its first submission, which this one is not.
+		reg.Resubmission = true
 	case http.StatusUnprocessableEntity:
 		// The registry stores a refused journey as terms_violation_error.
 		reg.Status = "terms_violation_error"

@@ -86,6 +86,12 @@ func TestSubmissionsAreRelayedAndTracked(t *testing.T) {
 	if st := tr.tr.Stats(); st.Tracked != 3 {
 		t.Errorf("%d journeys tracked, want 3", st.Tracked)
 	}
+	// The 409 was not before1's first submission: its lag is counted
+	// nowhere, neither in the histogram nor as unknown.
+	if st := tr.tr.Stats(); st.Lag[tracker.SourceProxy].Count != 2 || st.LagUnknown[tracker.SourceProxy] != 0 || st.LagNegative[tracker.SourceProxy] != 0 {
+		t.Errorf("submission lag counted %d times, %d unknown, %d negative; want 2 (fresh1, late1), none apart",
+			st.Lag[tracker.SourceProxy].Count, st.LagUnknown[tracker.SourceProxy], st.LagNegative[tracker.SourceProxy])
+	}
 
 	for code, want := range map[string]float64{"201": 1, "409": 2, "422": 1, "401": 0, "other": 0} {
 		f.waitMetric(t, want, "covoiturage_proxy_submissions_total", "code", code)

@@ -25,6 +25,10 @@ type Registration struct {
 	// (Source.Submits); zero means at the registration itself, as with the
 	// proxy, which registers while it relays the answer.
 	SubmittedAt time.Time
+	// Resubmission says the registry already had the journey (the
+	// proxy's 409): this is not its first submission, whose time is not
+	// known, so no submission lag is counted for it, not even as unknown.
+	Resubmission bool
 }
 
 // Result is what a status check found.
@@ -165,7 +169,7 @@ func (t *Tracker) register(now time.Time, r Registration) (int32, bool) {
 		j.start = r.Start.Unix()
 	}
 	t.index[r.ID] = slot
-	if r.Source.Submits() {
+	if r.Source.Submits() && !r.Resubmission {
 		submitted := r.SubmittedAt
 		if submitted.IsZero() {
 			submitted = now
