@@ -149,3 +149,43 @@ func TestVerifyPassesASoundFile(t *testing.T) {
 		t.Fatalf("check of a sound file: %v", err)
 	}
 }
+
+// Two recoveries stamped with the same time (the stamp has a one-second
+// resolution) keep both damaged files: the second one is set aside under a
+// free name and the first is left byte for byte as it was.
+func TestRecoverNeverOverwritesAnEarlierSetAsideFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	same := func() string { return "20261201T194500Z" }
+	var kept []string
+	var contents [][]byte
+	for i := range 3 {
+		s := open(t, dir, Options{})
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Each file differs, so one overwriting another is seen.
+		overwrite(t, path, 0, 4096, uint64(i+10))
+		before, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Recover(dir, same)
+		if err != nil {
+			t.Fatalf("recovery %d: %v", i, err)
+		}
+		kept = append(kept, got.MovedTo)
+		contents = append(contents, before)
+	}
+	want := []string{path + ".damaged-20261201T194500Z", path + ".damaged-20261201T194500Z-1", path + ".damaged-20261201T194500Z-2"}
+	for i := range kept {
+		if kept[i] != want[i] {
+			t.Fatalf("recovery %d set the file aside as %s, want %s", i, kept[i], want[i])
+		}
+		got, err := os.ReadFile(kept[i])
+		if err != nil || string(got) != string(contents[i]) {
+			t.Fatalf("the file set aside by recovery %d is not what was damaged (err %v)", i, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -294,8 +295,8 @@ type Salvaged struct {
 // left for a closer look.
 func Recover(dir string, now func() string) (Salvaged, error) {
 	path := filepath.Join(dir, FileName)
-	aside := path + ".damaged-" + now()
-	if err := os.Rename(path, aside); err != nil {
+	aside, err := setAside(path, path+".damaged-"+now())
+	if err != nil {
 		return Salvaged{}, fmt.Errorf("storage: moving the damaged file aside: %w", err)
 	}
 	out := Salvaged{MovedTo: aside}
@@ -321,6 +322,44 @@ func Recover(dir string, now func() string) (Salvaged, error) {
 		return out, fmt.Errorf("storage: writing what was salvaged: %w", err)
 	}
 	return out, nil
+}
+
+// maxSetAside bounds the names tried for one set-aside file; reaching it
+// means a directory full of earlier ones, which wants a person's look.
+const maxSetAside = 1000
+
+// setAside moves path to name, or to name-1, name-2... if name is taken:
+// the stamp has a one-second resolution, and a rename would silently
+// replace a file set aside earlier in the same second, the only copy of
+// what it held. A hard link fails rather than replace an existing name,
+// so the choice is safe even against another process doing the same. On
+// a file system without hard links, a name checked free is renamed to.
+func setAside(path, name string) (string, error) {
+	for i := range maxSetAside {
+		aside := name
+		if i > 0 {
+			aside = fmt.Sprintf("%s-%d", name, i)
+		}
+		err := os.Link(path, aside)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			if _, serr := os.Lstat(aside); !errors.Is(serr, fs.ErrNotExist) {
+				return "", err
+			}
+			if rerr := os.Rename(path, aside); rerr != nil {
+				return "", rerr
+			}
+			return aside, nil
+		}
+		if err := os.Remove(path); err != nil {
+			_ = os.Remove(aside)
+			return "", err
+		}
+		return aside, nil
+	}
+	return "", fmt.Errorf("%s and %d more names like it are taken", name, maxSetAside-1)
 }
 
 type kv struct{ k, v []byte }
