@@ -20,10 +20,10 @@ const (
 var proxyCalls = []string{"cancel", "patch"}
 
 // proxyCodes are the answers an operator can get for a submission through
-// the proxy: the registry's own (docs/registry.md) and the proxy's 408, 413 and
-// 502. Anything else is counted as "other", so a misbehaving peer cannot
+// the proxy: the registry's own (docs/registry.md) and the proxy's 408, 413,
+// 502 and 504. Anything else is counted as "other", so a misbehaving peer cannot
 // mint series.
-var proxyCodes = []int{201, 400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503}
+var proxyCodes = []int{201, 400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504}
 
 // ProxyMetrics meters the submission proxy: it is the proxy's Observer.
 // Its methods accept a nil receiver.

@@ -80,6 +80,7 @@ covoiturage_proxy_submissions_total{code="429",registry="prod"} 0
 covoiturage_proxy_submissions_total{code="500",registry="prod"} 0
 covoiturage_proxy_submissions_total{code="502",registry="prod"} 0
 covoiturage_proxy_submissions_total{code="503",registry="prod"} 0
+covoiturage_proxy_submissions_total{code="504",registry="prod"} 0
 covoiturage_proxy_submissions_total{code="other",registry="prod"} 3
 # HELP covoiturage_proxy_tracked_total Journeys the proxy registered from a submission the registry answered 201, 409 or 422: new, or already tracked.
 # TYPE covoiturage_proxy_tracked_total counter

@@ -59,6 +59,9 @@ func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Regist
 			Registry: rc.Name, Target: s.target, Registrar: r, Observer: observer,
 			Logger:       logger.With("component", "proxy"),
 			TrackTimeout: time.Duration(rc.Proxy.TrackTimeout),
+			// One attempt's bound for the exporter's own calls is the
+			// registry's answer time the proxy waits for, too.
+			ResponseTimeout: time.Duration(rc.RequestTimeout),
 		})
 		if err != nil {
 			return nil, err

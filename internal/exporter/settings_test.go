@@ -129,6 +129,9 @@ func TestConfigDefaultsAreTheRuntimes(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("discovery defaults %v, the discoverer's %v", got, want)
 	}
+	if time.Duration(config.DefaultRequestTimeout) != proxy.DefaultResponseTimeout {
+		t.Errorf("request_timeout default %v, the proxy's response timeout %v", config.DefaultRequestTimeout, proxy.DefaultResponseTimeout)
+	}
 	if time.Duration(config.DefaultProxy.TrackTimeout) != proxy.DefaultTrackTimeout {
 		t.Errorf("proxy.track_timeout default %v, the proxy's %v", config.DefaultProxy.TrackTimeout, proxy.DefaultTrackTimeout)
 	}

@@ -11,8 +11,9 @@
 // The proxy adds no failure mode: whatever happens to tracking, the
 // operator gets the registry's answer unchanged. Only what the proxy must
 // refuse to buffer (a body over its limit, a client too slow to send it)
-// and a registry that does not answer (502) get an answer of the proxy's
-// own, in the registry's error shape {"code":…,"error":"…"}.
+// and a registry that cannot be reached (502) or does not answer in time
+// (504) get an answer of the proxy's own, in the registry's error shape
+// {"code":…,"error":"…"}.
 package proxy
 
 import (
@@ -97,6 +98,8 @@ const (
 	DefaultTrackTimeout = 2 * time.Second
 	DefaultMaxBodyBytes = 10 << 20
 	DefaultReadTimeout  = 30 * time.Second
+	// DefaultResponseTimeout is the registry's request_timeout default.
+	DefaultResponseTimeout = 15 * time.Second
 )
 
 const (
@@ -134,6 +137,13 @@ type Config struct {
 	// (http.ResponseController); elsewhere the server's own timeouts apply.
 	// Default 30 s.
 	ReadTimeout time.Duration
+	// ResponseTimeout bounds the wait for the registry's answer (its
+	// headers) once a request is fully sent; past it the operator gets
+	// 504. The registry answers a submission in a second or two, so the
+	// default, 15 s as the exporter's own request_timeout, only cuts off a
+	// registry that holds the connection and never answers. It applies to
+	// an *http.Transport (the default); another Transport keeps its own.
+	ResponseTimeout time.Duration
 	// Transport sends the forwarded requests; default a clone of
 	// http.DefaultTransport.
 	Transport http.RoundTripper
@@ -150,6 +160,7 @@ type Proxy struct {
 	metrics      Observer
 	trackTimeout time.Duration
 	readTimeout  time.Duration
+	respTimeout  time.Duration
 	maxBody      int64
 	pending      chan struct{}
 	rp           *httputil.ReverseProxy
@@ -174,7 +185,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, errors.New("proxy: target URL must not hold credentials")
 	case cfg.Target.RawQuery != "" || cfg.Target.Fragment != "":
 		return nil, errors.New("proxy: target URL must not have a query or fragment")
-	case cfg.TrackTimeout < 0, cfg.ReadTimeout < 0, cfg.MaxBodyBytes < 0:
+	case cfg.TrackTimeout < 0, cfg.ReadTimeout < 0, cfg.ResponseTimeout < 0, cfg.MaxBodyBytes < 0:
 		return nil, errors.New("proxy: negative timeout or body limit")
 	}
 	p := &Proxy{
@@ -184,6 +195,7 @@ func New(cfg Config) (*Proxy, error) {
 		metrics:      cfg.Observer,
 		trackTimeout: orDefault(cfg.TrackTimeout, DefaultTrackTimeout),
 		readTimeout:  orDefault(cfg.ReadTimeout, DefaultReadTimeout),
+		respTimeout:  orDefault(cfg.ResponseTimeout, DefaultResponseTimeout),
 		maxBody:      orDefault(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
 		pending:      make(chan struct{}, maxPendingRegistrations),
 	}
@@ -195,7 +207,15 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	transport := cfg.Transport
 	if transport == nil {
-		transport = http.DefaultTransport.(*http.Transport).Clone()
+		transport = http.DefaultTransport
+	}
+	if t, ok := transport.(*http.Transport); ok {
+		// Without it, a registry that takes the request and never
+		// answers holds the operator's submission, and a goroutine and
+		// a connection of the exporter, for as long as the operator waits.
+		t = t.Clone()
+		t.ResponseHeaderTimeout = p.respTimeout
+		transport = t
 	}
 	target := *cfg.Target
 	p.rp = &httputil.ReverseProxy{
@@ -693,6 +713,16 @@ func (p *Proxy) forwardFailed(w http.ResponseWriter, r *http.Request, err error)
 		p.logger.Debug("proxy: the operator went away before the registry answered", "registry", p.name, "err", err)
 		ex.code = 0
 		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	// A dial that timed out is a registry that cannot be reached (502);
+	// any other timeout is ResponseTimeout's.
+	var ne net.Error
+	var op *net.OpError
+	if errors.As(err, &ne) && ne.Timeout() && !(errors.As(err, &op) && op.Op == "dial") {
+		p.logger.Warn("proxy: the registry did not answer in time", "registry", p.name, "timeout", p.respTimeout, "err", err)
+		p.refuse(w, ex, http.StatusGatewayTimeout,
+			fmt.Sprintf("Gateway Timeout: the registry did not answer the exporter's proxy within %s", p.respTimeout))
 		return
 	}
 	p.logger.Warn("proxy: the registry did not answer", "registry", p.name, "err", err)

@@ -535,6 +535,50 @@ func TestRegistryDown(t *testing.T) {
 	}
 }
 
+// A registry that takes the connection and the request and never answers
+// gets a 504 in the registry's error shape once ResponseTimeout has passed,
+// for a submission and any other call, counted like any answer; the
+// operator is not held until its own client gives up (10 s here, 20 times
+// the configured bound).
+func TestRegistryHangs(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-release
+	}))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(release) }) // runs first: the handlers return, then the server closes
+	tr := newTrackerRegistrar()
+	f := newFront(t, mustURL(t, hung.URL), tr, func(cfg *proxy.Config) { cfg.ResponseTimeout = 500 * time.Millisecond })
+	for _, c := range []struct {
+		method, path string
+		body         []byte
+	}{
+		{http.MethodPost, "/v3.3/journeys", simulator.SubmissionBody("hang1", simNow.Add(-time.Hour))},
+		{http.MethodGet, "/v3.3/journeys/hang1", nil},
+	} {
+		got := do(t, c.method, f.url+c.path, token, c.body, nil)
+		var e struct {
+			Code  int
+			Error string
+		}
+		if got.status != http.StatusGatewayTimeout || json.Unmarshal(got.body, &e) != nil || e.Code != 504 ||
+			!strings.Contains(e.Error, "registry did not answer") || !strings.Contains(e.Error, "500ms") ||
+			got.header.Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("%s %s: %d %q %s", c.method, c.path, got.status, got.header.Get("Content-Type"), got.body)
+		}
+	}
+	if n := tr.tr.Len(); n != 0 {
+		t.Errorf("%d journeys tracked", n)
+	}
+	f.waitMetric(t, 1, "covoiturage_proxy_submissions_total", "code", "504")
+	f.waitMetric(t, 1, "covoiturage_proxy_requests_total")
+	if strings.Contains(f.logs.String(), token) {
+		t.Error("the token is in the log")
+	}
+}
+
 // A body over MaxBodyBytes gets 413 and is not forwarded, whether its
 // length was announced or not.
 func TestOversizedBody(t *testing.T) {
