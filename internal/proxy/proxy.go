@@ -719,7 +719,8 @@ func (p *Proxy) forwardFailed(w http.ResponseWriter, r *http.Request, err error)
 	// any other timeout is ResponseTimeout's.
 	var ne net.Error
 	var op *net.OpError
-	if errors.As(err, &ne) && ne.Timeout() && !(errors.As(err, &op) && op.Op == "dial") {
+	dial := errors.As(err, &op) && op.Op == "dial"
+	if errors.As(err, &ne) && ne.Timeout() && !dial {
 		p.logger.Warn("proxy: the registry did not answer in time", "registry", p.name, "timeout", p.respTimeout, "err", err)
 		p.refuse(w, ex, http.StatusGatewayTimeout,
 			fmt.Sprintf("Gateway Timeout: the registry did not answer the exporter's proxy within %s", p.respTimeout))
