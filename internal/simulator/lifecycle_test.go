@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,8 +30,28 @@ func TestLifecycle(t *testing.T) {
 	if r := f.do(t, "POST", "/v3.3/journeys/gone/cancel", token, `{"code":"ABC"}`); r.status != 200 {
 		t.Fatalf("cancel = %d %s", r.status, r.body)
 	}
-	if r := f.do(t, "POST", "/v3.3/journeys/gone/cancel", token, `{}`); r.status != 400 {
-		t.Fatalf("cancel without code = %d", r.status)
+	// The servers' journey.cancel schema: code required, possibly empty,
+	// of letters, digits, _ and -, at most 32; message at most 512;
+	// nothing else but the id.
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{`{}`, 400},
+		{`{"message":"no code"}`, 400},
+		{`{"code":""}`, 200},
+		{`{"code":"A_b-9","message":"` + strings.Repeat("é", 512) + `"}`, 200},
+		{`{"code":"A_b-9","operator_journey_id":"gone"}`, 200},
+		{`{"code":"` + strings.Repeat("x", 33) + `"}`, 400},
+		{`{"code":"a b"}`, 400},
+		{`{"code":"ok","message":"` + strings.Repeat("x", 513) + `"}`, 400},
+		{`{"code":"ok","reason":"extra key"}`, 400},
+		{`{"code":"ok"} {"code":"again"}`, 400},
+		{`{"code":7}`, 400},
+	} {
+		if r := f.do(t, "POST", "/v3.3/journeys/gone/cancel", token, tc.body); r.status != tc.want {
+			t.Errorf("cancel with %.60s = %d %s, want %d", tc.body, r.status, r.body, tc.want)
+		}
 	}
 
 	if got := f.status(t, "nowhere")["status"]; got != StatusPending {

@@ -98,17 +98,26 @@ type passengerPart struct {
 
 var phoneTruncPattern = regexp.MustCompile(`^\+[0-9]{8,12}$`)
 
+// decodeStrict decodes one JSON object into v, refusing unknown keys and
+// trailing data, as the servers' schemas (additionalProperties: false) do.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid body: %v", err)
+	}
+	if dec.More() {
+		return errors.New("invalid body: trailing data")
+	}
+	return nil
+}
+
 // parseSubmission validates a body against the v3.3 schema and returns the
 // journey it describes.
 func parseSubmission(body []byte) (*record, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	var in submission
-	if err := dec.Decode(&in); err != nil {
-		return nil, fmt.Errorf("invalid body: %v", err)
-	}
-	if dec.More() {
-		return nil, errors.New("invalid body: trailing data")
+	if err := decodeStrict(body, &in); err != nil {
+		return nil, err
 	}
 	switch {
 	case in.OperatorJourneyID == nil:

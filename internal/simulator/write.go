@@ -1,12 +1,12 @@
 package simulator
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
+	"regexp"
 	"time"
+	"unicode/utf8"
 )
 
 // submit is POST /journeys.
@@ -80,14 +80,9 @@ type patchBody struct {
 
 // parsePatch validates a PATCH body and returns the fields it updates.
 func parsePatch(body []byte) (*record, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
 	var in patchBody
-	if err := dec.Decode(&in); err != nil {
-		return nil, fmt.Errorf("invalid body: %v", err)
-	}
-	if dec.More() {
-		return nil, errors.New("invalid body: trailing data")
+	if err := decodeStrict(body, &in); err != nil {
+		return nil, err
 	}
 	switch {
 	case in.OperatorClass == nil || (*in.OperatorClass != "A" && *in.OperatorClass != "B" && *in.OperatorClass != "C"):
@@ -113,6 +108,8 @@ func parsePatch(body []byte) (*record, error) {
 	}, nil
 }
 
+var cancelCodePattern = regexp.MustCompile(`^[0-9A-Za-z_-]{0,32}$`)
+
 // cancel is POST /journeys/{id}/cancel with a {code, message} body.
 func (s *Simulator) cancel(req *apiRequest) answer {
 	id := req.segments[1]
@@ -123,14 +120,22 @@ func (s *Simulator) cancel(req *apiRequest) answer {
 	if failed != nil {
 		return *failed
 	}
+	// The servers' schema (journey.cancel): code required but possibly
+	// empty, message optional, nothing else; the id comes from the path.
 	var in struct {
-		Code    *string `json:"code"`
-		Message *string `json:"message"`
+		OperatorJourneyID *string `json:"operator_journey_id"`
+		Code              *string `json:"code"`
+		Message           *string `json:"message"`
 	}
-	// The servers' schema requires code but lets it be empty
-	// (^[0-9A-Za-z_-]{0,32}$).
-	if err := json.Unmarshal(body, &in); err != nil || in.Code == nil || len(*in.Code) > 32 {
+	switch err := decodeStrict(body, &in); {
+	case err != nil:
+		return invalidParams(err.Error())
+	case in.Code == nil:
 		return invalidParams("code is required")
+	case !cancelCodePattern.MatchString(*in.Code):
+		return invalidParams("code must match ^[0-9A-Za-z_-]{0,32}$")
+	case in.Message != nil && utf8.RuneCountInString(*in.Message) > 512:
+		return invalidParams("message must be at most 512 characters")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
