@@ -24,24 +24,35 @@ func checkJourneysURL(t *testing.T, a notifiedAlert, reason string) {
 		t.Errorf("%s: no journeys_url; annotations %v", a.Labels["alertname"], a.Annotations)
 		return
 	}
+	journeys, ok := openJourneysURL(t, link)
+	if !ok {
+		return
+	}
+	for _, j := range journeys {
+		if !slices.Contains(j.TermsReasons, reason) {
+			t.Errorf("journeys_url %s lists %s, whose reasons are %v", link, j.ID, j.TermsReasons)
+			break
+		}
+	}
+	t.Logf("journeys_url %s: %d journeys", link, len(journeys))
+}
+
+// openJourneysURL opens an alert's journeys_url as the on-call would and
+// returns the journeys it lists, failing the test unless it lists some.
+func openJourneysURL(t *testing.T, link string) ([]tracker.Journey, bool) {
+	t.Helper()
 	code, body, err := get(link)
 	var page struct {
 		Journeys []tracker.Journey `json:"journeys"`
 	}
 	if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &page) != nil {
 		t.Errorf("journeys_url %s: %d %v %.300s", link, code, err, body)
-		return
+		return nil, false
 	}
 	if len(page.Journeys) == 0 {
 		t.Errorf("journeys_url %s lists no journey", link)
 	}
-	for _, j := range page.Journeys {
-		if !slices.Contains(j.TermsReasons, reason) {
-			t.Errorf("journeys_url %s lists %s, whose reasons are %v", link, j.ID, j.TermsReasons)
-			break
-		}
-	}
-	t.Logf("journeys_url %s: %d journeys", link, len(page.Journeys))
+	return page.Journeys, true
 }
 
 // checkLagJourneysURL opens the lag warning's journeys_url as the on-call
@@ -60,24 +71,17 @@ func checkLagJourneysURL(t *testing.T, a notifiedAlert, exp *process, prom *prom
 		t.Errorf("%s: journeys_url %q does not start with %s; annotations %v", a.Labels["alertname"], link, prefix, a.Annotations)
 		return
 	}
-	code, body, err := get(link)
-	var page struct {
-		Journeys []tracker.Journey `json:"journeys"`
-	}
-	if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &page) != nil {
-		t.Errorf("journeys_url %s: %d %v %.300s", link, code, err, body)
+	journeys, ok := openJourneysURL(t, link)
+	if !ok {
 		return
 	}
-	if len(page.Journeys) == 0 {
-		t.Errorf("journeys_url %s lists no journey", link)
-	}
-	for _, j := range page.Journeys {
+	for _, j := range journeys {
 		if !slices.Contains(tracker.LagSources, sourceNamed(j.Source)) || j.Start.IsZero() || j.RegisteredAt.Sub(j.Start) < lagFrom {
 			t.Errorf("journeys_url %s lists %s (source %s, start %v, registered %v): not a submission %v late", link, j.ID, j.Source, j.Start, j.RegisteredAt, lagFrom)
 			break
 		}
 	}
-	t.Logf("journeys_url %s: %d journeys submitted more than %v after their start", link, len(page.Journeys), lagFrom)
+	t.Logf("journeys_url %s: %d journeys submitted more than %v after their start", link, len(journeys), lagFrom)
 }
 
 // sourceNamed is the source a journey's answer names.
