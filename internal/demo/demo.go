@@ -176,7 +176,9 @@ func (r *Registry) submitted(s simulator.Submission) {
 	case http.StatusUnprocessableEntity:
 		reg.Status, reg.TermsReasons = "terms_violation_error", s.TermsLabels
 	case http.StatusConflict:
-		// A duplicate: the journey is already known, with its own status.
+		// A duplicate: the journey is already known, with its own status,
+		// and its lag was its first submission's.
+		reg.Resubmission = true
 	default:
 		return // refused outright: nothing was stored
 	}

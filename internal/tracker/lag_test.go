@@ -127,6 +127,9 @@ func TestLagFilter(t *testing.T) {
 		{ID: "push-skew", Source: SourcePush, Start: now.Add(time.Minute)},
 		{ID: "demo-19h", Source: SourceDemo, Start: now.Add(-19 * time.Hour)},
 		{ID: "demo-0", Source: SourceDemo, Start: now},
+		// The demo's history, reported at the exporter's start: 2 h late
+		// when it was submitted, two days before.
+		{ID: "demo-backlog-2h", Source: SourceDemo, Start: now.Add(-50 * time.Hour), SubmittedAt: now.Add(-48 * time.Hour)},
 		{ID: "config-30h", Source: SourceConfig, Start: now.Add(-30 * time.Hour)},
 		{ID: "discovered-30h", Source: SourceDiscovery, Start: now.Add(-30 * time.Hour)},
 	} {
@@ -136,12 +139,13 @@ func TestLagFilter(t *testing.T) {
 		lag  LagRange
 		want []string
 	}{
-		{LagRange{}, []string{"proxy-30m", "proxy-18h", "proxy-nostart", "push-25h", "push-skew", "demo-19h", "demo-0", "config-30h", "discovered-30h"}},
-		{LagRange{Set: true}, []string{"proxy-30m", "proxy-18h", "push-25h", "demo-19h", "demo-0"}},
+		{LagRange{}, []string{"proxy-30m", "proxy-18h", "proxy-nostart", "push-25h", "push-skew", "demo-19h", "demo-0", "demo-backlog-2h", "config-30h", "discovered-30h"}},
+		{LagRange{Set: true}, []string{"proxy-30m", "proxy-18h", "push-25h", "demo-19h", "demo-0", "demo-backlog-2h"}},
 		{LagRange{From: 18 * time.Hour, Set: true}, []string{"proxy-18h", "push-25h", "demo-19h"}},
 		{LagRange{From: 18 * time.Hour, To: 24 * time.Hour, Set: true}, []string{"proxy-18h", "demo-19h"}},
-		{LagRange{To: 18 * time.Hour, Set: true}, []string{"proxy-30m", "demo-0"}},
-		{LagRange{From: time.Second, To: 18*time.Hour + time.Second, Set: true}, []string{"proxy-30m", "proxy-18h"}},
+		{LagRange{To: 18 * time.Hour, Set: true}, []string{"proxy-30m", "demo-0", "demo-backlog-2h"}},
+		{LagRange{From: time.Second, To: 18*time.Hour + time.Second, Set: true}, []string{"proxy-30m", "proxy-18h", "demo-backlog-2h"}},
+		{LagRange{From: 2 * time.Hour, To: 2*time.Hour + time.Second, Set: true}, []string{"demo-backlog-2h"}},
 	} {
 		var got []string
 		if err := tr.Find(Filter{Lag: c.lag}, Cursor{}, func(j Journey, _ Cursor) bool {
@@ -153,5 +157,31 @@ func TestLagFilter(t *testing.T) {
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("lag %+v: %v, want %v", c.lag, got, c.want)
 		}
+	}
+}
+
+// A submission reported after it was made (the demo's history, at the
+// exporter's start) is registered at the submission, with the answer it
+// got then, and is checked from now on, not planned in the past; one
+// reported from the tracker's future is registered now.
+func TestRegisteredAtTheSubmission(t *testing.T) {
+	t.Parallel()
+	tr := New(DefaultPolicy)
+	now := t0.Add(96 * time.Hour)
+	submitted := now.Add(-48 * time.Hour)
+	tr.Register(now, Registration{ID: "backlog", Source: SourceDemo, Start: submitted.Add(-2 * time.Hour), SubmittedAt: submitted, Status: "pending"})
+	tr.Register(now, Registration{ID: "skewed", Source: SourceDemo, Start: now, SubmittedAt: now.Add(time.Minute)})
+	j, _ := tr.Lookup("backlog")
+	if !j.RegisteredAt.Equal(submitted) {
+		t.Errorf("registered at %v, want at its submission %v", j.RegisteredAt, submitted)
+	}
+	if len(j.Transitions) == 0 || !j.Transitions[len(j.Transitions)-1].At.Equal(submitted) || j.Transitions[len(j.Transitions)-1].Status != "pending" {
+		t.Errorf("story %+v, want pending from the submission %v", j.Transitions, submitted)
+	}
+	if due, ok := tr.NextDue(); !ok || due.Before(now) {
+		t.Errorf("next event at %v (%v), want none before now %v", due, ok, now)
+	}
+	if j, _ := tr.Lookup("skewed"); !j.RegisteredAt.Equal(now) {
+		t.Errorf("a submission after now registered at %v, want now %v", j.RegisteredAt, now)
 	}
 }

@@ -23,7 +23,12 @@ type Registration struct {
 	// SubmittedAt is when the operator submitted the journey to the
 	// registry, for a registration that comes from that submission
 	// (Source.Submits); zero means at the registration itself, as with the
-	// proxy, which registers while it relays the answer.
+	// proxy, which registers while it relays the answer. A submission
+	// before the registration (the demo's history, reported when the
+	// exporter starts) is when the journey is registered: its
+	// registered_at, the lag filter that reads it and the lag histogram
+	// then say the same. One after the registration (a clock skew) is
+	// not: a journey is never registered in the tracker's future.
 	SubmittedAt time.Time
 	// Resubmission says the registry already had the journey (the
 	// proxy's 409): this is not its first submission, whose time is not
@@ -162,7 +167,11 @@ func (t *Tracker) register(now time.Time, r Registration) (int32, bool) {
 		t.journeys = append(t.journeys, journey{})
 		slot = int32(len(t.journeys) - 1)
 	}
-	t.journeys[slot] = journey{id: r.ID, registered: now.Unix(), source: r.Source, heapIdx: -1, status: statusUnchecked}
+	registered := now
+	if r.Source.Submits() && !r.SubmittedAt.IsZero() && r.SubmittedAt.Before(now) {
+		registered = r.SubmittedAt
+	}
+	t.journeys[slot] = journey{id: r.ID, registered: registered.Unix(), source: r.Source, heapIdx: -1, status: statusUnchecked}
 	j := &t.journeys[slot]
 	j.seq = t.order.add(slot)
 	if !r.Start.IsZero() {
@@ -184,8 +193,11 @@ func (t *Tracker) register(now time.Time, r Registration) (int32, bool) {
 	t.latest.Status[j.status] = r.ID
 	j.seenStatus = 1 << j.status
 	if r.Status != "" {
-		t.apply(j, now.Unix(), Statuses.Index(r.Status), 0, 0, TermsReasons.mask(r.TermsReasons))
+		// The answer to the submission, at the submission.
+		t.apply(j, j.registered, Statuses.Index(r.Status), 0, 0, TermsReasons.mask(r.TermsReasons))
 	}
+	// Planned from now: a registration told late plans no look in the
+	// past, only its first check is due at once.
 	t.schedule(slot, now.Unix())
 	t.touch(slot)
 	return slot, true
