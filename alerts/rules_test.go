@@ -854,3 +854,105 @@ func TestJourneyLinks(t *testing.T) {
 		}
 	}
 }
+
+var (
+	// linkWindow is a journeys_url parameter set to a time before the
+	// evaluation: its name and how many seconds before.
+	linkWindow = regexp.MustCompile(`(\w+)=\{\{ with query "clamp_min\(vector\(time\(\) - (\d+)\), 0\)" \}\}`)
+	linkLag    = regexp.MustCompile(`[?&]lag_from=(\d+)`)
+	// exprWindow is the range of a recorded rate an expression reads
+	// (…:rate1h, …:ratio_rate6h, …:p90_rate30m).
+	exprWindow = regexp.MustCompile(`:(?:ratio_|p\d+_)?rate(\d+[smhdw])\b`)
+	// lagThreshold is the submission lag an expression compares to,
+	// in seconds, as a product (18 * 3600).
+	lagThreshold = regexp.MustCompile(`covoiturage_submission_lag_seconds:p\d+_rate\w+\s*>\s*([\d.]+(?:\s*\*\s*[\d.]+)*)`)
+)
+
+// product evaluates "18 * 3600".
+func product(s string) (float64, error) {
+	out := 1.0
+	for f := range strings.SplitSeq(s, "*") {
+		var v float64
+		if _, err := fmt.Sscan(strings.TrimSpace(f), &v); err != nil {
+			return 0, fmt.Errorf("%q: %w", s, err)
+		}
+		out *= v
+	}
+	return out, nil
+}
+
+// A journeys_url's windows are written apart from the expression they
+// mirror: each must say the same, so that the link lists the journeys the
+// alert counted. A lag_from is the expression's lag threshold; a time
+// window (changed_from, registered_from…) is the window of the first rate
+// the expression reads, or, for the pending backlog, the policy's batch
+// window end plus its check delay that makes a journey overdue. A window
+// that mirrors nothing is listed here with why, so that a new one cannot
+// go unchecked.
+func TestJourneyLinkWindowsMirrorTheExpressions(t *testing.T) {
+	t.Parallel()
+	var rf ruleFile
+	readYAML(t, rulesFile, &rf)
+	notMirrors := map[[2]string]string{
+		{spikeAlert, "changed_from"}: "lists the journeys refused as expired over the last hour (runbook: <1 hour ago>), wider than the 5 minutes it fires on",
+	}
+	overdue := tracker.DefaultPolicy.BatchWindowEnd + tracker.DefaultPolicy.BatchCheckDelay
+	checked, exempted := 0, 0
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			link, ok := r.Annotations["journeys_url"]
+			if r.Alert == "" || !ok {
+				continue
+			}
+			for _, m := range linkWindow.FindAllStringSubmatch(link, -1) {
+				param := m[1]
+				var got time.Duration
+				if _, err := fmt.Sscan(m[2], &got); err != nil {
+					t.Fatal(err)
+				}
+				got *= time.Second
+				if why, ok := notMirrors[[2]string{r.Alert, param}]; ok {
+					t.Logf("%s: %s=time() - %v mirrors no window: %s", r.Alert, param, got, why)
+					exempted++
+					continue
+				}
+				var want time.Duration
+				switch w := exprWindow.FindStringSubmatch(r.Expr); {
+				case w != nil:
+					d, err := model.ParseDuration(w[1])
+					if err != nil {
+						t.Fatalf("%s: window %s: %v", r.Alert, w[1], err)
+					}
+					want = time.Duration(d)
+				case strings.Contains(r.Expr, "covoiturage_journeys_pending_overdue") && param == "start_to":
+					want = overdue
+				default:
+					t.Errorf("%s: journeys_url's %s=time() - %v mirrors nothing the test knows in %q: mirror a window or list why not", r.Alert, param, got, r.Expr)
+					continue
+				}
+				if got != want {
+					t.Errorf("%s: journeys_url's %s is time() - %v, the expression's window is %v", r.Alert, param, got, want)
+				}
+				checked++
+			}
+			if m := linkLag.FindStringSubmatch(link); m != nil {
+				th := lagThreshold.FindStringSubmatch(r.Expr)
+				if th == nil {
+					t.Errorf("%s: journeys_url has lag_from=%s, the expression compares no submission lag: %q", r.Alert, m[1], r.Expr)
+					continue
+				}
+				want, err := product(th[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m[1] != fmt.Sprint(want) {
+					t.Errorf("%s: journeys_url's lag_from=%s, the expression's threshold is %s = %v s", r.Alert, m[1], th[1], want)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 6 || exempted != len(notMirrors) {
+		t.Errorf("%d windows checked, %d of %d exemptions met: the rule file's links are not what this test reads", checked, exempted, len(notMirrors))
+	}
+}
