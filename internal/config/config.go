@@ -4,10 +4,11 @@
 // an error that names it, not a setting silently ignored.
 //
 // The file format is a leaf: this package imports none of the exporter's
-// runtime packages. What only the runtime knows (the registry's URL, version,
-// id and certificate rules, the discoverer's limits, reading the credential
-// files) is checked where the configuration becomes runtime settings, in
-// the exporter package, which --config.check runs as well.
+// runtime packages (only internal/starts, a leaf that bounds a journey's
+// start as push does). What only the runtime knows (the registry's URL,
+// version, id and certificate rules, the discoverer's limits, reading the
+// credential files) is checked where the configuration becomes runtime
+// settings, in the exporter package, which --config.check runs as well.
 package config
 
 import (
@@ -25,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/starts"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 )
@@ -518,8 +520,11 @@ const MaxIDFileBytes = 300 << 20
 func (r *Registry) resolveJourneys(dir string) error {
 	seen := map[string]bool{}
 	r.Journeys.Resolved = r.Journeys.Resolved[:0]
+	// Starts are bounded as a push's are, on the wall clock: a file is
+	// read when the exporter starts or reloads, or by --config.check.
+	now := time.Now()
 	add := func(file, line int, entry string) error {
-		j, err := parseJourney(entry)
+		j, err := parseJourney(entry, now)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.Journeys.Where(Journey{File: int32(file), Line: int32(line)}), err)
 		}
@@ -570,8 +575,9 @@ func (r *Registry) resolveJourneys(dir string) error {
 // parseJourney reads "<id>" or "<id> <start RFC 3339>". An id holding
 // white space, or starting with '#' or '"', is written as a JSON string:
 // "OPJ 42" 2026-11-20T08:15:00Z. Whether the registry accepts the id is
-// the exporter's to check, which knows the registry's rules.
-func parseJourney(entry string) (Journey, error) {
+// the exporter's to check, which knows the registry's rules. A start is
+// bounded at now (starts.Check).
+func parseJourney(entry string, now time.Time) (Journey, error) {
 	var fields []string
 	if strings.HasPrefix(entry, `"`) {
 		dec := json.NewDecoder(strings.NewReader(entry))
@@ -591,6 +597,9 @@ func parseJourney(entry string) (Journey, error) {
 		t, err := time.Parse(time.RFC3339, fields[1])
 		if err != nil {
 			return Journey{}, fmt.Errorf("%q: start time %q is not RFC 3339 (e.g. 2026-11-20T08:15:00Z)", truncate(j.ID), truncate(fields[1]))
+		}
+		if err := starts.Check(t, now); err != nil {
+			return Journey{}, fmt.Errorf("%q: start time %q is %w", truncate(j.ID), truncate(fields[1]), err)
 		}
 		j.Start = t
 	}

@@ -293,6 +293,8 @@ func TestLoadBad(t *testing.T) {
 		{"bad_id_file.yaml", []string{`registries[0] (prod).journeys.files[0]: ids/bad.txt:4:`, "a quoted id must be a JSON string"}},
 		{"missing_id_file.yaml", []string{"registries[0] (prod).journeys.files[0]:", "no_such_file.txt"}},
 		{"bad_start_time.yaml", []string{`registries[0] (prod).journeys.ids[0]: "abc123": start time "20/11/2026" is not RFC 3339`}},
+		{"start_too_old.yaml", []string{`registries[0] (prod).journeys.ids[1]: "abc124": start time "2014-12-31T23:59:59Z" is before 2015`}},
+		{"start_too_far_ahead.yaml", []string{`registries[0] (prod).journeys.files[0]: ids/far_ahead.txt:3: "abc124": start time "9999-12-31T23:59:59Z" is more than 24h0m0s in the future`}},
 		{"journey_extra_field.yaml", []string{"registries[0] (prod).journeys.ids[0]:", "want an id"}},
 		{"v2_non_numeric_id.yaml", nil},
 		{"bad_certificate_uuid.yaml", nil},

@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/starts"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
 )
@@ -404,16 +405,10 @@ func parseStart(raw json.RawMessage) time.Time {
 	if json.Unmarshal(raw, &start) != nil {
 		return time.Time{}
 	}
-	if t, err := time.Parse(time.RFC3339, start.Datetime); err == nil && saneStart(t) {
+	if t, err := time.Parse(time.RFC3339, start.Datetime); err == nil && starts.Check(t, time.Now()) == nil {
 		return t.UTC()
 	}
 	return time.Time{}
-}
-
-// saneStart bounds a start as the push endpoint does: from 2015 to a day
-// past the wall clock.
-func saneStart(t time.Time) bool {
-	return !t.Before(time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)) && !t.After(time.Now().Add(24*time.Hour))
 }
 
 // isSubmitPath tells whether path is /v3/journeys or /v3.N/journeys, where

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/starts"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 )
 
@@ -108,17 +109,14 @@ func isDigits(b []byte) bool {
 }
 
 // startTime is when the journey started: an RFC 3339 string, or the
-// {"datetime", "lat", "lon"} start of a v3 submission.
-type startTime struct{ t time.Time }
+// {"datetime", "lat", "lon"} start of a v3 submission. Its bounds are
+// checked once the registry's time is known (check).
+type startTime struct {
+	t          time.Time
+	field, raw string // where it was and as sent, for the rejection
+}
 
 const startExample = "e.g. 2026-11-20T08:15:00Z"
-
-// The starts the endpoint takes: from MinStart to MaxStartAhead past the
-// wall clock.
-var (
-	MinStart      = time.Date(2015, 1, 1, 0, 0, 0, 0, time.UTC)
-	MaxStartAhead = 24 * time.Hour
-)
 
 func (s *startTime) UnmarshalJSON(b []byte) error {
 	switch b[0] {
@@ -157,16 +155,18 @@ func (s *startTime) parse(field, v string) error {
 	if err != nil {
 		return &fieldError{field, fmt.Sprintf("%q is not an RFC 3339 time (%s)", truncate(v), startExample)}
 	}
-	// A start out of these bounds is a placeholder or a unit mistake, and
-	// a far one breaks the journey's schedule and what the journey API
-	// can show of it (no year after 9999 in RFC 3339).
-	if t.Before(MinStart) {
-		return &fieldError{field, fmt.Sprintf("%q is before %d: no carpooling journey the registry holds is that old", truncate(v), MinStart.Year())}
+	*s = startTime{t: t, field: field, raw: v}
+	return nil
+}
+
+// check bounds a start given at now, the registry's time (starts.Check).
+func (s *startTime) check(now time.Time) error {
+	if s.t.IsZero() {
+		return nil
 	}
-	if limit := time.Now().Add(MaxStartAhead); t.After(limit) {
-		return &fieldError{field, fmt.Sprintf("%q is more than %s in the future", truncate(v), MaxStartAhead)}
+	if err := starts.Check(s.t, now); err != nil {
+		return &fieldError{s.field, fmt.Sprintf("%q is %v", truncate(s.raw), err)}
 	}
-	s.t = t
 	return nil
 }
 
@@ -207,6 +207,7 @@ type batch struct {
 // decoder reads one request's body into a batch.
 type decoder struct {
 	canonical func(id string) (string, error)
+	now       time.Time // the registry's, bounding the starts
 	maxItems  int
 	maxBody   int64
 	batch
@@ -230,6 +231,9 @@ func (d *decoder) add(index, line int, rec *record, decodeErr error) {
 		opID = *rec.OperatorJourneyID
 	}
 	var reason string
+	if decodeErr == nil {
+		decodeErr = rec.Start.check(d.now)
+	}
 	switch {
 	case decodeErr != nil:
 		reason, _ = itemError(decodeErr)

@@ -184,6 +184,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) (in
 		maxItems:  h.opts.MaxBatch,
 		maxBody:   h.opts.MaxBodyBytes,
 		canonical: reg.CanonicalID,
+		now:       time.Now(),
 	}
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 	var fail *requestError
