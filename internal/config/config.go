@@ -26,9 +26,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/covoiturage-exporter/covoiturage_exporter/internal/starts"
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/starts"
 )
 
 // Config is a whole configuration file.
