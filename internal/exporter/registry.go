@@ -62,6 +62,7 @@ func (e *Exporter) newRegistry(s settings, c *registry.Client, k *kept) (*Regist
 			// One attempt's bound for the exporter's own calls is the
 			// registry's answer time the proxy waits for, too.
 			ResponseTimeout: time.Duration(rc.RequestTimeout),
+			Now:             e.opts.Clock.Now,
 		})
 		if err != nil {
 			return nil, err
@@ -173,6 +174,10 @@ func (r *Registry) Proxy() http.Handler {
 // characters), the number in decimal for v2 ("007" and "7" are one
 // journey).
 func (r *Registry) CanonicalID(id string) (string, error) { return canonicalID(r.v2, id) }
+
+// Now is the registry's time, the exporter's clock: the wall clock, or
+// the demo registry's under --demo.
+func (r *Registry) Now() time.Time { return r.e.opts.Clock.Now() }
 
 // Register starts following regs and returns how many were new.
 // Registration is idempotent. With a store, it returns once a flush that

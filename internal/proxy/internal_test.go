@@ -110,8 +110,31 @@ func TestParseJourney(t *testing.T) {
 		{``, journeyRef{}},
 	}
 	for _, c := range cases {
-		if got := parseJourney([]byte(c.body)); got.id != c.want.id || got.ok != c.want.ok || !got.start.Equal(c.want.start) {
+		if got := parseJourney([]byte(c.body), start); got.id != c.want.id || got.ok != c.want.ok || !got.start.Equal(c.want.start) {
 			t.Errorf("parseJourney(%s) = %+v, want %+v", c.body, got, c.want)
+		}
+	}
+}
+
+// A start is bounded with the registry's time, not the wall clock: under
+// --demo, a journey of the demo's day (years ahead of the wall clock here)
+// keeps its start, and one more than a day past the registry's time, or
+// before 2015, is tracked without it.
+func TestParseJourneyBoundsTheStartWithTheRegistrysTime(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		start string
+		want  time.Time
+	}{
+		{"2031-06-01T11:00:00Z", time.Date(2031, 6, 1, 11, 0, 0, 0, time.UTC)},
+		{"2031-06-02T12:00:00Z", time.Date(2031, 6, 2, 12, 0, 0, 0, time.UTC)},
+		{"2031-06-02T12:00:01Z", time.Time{}},
+		{"2014-12-31T23:59:59Z", time.Time{}},
+	} {
+		body := `{"operator_journey_id":"abc1","start":{"datetime":"` + c.start + `"}}`
+		if got := parseJourney([]byte(body), now); !got.ok || !got.start.Equal(c.want) {
+			t.Errorf("parseJourney(%s) at %v = %+v, want start %v", body, now, got, c.want)
 		}
 	}
 }
@@ -130,7 +153,7 @@ func FuzzParseJourney(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		j := parseJourney(body)
+		j := parseJourney(body, time.Now())
 		if j.ok != (j.id != "") || (j.ok && !registry.ValidOperatorJourneyID(j.id)) {
 			t.Fatalf("parseJourney(%q) = %+v", body, j)
 		}

@@ -148,6 +148,10 @@ type Config struct {
 	// Transport sends the forwarded requests; default a clone of
 	// http.DefaultTransport.
 	Transport http.RoundTripper
+	// Now is the registry's time, which bounds a submitted start as a
+	// pushed one's (the demo registry's clock under --demo); default the
+	// wall clock.
+	Now func() time.Time
 }
 
 // Proxy forwards an operator's calls to one registry and tracks its
@@ -162,6 +166,7 @@ type Proxy struct {
 	trackTimeout time.Duration
 	readTimeout  time.Duration
 	respTimeout  time.Duration
+	now          func() time.Time
 	maxBody      int64
 	pending      chan struct{}
 	rp           *httputil.ReverseProxy
@@ -197,6 +202,7 @@ func New(cfg Config) (*Proxy, error) {
 		trackTimeout: orDefault(cfg.TrackTimeout, DefaultTrackTimeout),
 		readTimeout:  orDefault(cfg.ReadTimeout, DefaultReadTimeout),
 		respTimeout:  orDefault(cfg.ResponseTimeout, DefaultResponseTimeout),
+		now:          cfg.Now,
 		maxBody:      orDefault(cfg.MaxBodyBytes, DefaultMaxBodyBytes),
 		pending:      make(chan struct{}, maxPendingRegistrations),
 	}
@@ -205,6 +211,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if p.metrics == nil {
 		p.metrics = noObserver{}
+	}
+	if p.now == nil {
+		p.now = time.Now
 	}
 	transport := cfg.Transport
 	if transport == nil {
@@ -350,7 +359,7 @@ func (p *Proxy) readJourney(body []byte) (j journeyRef) {
 			j = journeyRef{}
 		}
 	}()
-	return parseJourney(body)
+	return parseJourney(body, p.now())
 }
 
 // readPatchStart never lets a body it cannot read stop the PATCH.
@@ -367,7 +376,7 @@ func (p *Proxy) readPatchStart(body []byte) (start time.Time) {
 	if json.Unmarshal(body, &in) != nil {
 		return time.Time{}
 	}
-	return parseStart(in.Start)
+	return parseStart(in.Start, p.now())
 }
 
 // journeyRef is what the proxy takes from a submission body.
@@ -380,7 +389,7 @@ type journeyRef struct {
 // parseJourney reads operator_journey_id and start.datetime. A body that is
 // not JSON, or whose id is not one the registry accepts, gives nothing to
 // track: the registry will refuse it with a 400.
-func parseJourney(body []byte) journeyRef {
+func parseJourney(body []byte, now time.Time) journeyRef {
 	var in struct {
 		ID    json.RawMessage `json:"operator_journey_id"`
 		Start json.RawMessage `json:"start"`
@@ -392,20 +401,20 @@ func parseJourney(body []byte) journeyRef {
 	if json.Unmarshal(in.ID, &id) != nil || !registry.ValidOperatorJourneyID(id) {
 		return journeyRef{}
 	}
-	return journeyRef{id: id, start: parseStart(in.Start), ok: true}
+	return journeyRef{id: id, start: parseStart(in.Start, now), ok: true}
 }
 
 // parseStart reads a start's datetime, zero when absent or not RFC 3339.
 // A start the push endpoint would refuse is a mistake the registry will
-// judge; the journey is tracked without it.
-func parseStart(raw json.RawMessage) time.Time {
+// judge; the journey is tracked without it. now is the registry's time.
+func parseStart(raw json.RawMessage, now time.Time) time.Time {
 	var start struct {
 		Datetime string `json:"datetime"`
 	}
 	if json.Unmarshal(raw, &start) != nil {
 		return time.Time{}
 	}
-	if t, err := time.Parse(time.RFC3339, start.Datetime); err == nil && starts.Check(t, time.Now()) == nil {
+	if t, err := time.Parse(time.RFC3339, start.Datetime); err == nil && starts.Check(t, now) == nil {
 		return t.UTC()
 	}
 	return time.Time{}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/push"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
@@ -29,6 +30,8 @@ func (r *recorder) CanonicalID(id string) (string, error) {
 	}
 	return id, nil
 }
+
+func (r *recorder) Now() time.Time { return time.Now() }
 
 func (r *recorder) Register(_ context.Context, regs []tracker.Registration) (int, error) {
 	r.calls++

@@ -29,6 +29,10 @@ type Registry interface {
 	CanonicalID(id string) (string, error)
 	// Register returns once regs are durable; added counts the new ones.
 	Register(ctx context.Context, regs []tracker.Registration) (added int, err error)
+	// Now is the registry's time, which bounds a pushed start: the wall
+	// clock, or the demo registry's clock under --demo, which runs an
+	// hour a second.
+	Now() time.Time
 }
 
 // Lookup finds the registry the configuration names name; ok is false
@@ -184,7 +188,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, name string) (in
 		maxItems:  h.opts.MaxBatch,
 		maxBody:   h.opts.MaxBodyBytes,
 		canonical: reg.CanonicalID,
-		now:       time.Now(),
+		now:       reg.Now(),
 	}
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 	var fail *requestError
