@@ -35,6 +35,7 @@ type Journeys struct {
 	lag, lagUnknown, lagNegative                  *prometheus.Desc
 	certs, certChecks, certLast                   *prometheus.Desc
 	due, ratio, checks, state, lastSuccess        *prometheus.Desc
+	listVerdicts                                  *prometheus.Desc
 
 	exemplars exemplarTimes
 }
@@ -77,11 +78,12 @@ func NewJourneys(snapshots func() []Snapshot) *Journeys {
 		certChecks: desc("certificate_checks_total", "Certificate checks, by result.", "result"),
 		certLast:   desc("certificate_last_check_timestamp_seconds", "When the certificates were last checked, in Unix seconds."),
 
-		due:         desc("scheduler_due_checks", "Status checks due and not yet made: the scheduler's backlog."),
-		ratio:       desc("scheduler_sampling_ratio", "Share of journeys followed, chosen by id hash so a followed journey is followed all its life; below 1 when the budget cannot afford every check."),
-		checks:      desc("scheduler_checks_total", "Due status checks by outcome (skipped: not followed under sampling).", "outcome"),
-		state:       desc("scheduler_state", "What the scheduler is doing with the registry: 1 for the current state (auth_failed and unsupported_version stop polling until a periodic probe succeeds).", "state"),
-		lastSuccess: desc("scheduler_last_success_timestamp_seconds", "When a status check last got an answer from the registry, in Unix seconds; absent before the first."),
+		due:          desc("scheduler_due_checks", "Status checks due and not yet made: the scheduler's backlog."),
+		ratio:        desc("scheduler_sampling_ratio", "Share of journeys followed, chosen by id hash so a followed journey is followed all its life; below 1 when the budget cannot afford every check."),
+		checks:       desc("scheduler_checks_total", "Due status checks by outcome (skipped: not followed under sampling).", "outcome"),
+		state:        desc("scheduler_state", "What the scheduler is doing with the registry: 1 for the current state (auth_failed and unsupported_version stop polling until a periodic probe succeeds).", "state"),
+		lastSuccess:  desc("scheduler_last_success_timestamp_seconds", "When a status check last got an answer from the registry, in Unix seconds; absent before the first."),
+		listVerdicts: desc("scheduler_list_verdicts_total", "Looks at journeys that the verdict rounds' lists settled without a status check of their own, by what the lists said: in the ok, canceled or acquisition_error list, or unchanged (in none that would change its status: still pending, or its refusal stands). Each is a check the budget did not spend; the lists' own requests are covoiturage_registry_requests_total{endpoint=\"journey_list\"}.", "verdict"),
 	}
 }
 
@@ -91,7 +93,7 @@ func (c *Journeys) Describe(ch chan<- *prometheus.Desc) {
 		c.status, c.fraud, c.anomaly, c.terms, c.seenStatus, c.seenFraud, c.seenAnomaly, c.seenTerms,
 		c.settle, c.tracked, c.registered, c.polling, c.overdue, c.notFound, c.forgotten,
 		c.lag, c.lagUnknown, c.lagNegative,
-		c.certs, c.certChecks, c.certLast, c.due, c.ratio, c.checks, c.state, c.lastSuccess,
+		c.certs, c.certChecks, c.certLast, c.due, c.ratio, c.checks, c.state, c.lastSuccess, c.listVerdicts,
 	} {
 		ch <- d
 	}
@@ -135,6 +137,7 @@ func (c *Journeys) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.due, prometheus.GaugeValue, float64(sc.Due), r)
 		ch <- prometheus.MustNewConstMetric(c.ratio, prometheus.GaugeValue, sc.SamplingRatio, r)
 		counters(ch, c.checks, r, scheduler.OutcomeNames[:], sc.Outcomes[:])
+		counters(ch, c.listVerdicts, r, scheduler.ListVerdictNames[:], sc.ListVerdicts[:])
 		for _, name := range scheduler.StateNames {
 			v := 0.0
 			if name == sc.State {

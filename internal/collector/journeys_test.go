@@ -36,6 +36,7 @@ var journeyFamilies = []string{
 	"covoiturage_journeys_polling",
 	"covoiturage_journeys_pending_overdue",
 	"covoiturage_journeys_not_found_total",
+	"covoiturage_scheduler_list_verdicts_total",
 	"covoiturage_journeys_forgotten_total",
 	"covoiturage_submission_lag_seconds",
 	"covoiturage_submission_lag_unknown_total",
@@ -109,6 +110,8 @@ func productionSnapshot(t *testing.T) Snapshot {
 	sched.Outcomes[scheduler.OutcomeNotFound] = 1
 	sched.Outcomes[scheduler.OutcomeSkipped] = 30
 	sched.Outcomes[scheduler.OutcomeRateLimited] = 2
+	sched.ListVerdicts[scheduler.ListVerdictOK] = 40
+	sched.ListVerdicts[scheduler.ListVerdictUnchanged] = 17
 	return Snapshot{
 		Registry:  "production",
 		Journeys:  productionTracker(t).Stats(),

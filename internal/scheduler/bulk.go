@@ -281,26 +281,32 @@ func (s *Scheduler) round(ctx context.Context, looks []look) {
 			s.cfg.Tracker.Passed(l.ID, now)
 		case in("canceled"):
 			t.Listed(l.ID, now, "canceled")
+			s.counters.listVerdicts[ListVerdictCanceled].Add(1)
 		case in("acquisition_error"):
 			t.Listed(l.ID, now, "acquisition_error")
+			s.counters.listVerdicts[ListVerdictAcquisitionError].Add(1)
 		case in("ok"):
 			t.Listed(l.ID, now, "ok")
+			s.counters.listVerdicts[ListVerdictOK].Add(1)
 		case in("anomaly_error"):
 			switch l.Status {
 			case "fraud_error", "anomaly_error", "terms_violation_error":
 				t.Unchanged(l.ID, now)
+				s.counters.listVerdicts[ListVerdictUnchanged].Add(1)
 			default:
 				own = append(own, l.ID)
 				continue
 			}
 		case l.Status == "terms_violation_error":
 			t.Unchanged(l.ID, now)
+			s.counters.listVerdicts[ListVerdictUnchanged].Add(1)
 		case undecided(l.Status):
 			if l.Settling && !l.Confirming {
 				own = append(own, l.ID)
 				continue
 			}
 			t.Unchanged(l.ID, now)
+			s.counters.listVerdicts[ListVerdictUnchanged].Add(1)
 		default:
 			// Known decided, now in none of the lists its status is in:
 			// the registry changed its mind (a PATCH).

@@ -7,6 +7,9 @@ import "time"
 type CounterTotals struct {
 	Outcomes          map[string]uint64 `json:"outcomes,omitempty"`
 	CertificateChecks map[string]uint64 `json:"certificate_checks,omitempty"`
+	// ListVerdicts were added without a format change: a release that
+	// does not know them ignores them.
+	ListVerdicts map[string]uint64 `json:"list_verdicts,omitempty"`
 	// LastSuccess is the wall time of the last answered check; zero if
 	// none.
 	LastSuccess time.Time `json:"last_success,omitzero"`
@@ -31,6 +34,14 @@ func (c *Counters) Totals() CounterTotals {
 			out.CertificateChecks[CertificateResults[i]] = v
 		}
 	}
+	for i := range c.listVerdicts {
+		if v := c.listVerdicts[i].Load(); v != 0 {
+			if out.ListVerdicts == nil {
+				out.ListVerdicts = map[string]uint64{}
+			}
+			out.ListVerdicts[ListVerdictNames[i]] = v
+		}
+	}
 	if ns := c.lastSuccess.Load(); ns != 0 {
 		out.LastSuccess = time.Unix(0, ns)
 	}
@@ -39,7 +50,8 @@ func (c *Counters) Totals() CounterTotals {
 
 // Restore adds stored totals to the counters, before the scheduler runs.
 // An outcome this release does not know is counted as error, a
-// certificate result as other: totals never go down.
+// certificate result as other, a list verdict as unchanged (the status
+// this release knows of the journey stood): totals never go down.
 func (c *Counters) Restore(t CounterTotals) {
 	for name, v := range t.Outcomes {
 		i := OutcomeError
@@ -58,6 +70,15 @@ func (c *Counters) Restore(t CounterTotals) {
 			}
 		}
 		c.certChecks[i].Add(v)
+	}
+	for name, v := range t.ListVerdicts {
+		i := ListVerdictUnchanged
+		for r, n := range ListVerdictNames {
+			if n == name {
+				i = ListVerdict(r)
+			}
+		}
+		c.listVerdicts[i].Add(v)
 	}
 	if !t.LastSuccess.IsZero() {
 		ns := t.LastSuccess.UnixNano()

@@ -186,7 +186,23 @@ func TestListsSettleVerdicts(t *testing.T) {
 	if st := w.sched.Stats(); st.ListRequests != uint64(lists) || lists == 0 || st.Listed == 0 {
 		t.Errorf("the scheduler counted %d list requests and %d listed looks, the registry answered %d", st.ListRequests, st.Listed, lists)
 	}
-	t.Logf("%d journeys: %d own checks, %d list requests (pages of 7 that shift)", len(js)+1, w.requests.Load(), lists)
+	// Each ok, canceled and acquisition_error journey got its verdict
+	// from a list (at least once: a confirming look reads it again), and
+	// the pending ones were seen unchanged; every verdict is a listed look.
+	st := w.sched.Stats()
+	var verdicts uint64
+	for i, least := range map[scheduler.ListVerdict]uint64{scheduler.ListVerdictOK: 20, scheduler.ListVerdictCanceled: 5, scheduler.ListVerdictAcquisitionError: 5, scheduler.ListVerdictUnchanged: 1} {
+		if st.ListVerdicts[i] < least {
+			t.Errorf("%d %s verdicts from lists, want at least %d", st.ListVerdicts[i], scheduler.ListVerdictNames[i], least)
+		}
+	}
+	for _, n := range st.ListVerdicts {
+		verdicts += n
+	}
+	if verdicts > st.Listed {
+		t.Errorf("%d list verdicts, more than the %d listed looks", verdicts, st.Listed)
+	}
+	t.Logf("%d journeys: %d own checks, %d list requests (pages of 7 that shift), list verdicts %v", len(js)+1, w.requests.Load(), lists, st.ListVerdicts)
 }
 
 // Verdicts change late: a cancel or a PATCH whose new checks found fraud,

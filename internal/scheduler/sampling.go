@@ -83,6 +83,10 @@ type Stats struct {
 	// ListRequests are the verdict rounds' list requests; Listed the
 	// looks they settled without a check of their own.
 	ListRequests, Listed uint64
+	// ListVerdicts are the listed looks the lists gave a verdict (the
+	// others were passed: the lists could not hold them yet), by
+	// ListVerdictNames.
+	ListVerdicts [numListVerdicts]uint64
 	// Gathered are the looks waiting for the next verdict round, among
 	// InFlight.
 	Gathered int
@@ -101,6 +105,9 @@ func (s *Scheduler) Stats() Stats {
 		st.LastSuccess = time.Unix(0, ns)
 	}
 	st.ListRequests, st.Listed = s.counters.listRequests.Load(), s.counters.listed.Load()
+	for i := range st.ListVerdicts {
+		st.ListVerdicts[i] = s.counters.listVerdicts[i].Load()
+	}
 	s.bulk.mu.Lock()
 	st.Gathered = len(s.bulk.looks)
 	s.bulk.mu.Unlock()

@@ -52,6 +52,24 @@ const (
 // OutcomeNames are the outcome label values.
 var OutcomeNames = [numOutcomes]string{"checked", "not_found", "skipped", "rate_limited", "auth_failed", "error"}
 
+// ListVerdict is what a verdict round's lists said of a look they settled
+// without a check of its own.
+type ListVerdict uint8
+
+// List verdicts, in the order of ListVerdictNames: the journey is in the
+// ok, canceled or acquisition_error list, or in none of the lists that
+// would change its status (still pending, or its refusal stands).
+const (
+	ListVerdictOK ListVerdict = iota
+	ListVerdictCanceled
+	ListVerdictAcquisitionError
+	ListVerdictUnchanged
+	numListVerdicts
+)
+
+// ListVerdictNames are the verdict label values.
+var ListVerdictNames = [numListVerdicts]string{"ok", "canceled", "acquisition_error", "unchanged"}
+
 // Config configures a Scheduler.
 type Config struct {
 	Name    string // the registry's name, for logs
@@ -102,8 +120,10 @@ type Counters struct {
 	lastSuccess atomic.Int64 // wall Unix nanoseconds
 	certChecks  [numCertResults]atomic.Uint64
 	// listRequests are the verdict rounds' list requests; listed the
-	// looks they settled without a check of their own.
+	// looks they settled without a check of their own, listVerdicts
+	// those they gave a verdict, by verdict.
 	listRequests, listed atomic.Uint64
+	listVerdicts         [numListVerdicts]atomic.Uint64
 }
 
 // Scheduler runs the checks of one registry.

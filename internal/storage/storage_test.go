@@ -79,6 +79,7 @@ func TestStateSurvivesReopening(t *testing.T) {
 	a.Counters.Restore(scheduler.CounterTotals{
 		Outcomes:          map[string]uint64{"checked": 257, "not_found": 43, "error": 5},
 		CertificateChecks: map[string]uint64{"ok": 3},
+		ListVerdicts:      map[string]uint64{"ok": 40, "unchanged": 17},
 		LastSuccess:       t0.Add(time.Hour),
 	})
 	if err := s.Flush([]Registry{a}); err != nil {
