@@ -137,6 +137,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	reg.MustRegister(versioncollector.NewCollector(exporterName))
 	reloads := newReloadMetrics(reg)
 	webInfo := newWebInfo(reg)
+	secrets := newSecretMetrics(reg)
+	webConns := newWebMetrics(reg)
 	opts := newMetrics(reg)
 	opts.Logger = logger
 	// The demo's simulated registry is new at every start: its journeys
@@ -236,7 +238,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	serveErr := make(chan error, len(servers))
 	for _, s := range servers {
-		s.serve(logger, serveErr)
+		s.serve(logger, webConns, serveErr)
 	}
 
 	// apply loads the configuration and applies it; a failure leaves the
@@ -257,6 +259,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for _, w := range exporter.Warnings(cfg) {
 			logger.Warn("configuration: a credential file others can read", "warning", w)
 		}
+		secrets.set(exporter.ExposedSecretFiles(cfg))
 		return nil
 	}
 	if err := apply(); err != nil {

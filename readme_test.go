@@ -65,6 +65,8 @@ func TestMetricsTableMatchesTheExporter(t *testing.T) {
 	d.MustRegister(versioncollector.NewCollector(exporterName), collector.NewJourneys(func() []collector.Snapshot { return nil }))
 	newReloadMetrics(d)
 	newWebInfo(d)
+	newSecretMetrics(d)
+	newWebMetrics(d)
 	newMetrics(d)
 	d.MustRegister(collector.NewStorage(func() storage.Stats { return storage.Stats{} }),
 		collector.NewDiscovery(func() []collector.DiscoverySnapshot { return nil }))

@@ -28,3 +28,26 @@ func (m *reloadMetrics) succeeded() {
 }
 
 func (m *reloadMetrics) failed() { m.successful.Set(0) }
+
+// secretMetrics tell, by registry, how many credential files group or
+// others can read: the log's warning at each (re)load is easily missed, a
+// series can be alerted on. Neither the path nor the content is a label.
+type secretMetrics struct{ exposed *prometheus.GaugeVec }
+
+func newSecretMetrics(reg prometheus.Registerer) *secretMetrics {
+	m := &secretMetrics{exposed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "covoiturage", Subsystem: "exporter", Name: "secret_files_exposed",
+		Help: "Credential files of the registry (token_file, secret_key_file) that group or others can read, as found when the running configuration was loaded; the log names them. 0 is the safe value.",
+	}, []string{"registry"})}
+	reg.MustRegister(m.exposed)
+	return m
+}
+
+// set replaces the counts with those of the configuration just applied:
+// a registry it no longer has loses its series.
+func (m *secretMetrics) set(byRegistry map[string]int) {
+	m.exposed.Reset()
+	for name, n := range byRegistry {
+		m.exposed.WithLabelValues(name).Set(float64(n))
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/mdlayher/vsock"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/exporter-toolkit/web"
 	"go.yaml.in/yaml/v3"
@@ -93,14 +94,20 @@ type connections struct {
 	logger           *slog.Logger
 	max              int
 	shedAt, resumeAt int
+	// The listener's series of webMetrics.
+	openGauge prometheus.Gauge
+	sheds     prometheus.Counter
 
 	mu       sync.Mutex
 	open     int
 	shedding bool
 }
 
-func newConnections(srv *http.Server, limit int, logger *slog.Logger) *connections {
-	c := &connections{srv: srv, logger: logger, max: limit, shedAt: limit * 3 / 4, resumeAt: limit / 2}
+func newConnections(srv *http.Server, limit int, logger *slog.Logger, m *webMetrics, listener string) *connections {
+	c := &connections{
+		srv: srv, logger: logger, max: limit, shedAt: limit * 3 / 4, resumeAt: limit / 2,
+		openGauge: m.open.WithLabelValues(listener), sheds: m.sheds.WithLabelValues(listener),
+	}
 	prev := srv.ConnState
 	srv.ConnState = func(conn net.Conn, st http.ConnState) {
 		c.track(st)
@@ -127,6 +134,11 @@ func (c *connections) track(st http.ConnState) {
 		c.shedding, resume = false, true
 	}
 	open := c.open
+	// Under the lock, so that the last count set is the last one made.
+	c.openGauge.Set(float64(open))
+	if shed {
+		c.sheds.Inc()
+	}
 	c.mu.Unlock()
 	// Outside the lock: closing idle connections calls back here.
 	switch {
@@ -137,6 +149,28 @@ func (c *connections) track(st http.ConnState) {
 		c.logger.Info("web: open connections back to normal: keep-alive on", "open", open, "max", c.max)
 		go c.srv.SetKeepAlivesEnabled(true)
 	}
+}
+
+// webMetrics meter connections: the log's line when shedding starts is
+// easily missed. listener is a server's name, "web" or "proxy".
+type webMetrics struct {
+	open  *prometheus.GaugeVec
+	sheds *prometheus.CounterVec
+}
+
+func newWebMetrics(reg prometheus.Registerer) *webMetrics {
+	m := &webMetrics{
+		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "covoiturage", Subsystem: "exporter", Name: "web_connections_open",
+			Help: "Open connections of the listener (web, or proxy with --proxy.listen-address), each of its addresses together; --web.max-connections bounds each address.",
+		}, []string{"listener"}),
+		sheds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "covoiturage", Subsystem: "exporter", Name: "web_connection_shedding_total",
+			Help: "Times the listener's open connections reached three quarters of --web.max-connections: its idle keep-alive connections were closed and keep-alive turned off until they were down to half.",
+		}, []string{"listener"}),
+	}
+	reg.MustRegister(m.open, m.sheds)
+	return m
 }
 
 // listen opens the listeners of a FlagConfig as exporter-toolkit's
@@ -284,9 +318,9 @@ func (s *served) listen(maxConnections int) error {
 
 // serve serves on the listeners in the background; a serving error goes
 // to errs.
-func (s *served) serve(logger *slog.Logger, errs chan<- error) {
+func (s *served) serve(logger *slog.Logger, m *webMetrics, errs chan<- error) {
 	s.srv = newServer(s.handler)
-	newConnections(s.srv, s.maxConnections, logger)
+	newConnections(s.srv, s.maxConnections, logger, m, s.name)
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)

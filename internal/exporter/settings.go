@@ -186,15 +186,34 @@ func truncateID(id string) string {
 // nothing: credential files that group or others can read.
 func Warnings(cfg *config.Config) []string {
 	var out []string
+	exposedSecretFiles(cfg, func(i int, key, warning string) {
+		out = append(out, fmt.Sprintf("%s.%s: %s", config.RegistryField(i, cfg.Registries[i].Name), key, warning))
+	})
+	return out
+}
+
+// ExposedSecretFiles counts, by registry name, the credential files of
+// Warnings; every registry of cfg is there, at 0 when none is exposed.
+func ExposedSecretFiles(cfg *config.Config) map[string]int {
+	out := make(map[string]int, len(cfg.Registries))
+	for _, rc := range cfg.Registries {
+		out[rc.Name] = 0
+	}
+	exposedSecretFiles(cfg, func(i int, _, _ string) { out[cfg.Registries[i].Name]++ })
+	return out
+}
+
+// exposedSecretFiles calls found with each credential file of cfg that
+// group or others can read: its registry's index, its key and why.
+func exposedSecretFiles(cfg *config.Config, found func(i int, key, warning string)) {
 	for i, rc := range cfg.Registries {
 		for _, f := range []struct{ key, path string }{{"token_file", rc.TokenFile}, {"secret_key_file", rc.SecretKeyFile}} {
 			if f.path == "" {
 				continue
 			}
 			if w := registry.ExposedSecretFile(f.path); w != "" {
-				out = append(out, fmt.Sprintf("%s.%s: %s", config.RegistryField(i, rc.Name), f.key, w))
+				found(i, f.key, w)
 			}
 		}
 	}
-	return out
 }
