@@ -45,8 +45,9 @@ func parseExternalURL(s string) (string, error) {
 // does; a specific one, 127.0.0.1 included, is kept, since it is the only
 // one the exporter answers on. A listener that is not TCP (vsock) has no
 // address a browser reaches: the hostname stands in for it, and the start
-// log says to set the flag.
-func deriveExternalURL(tls bool, addr net.Addr, hostname func() (string, error)) string {
+// log says to set the flag. Its path is the route prefix, which the
+// exporter, reached directly, serves under.
+func deriveExternalURL(tls bool, addr net.Addr, hostname func() (string, error), routePrefix string) string {
 	scheme := "http"
 	if tls {
 		scheme = "https"
@@ -68,7 +69,7 @@ func deriveExternalURL(tls bool, addr net.Addr, hostname func() (string, error))
 	if port != "" {
 		host = net.JoinHostPort(host, port)
 	}
-	return (&url.URL{Scheme: scheme, Host: host}).String()
+	return (&url.URL{Scheme: scheme, Host: host, Path: routePrefix}).String()
 }
 
 // newWebInfo registers covoiturage_exporter_web_info, whose one series

@@ -72,12 +72,16 @@ func TestDeriveExternalURL(t *testing.T) {
 		{false, &net.TCPAddr{IP: net.ParseIP("2001:db8::7"), Port: 9896}, "http://[2001:db8::7]:9896"},
 		{false, &net.UnixAddr{Name: "/run/x.sock", Net: "unix"}, "http://exporter-1"},
 	} {
-		if got := deriveExternalURL(c.tls, c.addr, hostname); got != c.want {
+		if got := deriveExternalURL(c.tls, c.addr, hostname, ""); got != c.want {
 			t.Errorf("deriveExternalURL(%v, %v) = %q, want %q", c.tls, c.addr, got, c.want)
 		}
 	}
+	// Reached directly, it serves under its route prefix.
+	if got := deriveExternalURL(false, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9896}, hostname, "/ops/covoiturage prod"); got != "http://127.0.0.1:9896/ops/covoiturage%20prod" {
+		t.Errorf("with a route prefix: %q", got)
+	}
 	noName := func() (string, error) { return "", errors.New("no hostname") }
-	if got := deriveExternalURL(false, &net.TCPAddr{IP: net.IPv4zero, Port: 9896}, noName); got != "http://localhost:9896" {
+	if got := deriveExternalURL(false, &net.TCPAddr{IP: net.IPv4zero, Port: 9896}, noName, ""); got != "http://localhost:9896" {
 		t.Errorf("without a hostname: %q", got)
 	}
 }
@@ -172,7 +176,8 @@ func TestExternalURLDerivedFromTLS(t *testing.T) {
 }
 
 // --web.external-url, as a reverse proxy serves the exporter, is what the
-// metric says, without its final slash.
+// metric says, without its final slash; its path is where the exporter
+// serves (--web.route-prefix's default).
 func TestExternalURLFlag(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -182,13 +187,13 @@ func TestExternalURLFlag(t *testing.T) {
 		"--web.external-url=https://ops.example.org/covoiturage/")
 	const series = `covoiturage_exporter_web_info{external_url="https://ops.example.org/covoiturage"} 1` + "\n"
 	eventually(t, 30*time.Second, func() error {
-		code, body, err := get(p.url("/metrics"))
+		code, body, err := get(p.url("/covoiturage/metrics"))
 		if err == nil && (code != http.StatusOK || !strings.Contains(body, series)) {
-			err = fmt.Errorf("/metrics %d: no %s", code, strings.TrimSpace(series))
+			err = fmt.Errorf("/covoiturage/metrics %d: no %s", code, strings.TrimSpace(series))
 		}
 		return err
 	})
-	if logs := p.Logs.String(); !strings.Contains(logs, "external_url=https://ops.example.org/covoiturage\n") {
+	if logs := p.Logs.String(); !strings.Contains(logs, "external_url=https://ops.example.org/covoiturage route_prefix=/covoiturage\n") {
 		t.Errorf("the start log does not give the external URL:\n%s", logs)
 	}
 }

@@ -14,6 +14,12 @@ import (
 // the running registries: figures, the applied configuration's public
 // part, and the trackers.
 func webwiring(ex *exporter.Exporter, f *flags, logger *slog.Logger) web.Options {
+	// The paths the page names are the ones its reader sends requests to:
+	// under the external URL's path; the proxy's own listener has none.
+	pushPath, proxyPath := externalPath(f.externalURL), externalPath(f.externalURL)
+	if f.proxyListen != "" {
+		proxyPath = ""
+	}
 	return web.Options{
 		Demo: f.demo, MetricsPath: f.telemetryPath, ExternalURL: f.externalURL, Logger: logger,
 		Registries: func() []web.Registry {
@@ -32,12 +38,12 @@ func webwiring(ex *exporter.Exporter, f *flags, logger *slog.Logger) web.Options
 				if f.demo && s.Registry == demo.Name {
 					sources = append(sources, tracker.SourceDemo.String()+" (the simulated operator)")
 				}
-				sources = append(sources, tracker.SourcePush.String()+" (POST /api/v1/journeys/"+s.Registry+")")
+				sources = append(sources, tracker.SourcePush.String()+" (POST "+pushPath+"/api/v1/journeys/"+s.Registry+")")
 				if info.Discovery {
 					sources = append(sources, tracker.SourceDiscovery.String()+" (the registry's list endpoint)")
 				}
 				if info.Proxy {
-					sources = append(sources, tracker.SourceProxy.String()+" (/proxy/"+s.Registry+"/)")
+					sources = append(sources, tracker.SourceProxy.String()+" ("+proxyPath+"/proxy/"+s.Registry+"/)")
 				}
 				out = append(out, web.Registry{
 					Name: s.Registry, APIVersion: info.APIVersion,

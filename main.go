@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -61,7 +62,10 @@ type flags struct {
 	web                    *web.FlagConfig
 	// externalURL is --web.external-url, checked, or once the web
 	// listener is open, the URL derived from it.
-	externalURL    string
+	externalURL string
+	// routePrefix is --web.route-prefix, checked: "" for the root, else
+	// the path every route of the web listener starts with.
+	routePrefix    string
 	proxyListen    string
 	proxyWebConfig string
 	log            *promslog.Config
@@ -92,8 +96,10 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		BoolVar(&f.storageRecover)
 	app.Flag("web.max-connections", "Maximum number of open connections on each listener; past three quarters of it, idle keep-alive connections are closed. See docs/security.md.").
 		Default("2048").IntVar(&f.maxConnections)
-	app.Flag("web.external-url", "The URL under which users reach the exporter, as Prometheus and Alertmanager name it: scheme, host, port, and the path of a reverse proxy that strips it (the exporter serves from its root). Exported as covoiturage_exporter_web_info{external_url}: the alerts' journey links are built on it. Unset: https:// when --web.config.file enables TLS, else http://, and the first listen address (the machine's hostname when it listens on every interface, as Prometheus does). See docs/configuration.md.").
+	app.Flag("web.external-url", "The URL under which users reach the exporter, as Prometheus and Alertmanager name it: scheme, host, port, and path (behind a reverse proxy, the path it serves the exporter under). Exported as covoiturage_exporter_web_info{external_url}: the alerts' journey links and the status page's links are built on it. Unset: https:// when --web.config.file enables TLS, else http://, the first listen address (the machine's hostname when it listens on every interface, as Prometheus does), and --web.route-prefix. See docs/configuration.md.").
 		Default("").StringVar(&f.externalURL)
+	app.Flag("web.route-prefix", "Prefix of every route of the web listener (/metrics, /-/healthy, the status page, /api/v1/..., /proxy/...), as in Prometheus: GET / redirects to it, anything else outside it is 404. Defaults to the path of --web.external-url, for a reverse proxy that passes the path on; set it to / behind one that strips it. --proxy.listen-address keeps its routes at its root.").
+		Default("").StringVar(&f.routePrefix)
 	app.Flag("proxy.listen-address", "Address on which to serve the submission proxies (/proxy/<registry>/...) on a listener of their own, with its own --proxy.web.config.file, so that basic auth can protect the exporter while operators' registry tokens pass through the proxy. Empty: the proxies are served on --web.listen-address.").
 		Default("").StringVar(&f.proxyListen)
 	app.Flag("proxy.web.config.file", "Configuration file of the --proxy.listen-address listener (TLS, client certificates; the exporter-toolkit web configuration format). One asking for basic auth is refused: the Authorization header of a proxied request is the operator's registry token.").
@@ -120,6 +126,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
 			return 2
 		}
+		if f.routePrefix == "" {
+			f.routePrefix = externalPath(f.externalURL)
+		}
+	}
+	if f.routePrefix, err = parseRoutePrefix(f.routePrefix); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", exporterName, err)
+		return 2
 	}
 	f.log.Writer = stderr
 	logger := promslog.New(f.log)
@@ -190,7 +203,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var ready atomic.Bool
 	reloadRequests := make(chan chan error)
 	mux := http.NewServeMux()
-	servers := []*served{{name: "web", handler: mux, flags: f.web}}
+	servers := []*served{{name: "web", handler: withRoutePrefix(f.routePrefix, mux), flags: f.web}}
 	if f.proxyListen != "" {
 		// Basic auth there would both eat the operator's registry token and
 		// hand the proxy's own password to the registry.
@@ -225,13 +238,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			logger.Error("--web.config.file", "err", err)
 			return 1
 		}
-		f.externalURL = deriveExternalURL(webConfig.tls, servers[0].listeners[0].Addr(), os.Hostname)
+		f.externalURL = deriveExternalURL(webConfig.tls, servers[0].listeners[0].Addr(), os.Hostname, f.routePrefix)
 		if _, tcp := servers[0].listeners[0].Addr().(*net.TCPAddr); !tcp {
 			logger.Warn("the web listener is not TCP: set --web.external-url to the URL users reach the exporter at", "external_url", f.externalURL)
 		}
 	}
 	webInfo.WithLabelValues(f.externalURL).Set(1)
-	logger.Info("the exporter is reached at its external URL", "external_url", f.externalURL)
+	logger.Info("the exporter is reached at its external URL", "external_url", f.externalURL, "route_prefix", "/"+strings.TrimPrefix(f.routePrefix, "/"))
 	if err := routes(mux, f, reg, ex, opts.Push, &ready, reloadRequests, logger); err != nil {
 		logger.Error("web routes", "err", err)
 		return 1
