@@ -54,16 +54,21 @@ func browser(t *testing.T) context.Context {
 	return limited
 }
 
-// The status page, in a real browser, on an exporter running --demo: it
-// shows the registry with its counts as the metrics give them, every
-// link it holds answers 2xx, the look-up box finds a journey without a
-// line of JavaScript, and it fits a phone's width.
+// The status page, in a real browser, on an exporter running --demo
+// under a route prefix: it shows the registry with its counts as the
+// metrics give them, every link it holds stays under the prefix and
+// answers 2xx, the look-up box finds a journey without a line of
+// JavaScript, and it fits a phone's width.
 func TestStatusPageInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a browser and the demo for about 20 s")
 	}
 	t.Parallel()
-	p := startExporter(t, buildExporter(t), "--demo")
+	p := startExporter(t, buildExporter(t), "--demo", "--web.route-prefix=/covoiturage")
+	// Reached directly under its prefix, its derived external URL ends
+	// with it: every request of the test, and every link, carries it.
+	host := strings.TrimPrefix(p.base, "http://")
+	p.base += "/covoiturage"
 	// Wait until the demo has decided journeys: counts worth showing.
 	m, _ := p.waitFor(t, 60*time.Second, func(m metrics) []string {
 		if v, _ := m.value("covoiturage_journeys", "registry", "demo", "status", "ok"); v < 20 {
@@ -86,7 +91,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Registry demo", "Demo mode", "API version", "3.3", "Scheduler", "polling", "Sampling ratio", "Budget", "Last success",
-		"Status", "Fraud label", "Anomaly label", "Terms violation", "Source", "push (POST /api/v1/journeys/demo)", "Look a journey up"} {
+		"Status", "Fraud label", "Anomaly label", "Terms violation", "Source", "push (POST /covoiturage/api/v1/journeys/demo)", "Look a journey up"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the page does not say %q:\n%s", want, text)
 		}
@@ -99,15 +104,15 @@ func TestStatusPageInChromium(t *testing.T) {
 	counts := 0
 	for _, link := range links {
 		u, err := url.Parse(link)
-		if err != nil || u.Host != strings.TrimPrefix(p.base, "http://") {
-			t.Errorf("link %q leaves the exporter", link)
+		if err != nil || u.Host != host || !strings.HasPrefix(u.Path, "/covoiturage/") {
+			t.Errorf("link %q leaves the exporter or its route prefix", link)
 			continue
 		}
 		code, body, err := get(link)
 		if err != nil || code/100 != 2 {
 			t.Errorf("link %s: %d %v", link, code, err)
 		}
-		if u.Path == "/api/v1/journeys/demo" && u.Query().Get("status") == "ok" && u.Query().Get("format") == "" {
+		if u.Path == "/covoiturage/api/v1/journeys/demo" && u.Query().Get("status") == "ok" && u.Query().Get("format") == "" {
 			counts++
 			var page struct {
 				Journeys []tracker.Journey `json:"journeys"`

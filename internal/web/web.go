@@ -54,9 +54,11 @@ type Options struct {
 	// MetricsPath is linked from the status page.
 	MetricsPath string
 	// ExternalURL is where users reach the exporter (--web.external-url),
-	// shown on the status page. Its path, if any, is the prefix a reverse
-	// proxy strips: the pages' links and redirects start with it. Empty:
-	// links from the root.
+	// shown on the status page. Its path, if any, is the one browsers
+	// send (the route prefix, or a reverse proxy's that strips it): the
+	// pages' links and redirects start with it, while the routes are
+	// registered from the root, the route prefix being stripped before.
+	// Empty: links from the root.
 	ExternalURL string
 	Logger      *slog.Logger
 }
