@@ -391,7 +391,10 @@ func TestProxyListenerOfItsOwn(t *testing.T) {
 	writeFile(t, cfg, "registries:\n"+registryYAML("p", upstream, "token", "known1")+"    proxy:\n      enabled: true\n")
 	proxyAddr := testkit.FreeAddress(t)
 	p := startExporter(t, bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.config.file="+filepath.Join(dir, "web.yml"), "--proxy.listen-address="+proxyAddr)
+		"--web.config.file="+filepath.Join(dir, "web.yml"), "--proxy.listen-address="+proxyAddr,
+		// The web listener's route prefix is not the proxy listener's:
+		// its routes stay at its root.
+		"--web.route-prefix=/covoiturage")
 	eventually(t, 30*time.Second, func() error {
 		code, _, err := get("http://" + proxyAddr + "/-/healthy")
 		if err == nil && code != http.StatusOK {
