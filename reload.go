@@ -37,7 +37,7 @@ type secretMetrics struct{ exposed *prometheus.GaugeVec }
 func newSecretMetrics(reg prometheus.Registerer) *secretMetrics {
 	m := &secretMetrics{exposed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "covoiturage", Subsystem: "exporter", Name: "secret_files_exposed",
-		Help: "Credential files of the registry (token_file, secret_key_file) that group or others can read, as found when the running configuration was loaded; the log names them. 0 is the safe value.",
+		Help: "Credential files of the registry (token_file, secret_key_file) on which group or others have any permission, as found when the running configuration was loaded; the log names them. 0 is the safe value.",
 	}, []string{"registry"})}
 	reg.MustRegister(m.exposed)
 	return m

@@ -86,7 +86,7 @@ func ExposedSecretFile(path string) string {
 	if err != nil || st.Mode().Perm()&0o077 == 0 {
 		return ""
 	}
-	return fmt.Sprintf("secret file %s has mode %#o: group or others can read it; chmod 600 it", path, st.Mode().Perm())
+	return fmt.Sprintf("secret file %s has mode %#o: group or others have permissions on it (read, or write: a replaced token); chmod 600 it", path, st.Mode().Perm())
 }
 
 // Auth is how the client authenticates: a legacy static application token,
