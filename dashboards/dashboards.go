@@ -11,6 +11,8 @@ import (
 	"io/fs"
 )
 
+//go:generate go run ./internal/gen -out .
+
 //go:embed *.json
 var files embed.FS
 

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+)
+
+// board is what tells one dashboard from the other.
+type board struct {
+	file, uid, title, desc string
+	from                   string // the default time range, up to now
+	// link goes to the other dashboard, with the variables and time range.
+	linkTitle, linkUID string
+	// extra variables after datasource, job, instance and registry.
+	extra []cog.Builder[dashboard.VariableModel]
+	items []item
+}
+
+// boards are the dashboards the project ships, in the files users import.
+func boards() []board {
+	return []board{
+		{
+			file:  "exporter.json",
+			uid:   "covoiturage-exporter",
+			title: "Covoiturage exporter",
+			desc:  "How the covoiturage exporter spends the registry's budget: requests, errors, rate limiting, sampling, backlog, freshness, where journeys come from (config, push, discovery, proxy), the durable state and its own process.",
+			from:  "now-6h", linkTitle: "Journeys and verdicts", linkUID: "covoiturage-operator",
+			items: exporterPanels(),
+		},
+		{
+			file:  "operator.json",
+			uid:   "covoiturage-operator",
+			title: "Covoiturage registry: journeys and verdicts",
+			desc:  "What the carpooling proof registry decided about the operator's journeys: statuses, rejections and why, time to a settled status, what is still pending.",
+			from:  "now-7d", linkTitle: "Exporter", linkUID: "covoiturage-exporter",
+			extra: []cog.Builder[dashboard.VariableModel]{exporterVariable()},
+			items: operatorPanels(),
+		},
+	}
+}
+
+// labelVariable chooses values of a label, several at once or all; query
+// is the label_values() that lists them.
+func labelVariable(name, label, query string) *dashboard.QueryVariableBuilder {
+	return dashboard.NewQueryVariableBuilder(name).
+		Label(label).
+		Datasource(promDS).
+		Definition(query).
+		Query(dashboard.StringOrMap{Map: map[string]any{
+			"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery",
+		}}).
+		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
+		Regex("").
+		Sort(dashboard.VariableSortAlphabeticalAsc).
+		Multi(true).IncludeAll(true).AllValue(".*").
+		Current(dashboard.VariableOption{
+			Selected: cog.ToPtr(true),
+			Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
+			Value:    dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}},
+		}).
+		Hide(dashboard.VariableHideDontHide)
+}
+
+// exporterVariable holds the exporter's external URL, where the journey
+// links of the operator dashboard open its list of journeys.
+func exporterVariable() *dashboard.QueryVariableBuilder {
+	const query = `label_values(covoiturage_exporter_web_info{job=~"$job", instance=~"$instance"}, external_url)`
+	return dashboard.NewQueryVariableBuilder("exporter").
+		Label("Exporter address").
+		Description("The exporter's external URL, where your browser reaches it: the journey links of the panels open its list of journeys there. Its choices are the external URLs the selected exporters export (covoiturage_exporter_web_info, set with --web.external-url); for an exporter too old to export one, type its address (https://host:9896).").
+		Datasource(promDS).
+		Definition(query).
+		Query(dashboard.StringOrMap{Map: map[string]any{
+			"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery",
+		}}).
+		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
+		Regex("").
+		Sort(dashboard.VariableSortAlphabeticalAsc).
+		Multi(false).IncludeAll(false).AllowCustomValue(true).
+		Hide(dashboard.VariableHideDontHide)
+}
+
+func (b board) build() (dashboard.Dashboard, error) {
+	d := dashboard.NewDashboardBuilder(b.title).
+		Uid(b.uid).
+		Description(b.desc).
+		Tags([]string{"covoiturage", "prometheus"}).
+		Timezone("browser").
+		Editable().
+		Tooltip(dashboard.DashboardCursorSyncCrosshair).
+		FiscalYearStartMonth(0).
+		LiveNow(false).
+		WeekStart("").
+		Version(1).
+		Refresh("1m").
+		Time(b.from, "now").
+		Annotation(dashboard.NewAnnotationQueryBuilder().
+			Name("Annotations & Alerts").
+			BuiltIn(1).
+			Datasource(common.DataSourceRef{Type: cog.ToPtr("grafana"), Uid: cog.ToPtr("-- Grafana --")}).
+			Enable(true).Hide(true).
+			IconColor("rgba(0, 211, 255, 1)").
+			Type("dashboard")).
+		Link(dashboard.NewDashboardLinkBuilder(b.linkTitle).
+			Type(dashboard.DashboardLinkTypeLink).
+			Url("/d/" + b.linkUID).
+			Icon("dashboard").
+			IncludeVars(true).KeepTime(true).
+			AsDropdown(false).TargetBlank(false).
+			Tags([]string{}).Tooltip("")).
+		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").
+			Label("Data source").
+			Type("prometheus").
+			Regex("").
+			Multi(false).IncludeAll(false).
+			Hide(dashboard.VariableHideDontHide)).
+		WithVariable(labelVariable("job", "Job", "label_values(covoiturage_exporter_build_info, job)")).
+		WithVariable(labelVariable("instance", "Instance", `label_values(covoiturage_exporter_build_info{job=~"$job"}, instance)`)).
+		WithVariable(labelVariable("registry", "Registry", `label_values(covoiturage_journeys{job=~"$job", instance=~"$instance"}, registry)`))
+	for _, v := range b.extra {
+		d.WithVariable(v)
+	}
+	for _, it := range b.items {
+		if it.row != nil {
+			d.WithRow(it.row)
+		} else {
+			d.WithPanel(it.panel)
+		}
+	}
+	return d.Build()
+}
