@@ -148,6 +148,15 @@ func exporterPanels() []item {
 				{`min by (registry) (covoiturage_scheduler_sampling_ratio{job=~"$job", instance=~"$instance", registry=~"$registry"})`, "{{registry}}"},
 			},
 		}),
+		timeseriesItem(spec{
+			id: 45, title: "Checks the verdict lists saved",
+			desc: `Journeys per minute whose status the verdict rounds' lists settled without a status check of their own, by what the lists said: ok, canceled, acquisition_error, or unchanged (still pending, or its refusal stands). Each is a status check the budget did not spend; the lists' own requests are the journey_list endpoint above. Near zero while many journeys are pending: the lists are not run, or the registry answers them with errors (see the requests by endpoint). docs/schedule.md.`,
+			unit: "cpm", w: 24, h: 8,
+			stacked: true,
+			targets: []target{
+				{`sum by (registry, verdict) (rate(covoiturage_scheduler_list_verdicts_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}} {{verdict}}"},
+			},
+		}),
 		row(19, "Backlog and freshness"),
 		timeseriesItem(spec{
 			id: 20, title: "Backlog of due checks",
@@ -246,6 +255,31 @@ func exporterPanels() []item {
 			},
 		}),
 		timeseriesItem(spec{
+			id: 46, title: "Proxied cancels and PATCHes",
+			desc: `Cancels and PATCHes per minute that the registry accepted (200) through the proxy, by call, each applied to its journey at once: cancel marks it canceled, patch plans its checks again. Zero while the operator cancels or corrects journeys: its calls bypass the proxy, and the exporter learns of them only at the next status check. Failures to apply one count in the tracking failures. docs/sources.md, "The submission proxy".`,
+			unit: "cpm", w: 8, h: 8,
+			targets: []target{
+				{`sum by (registry, call) (rate(covoiturage_proxy_changes_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}} {{call}}"},
+			},
+		}),
+		timeseriesItem(spec{
+			id: 47, title: "Journeys the proxy registered",
+			desc: `Journeys per minute the proxy registered from the registry's 201, 409 or 422 answers: new, or already_tracked (submitted again, or found by another source first). Fewer than the 201, 409 and 422 submissions: some could not be registered; see the tracking failures.`,
+			unit: "cpm", w: 8, h: 8,
+			stacked: true,
+			targets: []target{
+				{`sum by (registry, result) (rate(covoiturage_proxy_tracked_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}} {{result}}"},
+			},
+		}),
+		timeseriesItem(spec{
+			id: 48, title: "Other calls forwarded by the proxy",
+			desc: `Calls other than submissions that the proxy forwarded untouched, per minute (status, cancel, PATCH, token…): the operator's own use of the registry through the exporter's address, which spends the same per-IP limit of the registry as the exporter's checks. A surge here, with 429 answers, is the operator's traffic, not the exporter's.`,
+			unit: "cpm", w: 8, h: 8,
+			targets: []target{
+				{`sum by (registry) (rate(covoiturage_proxy_requests_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}}"},
+			},
+		}),
+		timeseriesItem(spec{
 			id: 38, title: "Discovery list requests against status checks",
 			desc: "Discovery's list requests and the status checks per second, stacked: both are spent from the registry's budget (budget.requests_per_second), so the top is what the exporter spends and discovery's band is its share. Discovery comes in bursts, one per round (about 54 requests a round for an operator submitting 10,000 journeys a day). If its share pushes the sampling ratio below 100 %, raise discovery.interval (keeping it well under lookback - 24 h) or the budget.",
 			unit: "reqps", w: 12, h: 8,
@@ -263,6 +297,23 @@ func exporterPanels() []item {
 			thresholdLine: true,
 			targets: []target{
 				{`time() - max by (registry) (covoiturage_discovery_last_success_timestamp_seconds{job=~"$job", instance=~"$instance", registry=~"$registry"})`, "{{registry}}"},
+			},
+		}),
+		timeseriesItem(spec{
+			id: 49, title: "Journeys listed by discovery",
+			desc: `Journey ids discovery listed per minute (each counted once per round), and those of them the exporter did not follow yet. Where the operator pushes or proxies its submissions, new journeys here are submissions that bypassed push and the proxy, found up to a day late: look for the other submission path. docs/sources.md, "Discovery".`,
+			unit: "cpm", w: 12, h: 8,
+			targets: []target{
+				{`sum by (registry) (rate(covoiturage_discovery_journeys_found_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}} listed"},
+				{`sum by (registry) (rate(covoiturage_discovery_journeys_new_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}} new"},
+			},
+		}),
+		timeseriesItem(spec{
+			id: 50, title: "Discovery round duration",
+			desc: `How long the last discovery round took (absent before the first). Rounds run every discovery interval (10m by default), one list request at a time: a round nearly as long as the interval lists many pages, or the registry answers its lists slowly (see the request duration of the journey_list endpoint); rounds that end incomplete should have max_pages_per_round or page_size raised. docs/sources.md, "Discovery".`,
+			unit: "s", w: 12, h: 8,
+			targets: []target{
+				{`max by (registry) (covoiturage_discovery_round_duration_seconds{job=~"$job", instance=~"$instance", registry=~"$registry"})`, "{{registry}}"},
 			},
 		}),
 		timeseriesItem(spec{
@@ -304,6 +355,32 @@ func exporterPanels() []item {
 			steps: []step{{1, "red"}},
 			targets: []target{
 				{`max by (instance) (covoiturage_storage_corrupt_records_total{job=~"$job", instance=~"$instance"})`, "{{instance}}"},
+			},
+		}),
+		row(51, "Web server and credentials"),
+		statItem(spec{
+			id: 52, title: "Exposed credential files",
+			desc: `Credential files (token_file, secret_key_file) of each registry that group or others can read, as found when the running configuration was loaded; the exporter's log names them. Should be 0: chmod 600 the files (owned by the exporter's user) and reload. docs/security.md, "Credentials".`,
+			unit: "short", w: 6, h: 8,
+			steps: []step{{1, "red"}},
+			targets: []target{
+				{`max by (registry) (covoiturage_exporter_secret_files_exposed{job=~"$job", instance=~"$instance", registry=~"$registry"})`, "{{registry}}"},
+			},
+		}),
+		timeseriesItem(spec{
+			id: 53, title: "Open connections",
+			desc: `Open connections of each listener: web (metrics, pages, API, push) and proxy (with --proxy.listen-address), each of its addresses together. --web.max-connections bounds each address; at three quarters of it the listener sheds idle keep-alive connections (the next panel). Steadily near the bound: raise it, or find the client that holds connections open. docs/security.md, "Server limits".`,
+			unit: "short", w: 9, h: 8,
+			targets: []target{
+				{`max by (instance, listener) (covoiturage_exporter_web_connections_open{job=~"$job", instance=~"$instance"})`, "{{instance}} {{listener}}"},
+			},
+		}),
+		timeseriesItem(spec{
+			id: 54, title: "Connection shedding",
+			desc: `Times per minute a listener's open connections reached three quarters of --web.max-connections: its idle keep-alive connections were closed and keep-alive turned off until they were down to half. Occasional: a burst of clients. Sustained: the bound is too low for the clients (Prometheus, push, proxy), or a client opens connections without reusing them. docs/security.md, "Server limits".`,
+			unit: "cpm", w: 9, h: 8,
+			targets: []target{
+				{`sum by (instance, listener) (rate(covoiturage_exporter_web_connection_shedding_total{job=~"$job", instance=~"$instance"}[$__rate_interval])) * 60`, "{{instance}} {{listener}}"},
 			},
 		}),
 		row(23, "Exporter process"),
