@@ -151,10 +151,19 @@ func exporterPanels() []item {
 		timeseriesItem(spec{
 			id: 45, title: "Checks the verdict lists saved",
 			desc: `Journeys per minute whose status the verdict rounds' lists settled without a status check of their own, by what the lists said: ok, canceled, acquisition_error, or unchanged (still pending, or its refusal stands). Each is a status check the budget did not spend; the lists' own requests are the journey_list endpoint above. Near zero while many journeys are pending: the lists are not run, or the registry answers them with errors (see the requests by endpoint). docs/schedule.md.`,
-			unit: "cpm", w: 24, h: 8,
+			unit: "cpm", w: 12, h: 8,
 			stacked: true,
 			targets: []target{
 				{`sum by (registry, verdict) (rate(covoiturage_scheduler_list_verdicts_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}} {{verdict}}"},
+			},
+		}),
+		timeseriesItem(spec{
+			id: 55, title: "Certificate checks by result",
+			desc: `Certificate checks per minute, by result: ok, expired, not_found, error (no answer) or other. They spend the same registry budget as status checks, once per certificate interval (1 h by default). Errors here with the registry up point at the certificate endpoint or the credentials; the operator dashboard shows the certificates' latest results.`,
+			unit: "cpm", w: 12, h: 8,
+			stacked: true,
+			targets: []target{
+				{`sum by (registry, result) (rate(covoiturage_certificate_checks_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}} {{result}}"},
 			},
 		}),
 		row(19, "Backlog and freshness"),

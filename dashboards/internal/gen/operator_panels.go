@@ -168,6 +168,24 @@ func operatorPanels() []item {
 				{`sum by (registry, reason) (increase(covoiturage_journeys_terms_violations_seen_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) / on (registry) group_left clamp_min(sum by (registry) (increase(covoiturage_journeys_registered_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])), 1)`, "{{registry}} {{reason}}"},
 			},
 		}),
+		timeseriesItem(spec{
+			id: 35, title: "Journeys newly flagged with each fraud label",
+			desc: `Journeys per minute seen for the first time with each fraud label: the registry's fraud batches flag them, usually in bursts after a batch. A burst far above the usual ones is a batch that flagged many of the operator's trips at once: open the list from the series and raise it with the fraud team.`,
+			unit: "cpm", w: 12, h: 8,
+			links: []link{{"The journeys with this fraud label (exporter's list)", "${exporter}/api/v1/journeys/${__field.labels.registry}?fraud_label=${__field.labels.label}"}},
+			targets: []target{
+				{`sum by (registry, label) (rate(covoiturage_journeys_fraud_labels_seen_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}} {{label}}"},
+			},
+		}),
+		timeseriesItem(spec{
+			id: 36, title: "Journeys newly flagged with each anomaly label",
+			desc: `Journeys per minute seen for the first time with each anomaly label. Anomaly labels follow what the operator submitted (times, distances, places): a new label that starts right after a release of the operator's application points at that release; open the list from the series for examples.`,
+			unit: "cpm", w: 12, h: 8,
+			links: []link{{"The journeys with this anomaly label (exporter's list)", "${exporter}/api/v1/journeys/${__field.labels.registry}?anomaly_label=${__field.labels.label}"}},
+			targets: []target{
+				{`sum by (registry, label) (rate(covoiturage_journeys_anomaly_labels_seen_total{job=~"$job", instance=~"$instance", registry=~"$registry"}[$__rate_interval])) * 60`, "{{registry}} {{label}}"},
+			},
+		}),
 		row(20, "Pending: what and for how long"),
 		tableItem(spec{
 			id: 21, title: "Pending journeys by registry",
