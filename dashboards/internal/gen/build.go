@@ -77,7 +77,7 @@ type spec struct {
 	rename map[string]string
 }
 
-var promDS = common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${datasource}")}
+var promDS = common.DataSourceRef{Type: new("prometheus"), Uid: new("${datasource}")}
 
 func (s spec) queries(table bool) []cog.Builder[variants.Dataquery] {
 	out := make([]cog.Builder[variants.Dataquery], 0, len(s.targets))
@@ -104,7 +104,7 @@ func (s spec) thresholds() *dashboard.ThresholdsConfigBuilder {
 	}
 	steps := []dashboard.Threshold{{Color: base}}
 	for _, st := range s.steps {
-		steps = append(steps, dashboard.Threshold{Value: cog.ToPtr(st.at), Color: st.color})
+		steps = append(steps, dashboard.Threshold{Value: new(st.at), Color: st.color})
 	}
 	return dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(steps)
 }
@@ -115,7 +115,7 @@ func (s spec) valueMappings() []dashboard.ValueMapping {
 	}
 	options := map[string]dashboard.ValueMappingResult{}
 	for i, m := range s.mappings {
-		options[m.value] = dashboard.ValueMappingResult{Text: cog.ToPtr(m.text), Color: cog.ToPtr(m.color), Index: cog.ToPtr(int32(i))}
+		options[m.value] = dashboard.ValueMappingResult{Text: new(m.text), Color: new(m.color), Index: new(int32(i))}
 	}
 	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: options}}}
 }
@@ -162,7 +162,7 @@ func timeseriesPanel(s spec) *timeseries.PanelBuilder {
 		Thresholds(s.thresholds()).Mappings(s.valueMappings()).Min(0).
 		DrawStyle(common.GraphDrawStyleLine).LineInterpolation(common.LineInterpolationLinear).
 		LineWidth(1).FillOpacity(10).ShowPoints(common.VisibilityModeNever).
-		SpanNulls(common.BoolOrFloat64{Bool: cog.ToPtr(false)}).AxisSoftMin(0).
+		SpanNulls(common.BoolOrFloat64{Bool: new(false)}).AxisSoftMin(0).
 		Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNone).Group("A")).
 		ThresholdsStyle(common.NewGraphThresholdsStyleConfigBuilder().Mode(common.GraphThresholdsStyleModeOff)).
 		Legend(common.NewVizLegendOptionsBuilder().DisplayMode(common.LegendDisplayModeTable).

@@ -55,7 +55,7 @@ func labelVariable(name, label, query string) *dashboard.QueryVariableBuilder {
 		Sort(dashboard.VariableSortAlphabeticalAsc).
 		Multi(true).IncludeAll(true).AllValue(".*").
 		Current(dashboard.VariableOption{
-			Selected: cog.ToPtr(true),
+			Selected: new(true),
 			Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
 			Value:    dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}},
 		}).
@@ -81,9 +81,13 @@ func exporterVariable() *dashboard.QueryVariableBuilder {
 		Hide(dashboard.VariableHideDontHide)
 }
 
-func (b board) build() (dashboard.Dashboard, error) {
-	d := dashboard.NewDashboardBuilder(b.title).
-		Uid(b.uid).
+// build returns the dashboard, a dashboard.Dashboard: the SDK deprecates
+// it for dashboardv2, Grafana 12's schema, which Grafana 10 and 11 cannot
+// import.
+func (b board) build() (any, error) {
+	//lint:ignore SA1019 dashboardv2 is Grafana 12's schema, not importable by Grafana 10 and 11
+	d := dashboard.NewDashboardBuilder(b.title) //nolint:staticcheck // see build's comment
+	d.Uid(b.uid).
 		Description(b.desc).
 		Tags([]string{"covoiturage", "prometheus"}).
 		Timezone("browser").
@@ -98,7 +102,7 @@ func (b board) build() (dashboard.Dashboard, error) {
 		Annotation(dashboard.NewAnnotationQueryBuilder().
 			Name("Annotations & Alerts").
 			BuiltIn(1).
-			Datasource(common.DataSourceRef{Type: cog.ToPtr("grafana"), Uid: cog.ToPtr("-- Grafana --")}).
+			Datasource(common.DataSourceRef{Type: new("grafana"), Uid: new("-- Grafana --")}).
 			Enable(true).Hide(true).
 			IconColor("rgba(0, 211, 255, 1)").
 			Type("dashboard")).

@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 )
 
 func main() {
@@ -58,7 +56,7 @@ func render() (map[string][]byte, error) {
 // finish turns the SDK's dashboard into the JSON Grafana 10 and 11 import
 // as it is: the SDK writes the schema of a newer Grafana, whose defaults
 // would change what older ones show.
-func finish(d dashboard.Dashboard) (map[string]any, error) {
+func finish(d any) (map[string]any, error) {
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return nil, err
