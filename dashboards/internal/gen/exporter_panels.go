@@ -2,6 +2,8 @@ package main
 
 import "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
+// exporterPanels are the self-monitoring dashboard's: how the exporter
+// spends the registry's budget, where its journeys come from, its own health.
 func exporterPanels() []item {
 	return []item{
 		row(1, "Health"),

@@ -2,6 +2,8 @@ package main
 
 import "github.com/grafana/grafana-foundation-sdk/go/dashboard"
 
+// operatorPanels are the operator's: what the registry decided about its
+// journeys, why, and what is still pending.
 func operatorPanels() []item {
 	return []item{
 		row(1, "Overview"),
