@@ -371,7 +371,7 @@ func exporterPanels() []item {
 		row(51, "Web server and credentials"),
 		statItem(spec{
 			id: 52, title: "Exposed credential files",
-			desc: `Credential files (token_file, secret_key_file) of each registry that group or others can read, as found when the running configuration was loaded; the exporter's log names them. Should be 0: chmod 600 the files (owned by the exporter's user) and reload. docs/security.md, "Credentials".`,
+			desc: `Credential files (token_file, secret_key_file) of each registry on which group or others have any permission (reading it, or writing another token into it), as found when the running configuration was loaded; the exporter's log names them. Should be 0: chmod 600 the files (owned by the exporter's user) and reload. docs/security.md, "Credentials".`,
 			unit: "short", w: 6, h: 8,
 			steps: []step{{1, "red"}},
 			targets: []target{
