@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,11 @@ func parseExternalURL(s string) (string, error) {
 		return "", fmt.Errorf("--web.external-url %q: links are built by appending paths to it, it cannot have a query or a fragment", s)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
+	// The status page's links and the look-up's redirect start with the
+	// path: "//host" there would send browsers to another site.
+	if u.Path != "" && path.Clean(u.Path) != u.Path {
+		return "", fmt.Errorf("--web.external-url %q: its path must not hold \"//\", \".\" or \"..\": the status page's links and redirects start with it", s)
+	}
 	u.RawPath = ""
 	return u.String(), nil
 }

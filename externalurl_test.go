@@ -39,6 +39,7 @@ func TestParseExternalURL(t *testing.T) {
 		`"https://exporter.example.org"`, "exporter.example.org:9896", "ftp://exporter.example.org", "https://",
 		"/covoiturage", "https://exporter.example.org/?x=1", "https://exporter.example.org/#top", "https://exp orter\x7f",
 		"https://admin:s3cr3t-pw@exporter.example.org",
+		"https://exporter.example.org//evil.example/", "https://ops.example.org/a/../covoiturage", "https://ops.example.org/./covoiturage",
 	} {
 		_, err := parseExternalURL(bad)
 		if err == nil {
