@@ -24,6 +24,7 @@ func TestLinksFollowTheExternalURL(t *testing.T) {
 		{"", ""},
 		{"https://exporter.example.org", ""},
 		{"https://ops.example.org/covoiturage", "/covoiturage"},
+		{"https://ops.example.org/covoiturage%20prod", "/covoiturage%20prod"},
 	} {
 		mux := http.NewServeMux()
 		web.New(web.Options{ExternalURL: c.external, Registries: func() []web.Registry {

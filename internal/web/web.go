@@ -66,7 +66,7 @@ type Options struct {
 // Server serves the journey API and the status page.
 type Server struct {
 	opts Options
-	// prefix is ExternalURL's path, without its final slash.
+	// prefix is ExternalURL's path, escaped, without its final slash.
 	prefix string
 }
 
@@ -83,7 +83,8 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts}
 	if u, err := url.Parse(opts.ExternalURL); err == nil {
-		s.prefix = strings.TrimRight(u.Path, "/")
+		// Escaped: a Location header is sent as written.
+		s.prefix = strings.TrimRight(u.EscapedPath(), "/")
 	}
 	return s
 }
