@@ -40,9 +40,9 @@ func boards() []board {
 	}
 }
 
-// labelVariable chooses values of a label, several at once or all; query
-// is the label_values() that lists them.
-func labelVariable(name, label, query string) *dashboard.QueryVariableBuilder {
+// queryVariable lists its choices with query, a label_values(): what
+// every variable of the dashboards but the data source shares.
+func queryVariable(name, label, query string) *dashboard.QueryVariableBuilder {
 	return dashboard.NewQueryVariableBuilder(name).
 		Label(label).
 		Datasource(promDS).
@@ -53,32 +53,28 @@ func labelVariable(name, label, query string) *dashboard.QueryVariableBuilder {
 		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
 		Regex("").
 		Sort(dashboard.VariableSortAlphabeticalAsc).
+		Hide(dashboard.VariableHideDontHide)
+}
+
+// labelVariable chooses values of a label, several at once or all; query
+// is the label_values() that lists them.
+func labelVariable(name, label, query string) *dashboard.QueryVariableBuilder {
+	return queryVariable(name, label, query).
 		Multi(true).IncludeAll(true).AllValue(".*").
 		Current(dashboard.VariableOption{
 			Selected: new(true),
 			Text:     dashboard.StringOrArrayOfString{ArrayOfString: []string{"All"}},
 			Value:    dashboard.StringOrArrayOfString{ArrayOfString: []string{"$__all"}},
-		}).
-		Hide(dashboard.VariableHideDontHide)
+		})
 }
 
 // exporterVariable holds the exporter's external URL, where the journey
 // links of the operator dashboard open its list of journeys.
 func exporterVariable() *dashboard.QueryVariableBuilder {
-	const query = `label_values(covoiturage_exporter_web_info{job=~"$job", instance=~"$instance"}, external_url)`
-	return dashboard.NewQueryVariableBuilder("exporter").
-		Label("Exporter address").
+	return queryVariable("exporter", "Exporter address",
+		`label_values(covoiturage_exporter_web_info{job=~"$job", instance=~"$instance"}, external_url)`).
 		Description("The exporter's external URL, where your browser reaches it: the journey links of the panels open its list of journeys there. Its choices are the external URLs the selected exporters export (covoiturage_exporter_web_info, set with --web.external-url); for an exporter too old to export one, type its address (https://host:9896).").
-		Datasource(promDS).
-		Definition(query).
-		Query(dashboard.StringOrMap{Map: map[string]any{
-			"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery",
-		}}).
-		Refresh(dashboard.VariableRefreshOnTimeRangeChanged).
-		Regex("").
-		Sort(dashboard.VariableSortAlphabeticalAsc).
-		Multi(false).IncludeAll(false).AllowCustomValue(true).
-		Hide(dashboard.VariableHideDontHide)
+		Multi(false).IncludeAll(false).AllowCustomValue(true)
 }
 
 // build returns the dashboard, a dashboard.Dashboard: the SDK deprecates
