@@ -16,7 +16,8 @@ import (
 func webwiring(ex *exporter.Exporter, f *flags, logger *slog.Logger) web.Options {
 	// The paths the page names are the ones its reader sends requests to:
 	// under the external URL's path; the proxy's own listener has none.
-	pushPath, proxyPath := externalPath(f.externalURL), externalPath(f.externalURL)
+	pushPath := externalPath(f.externalURL)
+	proxyPath := pushPath
 	if f.proxyListen != "" {
 		proxyPath = ""
 	}
