@@ -73,7 +73,7 @@ func labelVariable(name, label, query string) *dashboard.QueryVariableBuilder {
 func exporterVariable() *dashboard.QueryVariableBuilder {
 	return queryVariable("exporter", "Exporter address",
 		`label_values(covoiturage_exporter_web_info{job=~"$job", instance=~"$instance"}, external_url)`).
-		Description("The exporter's external URL, where your browser reaches it: the journey links of the panels open its list of journeys there. Its choices are the external URLs the selected exporters export (covoiturage_exporter_web_info, set with --web.external-url); for an exporter too old to export one, type its address (https://host:9896).").
+		Description("The exporter's external URL, where your browser reaches it: the journey links of the panels open its list of journeys there. Its choices are the external URLs the selected exporters export (covoiturage_exporter_web_info: --web.external-url, or the address the exporter derives from its listener); for an exporter too old to export one, type its address (https://host:9896).").
 		Multi(false).IncludeAll(false).AllowCustomValue(true)
 }
 
