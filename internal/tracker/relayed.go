@@ -44,7 +44,9 @@ type Change struct {
 func (t *Tracker) Relayed(now time.Time, source Source, c Change) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	slot, added := t.register(now, Registration{ID: c.ID, Source: source, Start: c.Start})
+	// Not the journey's submission, which came earlier at a time
+	// unknown: no submission lag is counted for it.
+	slot, added := t.register(now, Registration{ID: c.ID, Source: source, Start: c.Start, Resubmission: true})
 	j := &t.journeys[slot]
 	at := now.Unix()
 	switch c.Op {

@@ -182,3 +182,22 @@ func TestRelayedWhileHandedOut(t *testing.T) {
 		t.Errorf("a check after the change: %s", j.Status)
 	}
 }
+
+// A cancel or a PATCH of a journey the tracker did not follow registers
+// it, but it is not the journey's submission, which came earlier at a
+// time unknown: no submission lag is counted for it, not even as unknown.
+// A PATCH of a week-old journey would otherwise count a week's lag.
+func TestRelayedCountsNoLag(t *testing.T) {
+	t.Parallel()
+	tr := New(DefaultPolicy.WithBulk())
+	tr.Relayed(t0, SourceProxy, Change{ID: "canceled", Op: Cancel})
+	tr.Relayed(t0, SourceProxy, Change{ID: "patched", Op: Patch, Start: t0.Add(-7 * 24 * time.Hour)})
+	s := tr.Stats()
+	if s.Registered[SourceProxy] != 2 {
+		t.Fatalf("registered %d, want 2", s.Registered[SourceProxy])
+	}
+	if s.Lag[SourceProxy].Count != 0 || s.LagUnknown[SourceProxy] != 0 || s.LagNegative[SourceProxy] != 0 {
+		t.Errorf("lag counted for relayed changes: %d observed, %d unknown, %d negative",
+			s.Lag[SourceProxy].Count, s.LagUnknown[SourceProxy], s.LagNegative[SourceProxy])
+	}
+}

@@ -31,8 +31,9 @@ type Registration struct {
 	// not: a journey is never registered in the tracker's future.
 	SubmittedAt time.Time
 	// Resubmission says the registry already had the journey (the
-	// proxy's 409): this is not its first submission, whose time is not
-	// known, so no submission lag is counted for it, not even as unknown.
+	// proxy's 409, or a cancel or PATCH it relayed): this is not its
+	// first submission, whose time is not known, so no submission lag is
+	// counted for it, not even as unknown.
 	Resubmission bool
 }
 
