@@ -233,3 +233,30 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+// A PATCH that gives the journey another operator_trip_id stores it, as
+// the servers' carpool update does: the terms checks of later journeys
+// then see the journey under its new trip.
+func TestPatchStoresTripID(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	start := epoch.Add(-2 * time.Hour)
+	first := trip("first", "x", "y", start)
+	first.trip = "shared"
+	if r := f.do(t, "POST", "/v3.3/journeys", token, first.String()); r.status != 201 {
+		t.Fatalf("first: %d %s", r.status, r.body)
+	}
+	patch := fmt.Sprintf(`{"operator_trip_id":"other",%s`, first.patch()[1:])
+	if r := f.do(t, "PATCH", "/v3.3/journeys/first", token, patch); r.status != 200 {
+		t.Fatalf("PATCH: %d %s", r.status, r.body)
+	}
+	// The same two people, ten minutes later, on trip "shared": the
+	// first journey is another trip now, too close.
+	again := trip("again", "x", "y", start.Add(10*time.Minute))
+	again.trip = "shared"
+	r := f.do(t, "POST", "/v3.3/journeys", token, again.String())
+	if r.status != 422 {
+		t.Fatalf("a close trip after the PATCH moved the first to another trip: %d %s", r.status, r.body)
+	}
+	checkRefusal(t, r.body, []string{TermsTooCloseTrips}, `[{"label":"too_close_trips"}]`)
+}

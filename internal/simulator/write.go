@@ -57,6 +57,10 @@ func (s *Simulator) patch(req *apiRequest) answer {
 	}
 	r.Status, r.statusAt = StatusPending, req.now
 	r.StartAt, r.EndAt, r.DistanceMeters = update.StartAt, update.EndAt, update.DistanceMeters
+	if update.TripID != "" {
+		// The terms checks of later journeys count trips by it.
+		r.TripID = update.TripID
+	}
 	r.startLat, r.startLon, r.endLat, r.endLon = update.startLat, update.startLon, update.endLat, update.endLon
 	// The handler returns nothing and is not wrapped in JSON-RPC on
 	// success: 200 with an empty body.
@@ -102,10 +106,14 @@ func parsePatch(body []byte) (*record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &record{
+	r := &record{
 		Journey:  Journey{StartAt: start.at, EndAt: end.at, DistanceMeters: int(*in.Distance)},
 		startLat: start.lat, startLon: start.lon, endLat: end.lat, endLon: end.lon,
-	}, nil
+	}
+	if in.OperatorTripID != nil {
+		r.TripID = *in.OperatorTripID
+	}
+	return r, nil
 }
 
 var cancelCodePattern = regexp.MustCompile(`^[0-9A-Za-z_-]{0,32}$`)
