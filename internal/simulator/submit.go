@@ -126,24 +126,17 @@ func parseSubmission(body []byte) (*record, error) {
 		return nil, errors.New(badOperatorJourneyID)
 	case in.OperatorTripID == nil || *in.OperatorTripID == "" || len(*in.OperatorTripID) > maxOperatorTripIDLen:
 		return nil, errors.New("operator_trip_id is required")
-	case in.OperatorClass == nil || (*in.OperatorClass != "A" && *in.OperatorClass != "B" && *in.OperatorClass != "C"):
-		return nil, errors.New("operator_class must be A, B or C")
-	case in.Incentives == nil:
-		return nil, errors.New("incentives is required")
-	case in.Distance == nil || !wholeIn(*in.Distance, 0, maxDistance):
-		return nil, errors.New("distance must be a whole number of meters between 0 and 1000000")
+	}
+	if err := checkTrip(in.OperatorClass, in.Incentives, in.Distance); err != nil {
+		return nil, err
+	}
+	switch {
 	case in.Driver == nil || in.Driver.Revenue == nil || !wholeIn(*in.Driver.Revenue, 0, math.MaxInt32):
 		return nil, errors.New("driver.revenue is required")
 	case in.Passenger == nil || in.Passenger.Contribution == nil || !wholeIn(*in.Passenger.Contribution, 0, math.MaxInt32):
 		return nil, errors.New("passenger.contribution is required")
 	case in.Passenger.Seats != nil && !wholeIn(*in.Passenger.Seats, 1, 8):
 		return nil, errors.New("passenger.seats must be between 1 and 8")
-	}
-	for _, inc := range *in.Incentives {
-		if inc.Index == nil || inc.Amount == nil || inc.Siret == nil ||
-			!wholeIn(*inc.Index, 0, math.MaxInt32) || !wholeIn(*inc.Amount, 0, math.MaxInt32) {
-			return nil, errors.New("incentives items need index, amount and siret")
-		}
 	}
 	start, err := in.Start.parse("start")
 	if err != nil {
@@ -177,6 +170,25 @@ func parseSubmission(body []byte) (*record, error) {
 		startLat: start.lat, startLon: start.lon,
 		endLat: end.lat, endLon: end.lon,
 	}, nil
+}
+
+// checkTrip checks the fields a submission and a PATCH both require.
+func checkTrip(class *string, incentives *[]incentive, distance *float64) error {
+	switch {
+	case class == nil || (*class != "A" && *class != "B" && *class != "C"):
+		return errors.New("operator_class must be A, B or C")
+	case incentives == nil:
+		return errors.New("incentives is required")
+	case distance == nil || !wholeIn(*distance, 0, maxDistance):
+		return errors.New("distance must be a whole number of meters between 0 and 1000000")
+	}
+	for _, inc := range *incentives {
+		if inc.Index == nil || inc.Amount == nil || inc.Siret == nil ||
+			!wholeIn(*inc.Index, 0, math.MaxInt32) || !wholeIn(*inc.Amount, 0, math.MaxInt32) {
+			return errors.New("incentives items need index, amount and siret")
+		}
+	}
+	return nil
 }
 
 func wholeIn(v, lo, hi float64) bool { return v >= lo && v <= hi && v == math.Trunc(v) }

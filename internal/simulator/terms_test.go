@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -259,4 +260,19 @@ func TestPatchStoresTripID(t *testing.T) {
 		t.Fatalf("a close trip after the PATCH moved the first to another trip: %d %s", r.status, r.body)
 	}
 	checkRefusal(t, r.body, []string{TermsTooCloseTrips}, `[{"label":"too_close_trips"}]`)
+}
+
+// A PATCH's incentives are checked as a submission's: the servers' patch
+// schema uses the same incentives schema.
+func TestPatchChecksIncentives(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	j := clean("inc", epoch.Add(-2*time.Hour))
+	if r := f.do(t, "POST", "/v3.3/journeys", token, j.String()); r.status != 201 {
+		t.Fatalf("submission: %d %s", r.status, r.body)
+	}
+	body := strings.Replace(j.patch(), `"incentives":[]`, `"incentives":[{"index":0}]`, 1)
+	if r := f.do(t, "PATCH", "/v3.3/journeys/inc", token, body); r.status != 400 {
+		t.Fatalf("PATCH with an incentive lacking amount and siret: %d %s", r.status, r.body)
+	}
 }

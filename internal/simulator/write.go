@@ -88,14 +88,10 @@ func parsePatch(body []byte) (*record, error) {
 	if err := decodeStrict(body, &in); err != nil {
 		return nil, err
 	}
-	switch {
-	case in.OperatorClass == nil || (*in.OperatorClass != "A" && *in.OperatorClass != "B" && *in.OperatorClass != "C"):
-		return nil, errors.New("operator_class must be A, B or C")
-	case in.Incentives == nil:
-		return nil, errors.New("incentives is required")
-	case in.Distance == nil || !wholeIn(*in.Distance, 0, maxDistance):
-		return nil, errors.New("distance must be a whole number of meters between 0 and 1000000")
-	case in.OperatorTripID != nil && (*in.OperatorTripID == "" || len(*in.OperatorTripID) > maxOperatorTripIDLen):
+	if err := checkTrip(in.OperatorClass, in.Incentives, in.Distance); err != nil {
+		return nil, err
+	}
+	if in.OperatorTripID != nil && (*in.OperatorTripID == "" || len(*in.OperatorTripID) > maxOperatorTripIDLen) {
 		return nil, errors.New("operator_trip_id must be a string of 1 to 256 characters")
 	}
 	start, err := in.Start.parse("start")
