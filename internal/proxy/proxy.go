@@ -628,10 +628,9 @@ func (p *Proxy) observeChange(resp *http.Response, ex *exchange) {
 		call = CallPatch
 	}
 	_, ok := p.track(resp.Request.Context(), call, ex.changeID, func(ctx context.Context) (int, error) {
-		added, err := p.registrar.Relayed(ctx, tracker.Change{ID: ex.changeID, Op: ex.op, Start: ex.patchStart})
-		if added {
-			return 1, err
-		}
+		// Whether the journey was new is not counted: Changed counts
+		// the change either way.
+		_, err := p.registrar.Relayed(ctx, tracker.Change{ID: ex.changeID, Op: ex.op, Start: ex.patchStart})
 		return 0, err
 	})
 	if ok {
