@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 )
 
 // markdownFiles lists the documents a reader of the repository meets: every
@@ -54,30 +56,13 @@ func headingAnchors(t *testing.T, file string) map[string]bool {
 			continue
 		}
 		if m := heading.FindStringSubmatch(line); m != nil && !inFence {
-			anchors[anchorOf(m[1])] = true
+			anchors[testkit.HeadingAnchor(m[1])] = true
 		}
 	}
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return anchors
-}
-
-// anchorOf is GitHub's anchor for a heading: lower case, spaces as hyphens,
-// punctuation other than hyphens and underscores dropped, inline code and
-// link syntax reduced to their text.
-func anchorOf(heading string) string {
-	heading = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`).ReplaceAllString(heading, "$1")
-	var b strings.Builder
-	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_', r > 127:
-			b.WriteRune(r)
-		case r == ' ':
-			b.WriteRune('-')
-		}
-	}
-	return b.String()
 }
 
 var (

@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/scheduler"
+	"github.com/covoiturage-exporter/covoiturage_exporter/internal/testkit"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/tracker"
 	"github.com/covoiturage-exporter/covoiturage_exporter/internal/web"
 	"github.com/covoiturage-exporter/covoiturage_exporter/registry"
@@ -195,8 +196,8 @@ func TestRulesStructure(t *testing.T) {
 			switch {
 			case !ok:
 				t.Errorf("alert %s: runbook_url %q does not start with %s", r.Alert, url, runbookBase)
-			case anchor != githubAnchor(r.Alert):
-				t.Errorf("alert %s: runbook_url anchor %q, want the section named after the alert, #%s", r.Alert, anchor, githubAnchor(r.Alert))
+			case anchor != testkit.HeadingAnchor(r.Alert):
+				t.Errorf("alert %s: runbook_url anchor %q, want the section named after the alert, #%s", r.Alert, anchor, testkit.HeadingAnchor(r.Alert))
 			case !anchors[anchor]:
 				t.Errorf("alert %s: docs/runbook.md has no section with anchor #%s", r.Alert, anchor)
 			}
@@ -221,7 +222,7 @@ func TestRulesStructure(t *testing.T) {
 	}
 	alertAnchors := map[string]bool{}
 	for a := range alerts {
-		alertAnchors[githubAnchor(a)] = true
+		alertAnchors[testkit.HeadingAnchor(a)] = true
 	}
 	for anchor := range anchors {
 		if strings.HasPrefix(anchor, "covoiturage") && !alertAnchors[anchor] {
@@ -406,28 +407,13 @@ func runbookAnchors(t *testing.T) map[string]bool {
 			inFence = !inFence
 		}
 		if h, ok := strings.CutPrefix(line, "## "); ok && !inFence {
-			anchors[githubAnchor(h)] = true
+			anchors[testkit.HeadingAnchor(h)] = true
 		}
 	}
 	if err := s.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return anchors
-}
-
-// githubAnchor is the anchor GitHub gives a heading: lower case, spaces
-// as hyphens, punctuation other than hyphens and underscores dropped.
-func githubAnchor(heading string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_', r > 127:
-			b.WriteRune(r)
-		case r == ' ':
-			b.WriteByte('-')
-		}
-	}
-	return b.String()
 }
 
 // labelValues are the values the exporter exports for each label name a
@@ -671,20 +657,6 @@ func TestMetricNames(t *testing.T) {
 	for _, bad := range []string{`x{a="b"`, `rate(x[5m)`, `x{a="b}`, `sum(x))`, `sum((x)`} {
 		if _, err := metricNames(bad); err == nil {
 			t.Errorf("metricNames(%q): no error", bad)
-		}
-	}
-}
-
-func TestGithubAnchor(t *testing.T) {
-	t.Parallel()
-	for heading, want := range map[string]string{
-		"CovoiturageExpiredJourneysSpike": "covoiturageexpiredjourneysspike",
-		"How alerts reach you":            "how-alerts-reach-you",
-		"Labels, and what they mean":      "labels-and-what-they-mean",
-		"  up_covoiturage (exporter) ":    "up_covoiturage-exporter",
-	} {
-		if got := githubAnchor(heading); got != want {
-			t.Errorf("githubAnchor(%q) = %q, want %q", heading, got, want)
 		}
 	}
 }

@@ -72,3 +72,18 @@ func TestTailKeepsTheLastLines(t *testing.T) {
 		t.Errorf("Tail = %q", got)
 	}
 }
+
+func TestHeadingAnchor(t *testing.T) {
+	t.Parallel()
+	for heading, want := range map[string]string{
+		"CovoiturageExpiredJourneysSpike": "covoiturageexpiredjourneysspike",
+		"How alerts reach you":            "how-alerts-reach-you",
+		"Labels, and what they mean":      "labels-and-what-they-mean",
+		"  up_covoiturage (exporter) ":    "up_covoiturage-exporter",
+		"See [the runbook](runbook.md)":   "see-the-runbook",
+	} {
+		if got := HeadingAnchor(heading); got != want {
+			t.Errorf("HeadingAnchor(%q) = %q, want %q", heading, got, want)
+		}
+	}
+}
