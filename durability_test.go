@@ -296,11 +296,7 @@ func TestDurableStateSurvivesSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	const n = 3000
-	ids := make([]string, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("cfg%07d", i)
-	}
-	writeFile(t, filepath.Join(dir, "ids.txt"), strings.Join(ids, "\n")+"\n")
+	ids := writeIDFile(t, filepath.Join(dir, "ids.txt"), "cfg%07d", n)
 	const token = "durable-token-5c1e9a"
 	cfg := durableConfig(t, dir, busySim(t, token, ids), token, "ids.txt")
 
@@ -520,11 +516,7 @@ func TestDamagedStoreIsRefusedThenRecovered(t *testing.T) {
 	t.Parallel()
 	bin := buildExporter(t)
 	dir := t.TempDir()
-	ids := make([]string, 2000)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("dmg%05d", i)
-	}
-	writeFile(t, filepath.Join(dir, "ids.txt"), strings.Join(ids, "\n")+"\n")
+	writeIDFile(t, filepath.Join(dir, "ids.txt"), "dmg%05d", 2000)
 	cfg := durableConfig(t, dir, blackHole(t), "damage-token-4e1f", "ids.txt")
 	// A store holding the 2000 journeys, copied for each damage.
 	sound := filepath.Join(dir, "sound")
@@ -620,11 +612,7 @@ func TestKillLoop(t *testing.T) {
 	bin := buildExporter(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	ids := make([]string, 1000)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("kill%05d", i)
-	}
-	writeFile(t, filepath.Join(dir, "ids.txt"), strings.Join(ids, "\n")+"\n")
+	ids := writeIDFile(t, filepath.Join(dir, "ids.txt"), "kill%05d", 1000)
 	const token = "kill-loop-token-2d8b"
 	cfg := durableConfig(t, dir, busySim(t, token, ids), token, "ids.txt")
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -104,7 +105,8 @@ func (d *demoRegistry) putTraffic(t *testing.T, settings string) {
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT /_simulator/traffic %s: %d", settings, resp.StatusCode)
+		answer, _ := io.ReadAll(resp.Body)
+		t.Fatalf("PUT /_simulator/traffic %s: %d %s", settings, resp.StatusCode, answer)
 	}
 }
 

@@ -501,19 +501,7 @@ func (d *demoRegistry) setTraffic(t *testing.T, traffic demoTraffic) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPut, d.base+"/_simulator/traffic", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	answer, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT /_simulator/traffic %s: %d %s", body, resp.StatusCode, answer)
-	}
+	d.putTraffic(t, string(body))
 }
 
 // notifiedAlert is one alert of an Alertmanager webhook notification

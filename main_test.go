@@ -405,6 +405,18 @@ func registryYAML(name, baseURL, tokenFile string, ids ...string) string {
 `, name, baseURL, tokenFile, strings.Join(ids, ", "))
 }
 
+// writeIDFile writes a journeys file of n ids made from the format and
+// their index, and returns them.
+func writeIDFile(t *testing.T, path, format string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf(format, i)
+	}
+	writeFile(t, path, strings.Join(ids, "\n")+"\n")
+	return ids
+}
+
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {

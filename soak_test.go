@@ -160,11 +160,7 @@ func TestSoakConnections(t *testing.T) {
 	idle := soakIdle
 	bin := buildExporter(t)
 	dir := t.TempDir()
-	ids := make([]string, 1000)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("soak%05d", i)
-	}
-	writeFile(t, filepath.Join(dir, "ids.txt"), strings.Join(ids, "\n")+"\n")
+	ids := writeIDFile(t, filepath.Join(dir, "ids.txt"), "soak%05d", 1000)
 	const token = "soak-token-91c2"
 	cfg := durableConfig(t, dir, busySim(t, token, ids), token, "ids.txt")
 	p := startExporter(t, bin, "--config.file="+cfg, "--storage.path="+filepath.Join(dir, "data"))
