@@ -1,6 +1,9 @@
 package scheduler
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // CounterTotals are a registry's Counters, by label value, as a store
 // keeps them: a restart must not reset them.
@@ -54,31 +57,13 @@ func (c *Counters) Totals() CounterTotals {
 // this release knows of the journey stood): totals never go down.
 func (c *Counters) Restore(t CounterTotals) {
 	for name, v := range t.Outcomes {
-		i := OutcomeError
-		for o, n := range OutcomeNames {
-			if n == name {
-				i = Outcome(o)
-			}
-		}
-		c.outcomes[i].Add(v)
+		c.outcomes[nameIndex(OutcomeNames[:], name, int(OutcomeError))].Add(v)
 	}
 	for name, v := range t.CertificateChecks {
-		i := certOther
-		for r, n := range CertificateResults {
-			if n == name {
-				i = r
-			}
-		}
-		c.certChecks[i].Add(v)
+		c.certChecks[nameIndex(CertificateResults, name, certOther)].Add(v)
 	}
 	for name, v := range t.ListVerdicts {
-		i := ListVerdictUnchanged
-		for r, n := range ListVerdictNames {
-			if n == name {
-				i = ListVerdict(r)
-			}
-		}
-		c.listVerdicts[i].Add(v)
+		c.listVerdicts[nameIndex(ListVerdictNames[:], name, int(ListVerdictUnchanged))].Add(v)
 	}
 	if !t.LastSuccess.IsZero() {
 		ns := t.LastSuccess.UnixNano()
@@ -89,4 +74,13 @@ func (c *Counters) Restore(t CounterTotals) {
 			}
 		}
 	}
+}
+
+// nameIndex is the index of name among a label's values, or fallback for
+// a value this release does not know.
+func nameIndex(names []string, name string, fallback int) int {
+	if i := slices.Index(names, name); i >= 0 {
+		return i
+	}
+	return fallback
 }
