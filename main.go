@@ -269,10 +269,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		reloads.succeeded()
 		logger.Info("configuration applied", "registries", len(cfg.Registries))
-		for _, w := range exporter.Warnings(cfg) {
+		exposure := exporter.ExposedSecrets(cfg)
+		for _, w := range exposure.Warnings {
 			logger.Warn("configuration: a credential file others can read", "warning", w)
 		}
-		secrets.set(exporter.ExposedSecretFiles(cfg))
+		secrets.set(exposure.ByRegistry)
 		return nil
 	}
 	if err := apply(); err != nil {
@@ -369,7 +370,7 @@ func checkConfig(path string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "registry %s: %s (API %s), %d journeys, %d certificates\n",
 			r.Name, r.BaseURL, r.APIVersion, len(r.Journeys.Resolved), len(r.Certificates.UUIDs))
 	}
-	for _, w := range exporter.Warnings(cfg) {
+	for _, w := range exporter.ExposedSecrets(cfg).Warnings {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", exporterName, w)
 	}
 	fmt.Fprintf(stdout, "%s: configuration is valid\n", path)

@@ -182,25 +182,29 @@ func truncateID(id string) string {
 	return id[:n] + "…"
 }
 
-// Warnings lists what in cfg deserves an operator's attention but stops
-// nothing: credential files that group or others can read.
-func Warnings(cfg *config.Config) []string {
-	var out []string
-	exposedSecretFiles(cfg, func(i int, key, warning string) {
-		out = append(out, fmt.Sprintf("%s.%s: %s", config.RegistryField(i, cfg.Registries[i].Name), key, warning))
-	})
-	return out
+// Exposure is what deserves an operator's attention in a configuration
+// but stops nothing: credential files on which group or others have a
+// permission.
+type Exposure struct {
+	// Warnings say which file of which registry, and why.
+	Warnings []string
+	// ByRegistry counts them by registry name; every registry of the
+	// configuration is there, at 0 when none is exposed.
+	ByRegistry map[string]int
 }
 
-// ExposedSecretFiles counts, by registry name, the credential files of
-// Warnings; every registry of cfg is there, at 0 when none is exposed.
-func ExposedSecretFiles(cfg *config.Config) map[string]int {
-	out := make(map[string]int, len(cfg.Registries))
+// ExposedSecrets looks at cfg's credential files once, for both the
+// warnings (the log, --config.check) and the counts (the gauge).
+func ExposedSecrets(cfg *config.Config) Exposure {
+	e := Exposure{ByRegistry: make(map[string]int, len(cfg.Registries))}
 	for _, rc := range cfg.Registries {
-		out[rc.Name] = 0
+		e.ByRegistry[rc.Name] = 0
 	}
-	exposedSecretFiles(cfg, func(i int, _, _ string) { out[cfg.Registries[i].Name]++ })
-	return out
+	exposedSecretFiles(cfg, func(i int, key, warning string) {
+		e.Warnings = append(e.Warnings, fmt.Sprintf("%s.%s: %s", config.RegistryField(i, cfg.Registries[i].Name), key, warning))
+		e.ByRegistry[cfg.Registries[i].Name]++
+	})
+	return e
 }
 
 // exposedSecretFiles calls found with each credential file of cfg that
