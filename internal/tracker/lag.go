@@ -1,6 +1,9 @@
 package tracker
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // LagBuckets are the upper bounds, in seconds, of the histogram of the
 // submission lag: the time from a journey's start to its submission. The
@@ -24,7 +27,7 @@ var LagSources = []Source{SourceDemo, SourcePush, SourceProxy}
 // submission, a push follows it, the demo's operator makes it. The
 // configuration and discovery find journeys at a time of their own.
 func (s Source) Submits() bool {
-	return s == SourceDemo || s == SourcePush || s == SourceProxy
+	return slices.Contains(LagSources, s)
 }
 
 // observeLag counts a journey's submission lag. A start that is unknown,
